@@ -1,0 +1,136 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is a fact recorded in the log. Each type is defined once here with
+// its JSON shape; adapters store and read the bytes and never copy the types.
+type Event interface {
+	EventType() string
+}
+
+// Event type names as stored in the log. Renaming one is a migration.
+const (
+	TypeStationRegistered    = "StationRegistered"
+	TypeStationUpdated       = "StationUpdated"
+	TypeVehicleRegistered    = "VehicleRegistered"
+	TypeVehicleUpdated       = "VehicleUpdated"
+	TypeDeviceDecommissioned = "DeviceDecommissioned"
+	TypeDeviceTokenRotated   = "DeviceTokenRotated"
+	TypeMeasurementRecorded  = "MeasurementRecorded"
+	TypeVehicleEventRecorded = "VehicleEventRecorded"
+)
+
+// EventSchemaVersion is the JSON shape version of every event type above.
+// A reader that meets a higher version knows it was written by newer code.
+const EventSchemaVersion = 1
+
+type StationRegistered struct {
+	StationID string `json:"station_id"`
+	StationProfile
+	TokenHash    []byte    `json:"token_hash"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+type StationUpdated struct {
+	StationID string `json:"station_id"`
+	StationProfile
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type VehicleRegistered struct {
+	VID string `json:"vid"`
+	VehicleProfile
+	TokenHash    []byte    `json:"token_hash"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+type VehicleUpdated struct {
+	VID string `json:"vid"`
+	VehicleProfile
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type DeviceDecommissioned struct {
+	DeviceID         string     `json:"device_id"`
+	Kind             DeviceKind `json:"kind"`
+	DecommissionedAt time.Time  `json:"decommissioned_at"`
+}
+
+type DeviceTokenRotated struct {
+	DeviceID  string    `json:"device_id"`
+	TokenHash []byte    `json:"token_hash"`
+	RotatedAt time.Time `json:"rotated_at"`
+}
+
+// MeasurementRecorded is one station measurement.
+type MeasurementRecorded struct {
+	StationID     string    `json:"station_id"`
+	MeasurementID string    `json:"id"`
+	Type          string    `json:"type"`
+	Value         float64   `json:"value"`
+	MeasuredAt    time.Time `json:"measured_at"`
+}
+
+// VehicleEventRecorded is one vehicle telemetry event.
+type VehicleEventRecorded struct {
+	VID        string             `json:"vid"`
+	EID        string             `json:"eid"`
+	Type       string             `json:"type"`
+	OccurredAt time.Time          `json:"occurred_at"`
+	Readings   map[string]float64 `json:"readings,omitempty"`
+	Location   *Location          `json:"location,omitempty"`
+	Data       json.RawMessage    `json:"data,omitempty"`
+}
+
+func (StationRegistered) EventType() string    { return TypeStationRegistered }
+func (StationUpdated) EventType() string       { return TypeStationUpdated }
+func (VehicleRegistered) EventType() string    { return TypeVehicleRegistered }
+func (VehicleUpdated) EventType() string       { return TypeVehicleUpdated }
+func (DeviceDecommissioned) EventType() string { return TypeDeviceDecommissioned }
+func (DeviceTokenRotated) EventType() string   { return TypeDeviceTokenRotated }
+func (MeasurementRecorded) EventType() string  { return TypeMeasurementRecorded }
+func (VehicleEventRecorded) EventType() string { return TypeVehicleEventRecorded }
+
+// ErrUnknownEventType is returned by DecodeEvent for a type this code does not know.
+var ErrUnknownEventType = fmt.Errorf("unknown event type")
+
+// DecodeEvent turns stored bytes back into the event of the named type.
+func DecodeEvent(eventType string, data []byte) (Event, error) {
+	switch eventType {
+	case TypeStationRegistered:
+		return decodeAs[StationRegistered](data)
+	case TypeStationUpdated:
+		return decodeAs[StationUpdated](data)
+	case TypeVehicleRegistered:
+		return decodeAs[VehicleRegistered](data)
+	case TypeVehicleUpdated:
+		return decodeAs[VehicleUpdated](data)
+	case TypeDeviceDecommissioned:
+		return decodeAs[DeviceDecommissioned](data)
+	case TypeDeviceTokenRotated:
+		return decodeAs[DeviceTokenRotated](data)
+	case TypeMeasurementRecorded:
+		return decodeAs[MeasurementRecorded](data)
+	case TypeVehicleEventRecorded:
+		return decodeAs[VehicleEventRecorded](data)
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, eventType)
+}
+
+func decodeAs[E Event](data []byte) (Event, error) {
+	var e E
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", e.EventType(), err)
+	}
+	return e, nil
+}
+
+// DeviceStream names the stream of a device's lifecycle events.
+func DeviceStream(deviceID string) string { return "device-" + deviceID }
+
+// TelemetryStream names the stream of a device's measurements or vehicle events.
+func TelemetryStream(deviceID string) string { return "telemetry-" + deviceID }

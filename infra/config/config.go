@@ -1,0 +1,151 @@
+// Package config reads fleetpulse's settings from environment variables,
+// each with a documented default (see README's configuration table).
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of every fleetpulse process.
+type Config struct {
+	PostgresURL      string        // FLEETPULSE_PG_URL
+	PostgresMaxConns int32         // FLEETPULSE_PG_MAX_CONNS
+	EventStore       string        // FLEETPULSE_EVENT_STORE: postgres or esdb
+	ESDBURL          string        // FLEETPULSE_ESDB_URL
+	AdminToken       string        // FLEETPULSE_ADMIN_TOKEN
+	CommandAddr      string        // FLEETPULSE_COMMAND_ADDR
+	ReadAddr         string        // FLEETPULSE_READ_ADDR
+	ProjectorAddr    string        // FLEETPULSE_PROJECTOR_ADDR
+	MaxBodyBytes     int64         // FLEETPULSE_MAX_BODY_BYTES
+	MaxFutureSkew    time.Duration // FLEETPULSE_MAX_FUTURE_SKEW
+	RequestTimeout   time.Duration // FLEETPULSE_REQUEST_TIMEOUT
+	ProjectorBatch   int           // FLEETPULSE_PROJECTOR_BATCH
+	PollInterval     time.Duration // FLEETPULSE_POLL_INTERVAL
+	ShutdownTimeout  time.Duration // FLEETPULSE_SHUTDOWN_TIMEOUT
+	LogLevel         slog.Level    // FLEETPULSE_LOG_LEVEL
+}
+
+// Vars lists every variable with its default and meaning, for --help and README.
+var Vars = []struct{ Name, Default, Meaning string }{
+	{"FLEETPULSE_PG_URL", "postgres://postgres@127.0.0.1:5432/fleetpulse?sslmode=disable", "PostgreSQL for read models, checkpoints and (by default) the event store"},
+	{"FLEETPULSE_PG_MAX_CONNS", "16", "connections per process pool"},
+	{"FLEETPULSE_EVENT_STORE", "postgres", "event store: postgres or esdb"},
+	{"FLEETPULSE_ESDB_URL", "esdb://127.0.0.1:2113?tls=false", "EventStoreDB/KurrentDB connection string (event store esdb)"},
+	{"FLEETPULSE_ADMIN_TOKEN", "(none; required by the command API)", "operator bearer token"},
+	{"FLEETPULSE_COMMAND_ADDR", ":8080", "command API listen address"},
+	{"FLEETPULSE_READ_ADDR", ":8081", "read API listen address"},
+	{"FLEETPULSE_PROJECTOR_ADDR", ":8082", "projector health and metrics address"},
+	{"FLEETPULSE_MAX_BODY_BYTES", "1048576", "largest request body the command API reads"},
+	{"FLEETPULSE_MAX_FUTURE_SKEW", "15m", "how far in the future a device timestamp may be"},
+	{"FLEETPULSE_REQUEST_TIMEOUT", "10s", "time limit of one API request"},
+	{"FLEETPULSE_PROJECTOR_BATCH", "2000", "events per projection transaction"},
+	{"FLEETPULSE_POLL_INTERVAL", "250ms", "projector polling fallback when no notification arrives"},
+	{"FLEETPULSE_SHUTDOWN_TIMEOUT", "15s", "time to drain in-flight work on SIGTERM"},
+	{"FLEETPULSE_LOG_LEVEL", "info", "debug, info, warn or error"},
+}
+
+// FromEnv reads the configuration from the environment; getenv is os.Getenv
+// in production and a map lookup in tests.
+func FromEnv(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	r := reader{getenv: getenv, defaults: map[string]string{}}
+	for _, v := range Vars {
+		r.defaults[v.Name] = v.Default
+	}
+	c := Config{
+		PostgresURL:      r.str("FLEETPULSE_PG_URL"),
+		PostgresMaxConns: int32(r.int("FLEETPULSE_PG_MAX_CONNS")),
+		EventStore:       r.str("FLEETPULSE_EVENT_STORE"),
+		ESDBURL:          r.str("FLEETPULSE_ESDB_URL"),
+		AdminToken:       getenv("FLEETPULSE_ADMIN_TOKEN"),
+		CommandAddr:      r.str("FLEETPULSE_COMMAND_ADDR"),
+		ReadAddr:         r.str("FLEETPULSE_READ_ADDR"),
+		ProjectorAddr:    r.str("FLEETPULSE_PROJECTOR_ADDR"),
+		MaxBodyBytes:     int64(r.int("FLEETPULSE_MAX_BODY_BYTES")),
+		MaxFutureSkew:    r.duration("FLEETPULSE_MAX_FUTURE_SKEW"),
+		RequestTimeout:   r.duration("FLEETPULSE_REQUEST_TIMEOUT"),
+		ProjectorBatch:   r.int("FLEETPULSE_PROJECTOR_BATCH"),
+		PollInterval:     r.duration("FLEETPULSE_POLL_INTERVAL"),
+		ShutdownTimeout:  r.duration("FLEETPULSE_SHUTDOWN_TIMEOUT"),
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(r.str("FLEETPULSE_LOG_LEVEL"))); err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_LOG_LEVEL: %v", err))
+	}
+	if c.EventStore != "postgres" && c.EventStore != "esdb" {
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_EVENT_STORE: %q is neither postgres nor esdb", c.EventStore))
+	}
+	if len(r.errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %s", strings.Join(r.errs, "; "))
+	}
+	return c, nil
+}
+
+// LogValue prints the configuration with secrets masked.
+func (c Config) LogValue() slog.Value {
+	masked := "(unset)"
+	if c.AdminToken != "" {
+		masked = "(set)"
+	}
+	return slog.GroupValue(
+		slog.String("pg_url", maskURL(c.PostgresURL)),
+		slog.String("event_store", c.EventStore),
+		slog.String("esdb_url", maskURL(c.ESDBURL)),
+		slog.String("admin_token", masked),
+		slog.String("command_addr", c.CommandAddr),
+		slog.String("read_addr", c.ReadAddr),
+		slog.String("projector_addr", c.ProjectorAddr),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Duration("max_future_skew", c.MaxFutureSkew),
+		slog.Int("projector_batch", c.ProjectorBatch),
+	)
+}
+
+// maskURL hides a password in a connection URL.
+func maskURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	creds := u[scheme+3 : at]
+	if i := strings.Index(creds, ":"); i >= 0 {
+		return u[:scheme+3] + creds[:i] + ":***" + u[at:]
+	}
+	return u
+}
+
+type reader struct {
+	getenv   func(string) string
+	defaults map[string]string
+	errs     []string
+}
+
+func (r *reader) str(name string) string {
+	if v := r.getenv(name); v != "" {
+		return v
+	}
+	return r.defaults[name]
+}
+
+func (r *reader) int(name string) int {
+	v, err := strconv.Atoi(r.str(name))
+	if err != nil || v <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s: want a positive integer, got %q", name, r.str(name)))
+	}
+	return v
+}
+
+func (r *reader) duration(name string) time.Duration {
+	v, err := time.ParseDuration(r.str(name))
+	if err != nil || v <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s: want a positive duration like 15s, got %q", name, r.str(name)))
+	}
+	return v
+}

@@ -1,0 +1,108 @@
+// Package pgtest gives integration tests a throwaway, migrated PostgreSQL
+// database of their own, dropped when the test ends.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
+)
+
+// AdminURLEnv names the variable holding a URL of a server where tests may
+// create databases; DefaultAdminURL is the local trust-auth server.
+const (
+	AdminURLEnv     = "FLEETPULSE_TEST_PG_URL"
+	DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	// Prefix starts the name of every database tests create, so a crashed
+	// run's leftovers can be found and dropped (scripts/test.sh does).
+	Prefix = "fp_test_"
+)
+
+// AdminURL returns the URL tests create their databases through.
+func AdminURL() string {
+	if u := os.Getenv(AdminURLEnv); u != "" {
+		return u
+	}
+	return DefaultAdminURL
+}
+
+// NewDatabase creates a fresh database with the schema migrated and returns
+// a pool on it and its URL. The database is dropped when t ends.
+func NewDatabase(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	cfg, err := pgx.ParseConfig(AdminURL())
+	if err != nil {
+		t.Fatalf("parse %s: %v", AdminURLEnv, err)
+	}
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect to PostgreSQL at %s (run the tests through scripts/test.sh, which starts it): %v", cfg.Host, err)
+	}
+	defer admin.Close(ctx)
+
+	buf := make([]byte, 6)
+	_, _ = rand.Read(buf)
+	name := Prefix + hex.EncodeToString(buf)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() { dropDatabase(t, name) })
+
+	dbURL, err := withDatabase(AdminURL(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbCfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbCfg.MaxConns = 20
+	pool, err := pgxpool.NewWithConfig(ctx, dbCfg)
+	if err != nil {
+		t.Fatalf("open pool on %s: %v", name, err)
+	}
+	t.Cleanup(pool.Close)
+	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("migrate %s: %v", name, err)
+	}
+	return pool, dbURL
+}
+
+// withDatabase returns the URL u pointing at database name instead.
+func withDatabase(u, name string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	parsed.Path = "/" + name
+	return parsed.String(), nil
+}
+
+func dropDatabase(t testing.TB, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		t.Errorf("drop %s: %v", name, err)
+		return
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("drop %s: %v", name, err)
+	}
+}

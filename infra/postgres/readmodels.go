@@ -1,0 +1,219 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/projections"
+)
+
+const (
+	ensureCheckpointSQL = `INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`
+	readCheckpointSQL   = `SELECT commit_pos, prepare_pos FROM projection_checkpoints WHERE name = $1`
+	// moveCheckpointSQL moves the checkpoint only from where the projector
+	// read it: a second projector of the same name updates no row and backs off.
+	moveCheckpointSQL = `
+UPDATE projection_checkpoints
+SET commit_pos = $4, prepare_pos = $5, events = events + $6, updated_at = now()
+WHERE name = $1 AND commit_pos = $2 AND prepare_pos = $3`
+
+	deviceZonesSQL = `SELECT device_id, timezone FROM rm_devices`
+
+	registerStationSQL = `
+INSERT INTO rm_devices (device_id, kind, name, lat, lon, timezone, version, registered_at, updated_at)
+VALUES ($1, 'station', $2, $3, $4, $5, $6, $7, $7)
+ON CONFLICT (device_id) DO UPDATE SET kind = 'station', name = $2, lat = $3, lon = $4, timezone = $5, version = $6, updated_at = $7`
+	updateStationSQL = `
+UPDATE rm_devices SET name = $2, lat = $3, lon = $4, timezone = $5, version = $6, updated_at = $7 WHERE device_id = $1`
+	registerVehicleSQL = `
+INSERT INTO rm_devices (device_id, kind, name, vin, plate, model, timezone, version, registered_at, updated_at)
+VALUES ($1, 'vehicle', $2, $3, $4, $5, $6, $7, $8, $8)
+ON CONFLICT (device_id) DO UPDATE SET kind = 'vehicle', name = $2, vin = $3, plate = $4, model = $5, timezone = $6, version = $7, updated_at = $8`
+	updateVehicleSQL = `
+UPDATE rm_devices SET name = $2, vin = $3, plate = $4, model = $5, timezone = $6, version = $7, updated_at = $8 WHERE device_id = $1`
+	decommissionSQL = `UPDATE rm_devices SET decommissioned = true, version = $2, updated_at = $3 WHERE device_id = $1`
+	touchDeviceSQL  = `UPDATE rm_devices SET version = $2, updated_at = $3 WHERE device_id = $1`
+
+	// upsertDailySQL adds a batch's pre-grouped buckets to the stored ones.
+	upsertDailySQL = `
+INSERT INTO rm_daily AS d (device_id, name, day, count, sum, min, max)
+SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[])
+ON CONFLICT (device_id, name, day) DO UPDATE SET
+    count = d.count + excluded.count,
+    sum   = d.sum + excluded.sum,
+    min   = least(d.min, excluded.min),
+    max   = greatest(d.max, excluded.max)`
+
+	// upsertLatestSQL keeps the value with the newest measured time; of two
+	// at the same instant, the one projected later.
+	upsertLatestSQL = `
+INSERT INTO rm_latest AS l (device_id, name, value, measured_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::timestamptz[])
+ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value, measured_at = excluded.measured_at
+WHERE excluded.measured_at >= l.measured_at`
+)
+
+// ReadModelStore writes the read models for projectors.
+type ReadModelStore struct {
+	pool *pgxpool.Pool
+}
+
+// NewReadModelStore returns the read-model writer on pool.
+func NewReadModelStore(pool *pgxpool.Pool) *ReadModelStore { return &ReadModelStore{pool: pool} }
+
+// Checkpoint returns where projection name stands.
+func (s *ReadModelStore) Checkpoint(ctx context.Context, name string) (domain.Position, error) {
+	if _, err := s.pool.Exec(ctx, ensureCheckpointSQL, name); err != nil {
+		return domain.Position{}, classify(fmt.Errorf("create checkpoint %s: %w", name, err))
+	}
+	var commit, prepare int64
+	if err := s.pool.QueryRow(ctx, readCheckpointSQL, name).Scan(&commit, &prepare); err != nil {
+		return domain.Position{}, classify(fmt.Errorf("read checkpoint %s: %w", name, err))
+	}
+	return domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
+}
+
+// DeviceZones returns every projected device's time zone name.
+func (s *ReadModelStore) DeviceZones(ctx context.Context) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, deviceZonesSQL)
+	if err != nil {
+		return nil, classify(err)
+	}
+	zones := map[string]string{}
+	var id, zone string
+	_, err = pgx.ForEachRow(rows, []any{&id, &zone}, func() error {
+		zones[id] = zone
+		return nil
+	})
+	return zones, classify(err)
+}
+
+// Apply commits a batch's changes and the new checkpoint in one transaction.
+func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain.Position, c *projections.Changes) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, moveCheckpointSQL, name, int64(from.Commit), int64(from.Prepare),
+			int64(to.Commit), int64(to.Prepare), c.Events)
+		if err != nil {
+			return fmt.Errorf("move checkpoint: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("projection %s from %s: %w", name, from, projections.ErrCheckpointMoved)
+		}
+		b := &pgx.Batch{}
+		for _, d := range c.Devices {
+			queueDeviceChange(b, d)
+		}
+		queueDaily(b, c)
+		queueLatest(b, c)
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return fmt.Errorf("write aggregates: %w", err)
+			}
+		}
+		if err := copyMeasurements(ctx, tx, c.Measurements); err != nil {
+			return err
+		}
+		return copyVehicleEvents(ctx, tx, c.VehicleEvents)
+	})
+	return classify(err)
+}
+
+func queueDeviceChange(b *pgx.Batch, d projections.DeviceChange) {
+	switch e := d.Event.(type) {
+	case domain.StationRegistered:
+		b.Queue(registerStationSQL, d.DeviceID, e.Name, e.Location.Lat, e.Location.Lon, e.TimeZone, d.Version, d.At)
+	case domain.StationUpdated:
+		b.Queue(updateStationSQL, d.DeviceID, e.Name, e.Location.Lat, e.Location.Lon, e.TimeZone, d.Version, d.At)
+	case domain.VehicleRegistered:
+		b.Queue(registerVehicleSQL, d.DeviceID, e.Name, e.VIN, e.Plate, e.Model, e.TimeZone, d.Version, d.At)
+	case domain.VehicleUpdated:
+		b.Queue(updateVehicleSQL, d.DeviceID, e.Name, e.VIN, e.Plate, e.Model, e.TimeZone, d.Version, d.At)
+	case domain.DeviceDecommissioned:
+		b.Queue(decommissionSQL, d.DeviceID, d.Version, d.At)
+	default:
+		b.Queue(touchDeviceSQL, d.DeviceID, d.Version, d.At)
+	}
+}
+
+func queueDaily(b *pgx.Batch, c *projections.Changes) {
+	if len(c.Daily) == 0 {
+		return
+	}
+	keys := c.SortedDaily()
+	n := len(keys)
+	devices, names := make([]string, n), make([]string, n)
+	days := make([]time.Time, n)
+	counts := make([]int64, n)
+	sums, mins, maxs := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, k := range keys {
+		a := c.Daily[k]
+		devices[i], names[i], days[i] = k.DeviceID, k.Name, k.Day
+		counts[i], sums[i], mins[i], maxs[i] = a.Count, a.Sum, a.Min, a.Max
+	}
+	b.Queue(upsertDailySQL, devices, names, days, counts, sums, mins, maxs)
+}
+
+func queueLatest(b *pgx.Batch, c *projections.Changes) {
+	if len(c.Latest) == 0 {
+		return
+	}
+	keys := c.SortedLatest()
+	n := len(keys)
+	devices, names := make([]string, n), make([]string, n)
+	values := make([]float64, n)
+	ats := make([]time.Time, n)
+	for i, k := range keys {
+		p := c.Latest[k]
+		devices[i], names[i], values[i], ats[i] = k.DeviceID, k.Name, p.Value, p.At
+	}
+	b.Queue(upsertLatestSQL, devices, names, values, ats)
+}
+
+func copyMeasurements(ctx context.Context, tx pgx.Tx, rows []projections.MeasurementRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"rm_measurements"},
+		[]string{"device_id", "type", "measured_at", "value", "measurement_id"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
+			return []any{r.DeviceID, r.Type, r.MeasuredAt, r.Value, r.MeasurementID}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy measurements: %w", err)
+	}
+	return nil
+}
+
+func copyVehicleEvents(ctx context.Context, tx pgx.Tx, rows []projections.VehicleEventRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"rm_vehicle_events"},
+		[]string{"device_id", "eid", "type", "occurred_at", "readings", "lat", "lon", "data"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
+			var lat, lon *float64
+			if r.Location != nil {
+				lat, lon = &r.Location.Lat, &r.Location.Lon
+			}
+			return []any{r.DeviceID, r.EID, r.Type, r.OccurredAt, jsonOrNil(r.Readings), lat, lon, jsonOrNil(r.Data)}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy vehicle events: %w", err)
+	}
+	return nil
+}
+
+// jsonOrNil hands pgx a JSON document as text, or SQL NULL.
+func jsonOrNil(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}

@@ -1,0 +1,214 @@
+package projections
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+)
+
+// DeviceChange is one device lifecycle event as the devices read model sees it.
+type DeviceChange struct {
+	Event    domain.Event
+	DeviceID string
+	Version  int64
+	At       time.Time
+}
+
+// MeasurementRow is one raw station measurement.
+type MeasurementRow struct {
+	DeviceID      string
+	MeasurementID string
+	Type          string
+	Value         float64
+	MeasuredAt    time.Time
+}
+
+// VehicleEventRow is one raw vehicle event.
+type VehicleEventRow struct {
+	DeviceID   string
+	EID        string
+	Type       string
+	OccurredAt time.Time
+	Readings   []byte // JSON object or nil
+	Location   *domain.Location
+	Data       []byte // JSON object or nil
+}
+
+// SeriesKey names one series: a station's measurement type or a vehicle's reading.
+type SeriesKey struct {
+	DeviceID string
+	Name     string
+}
+
+// DayKey names one daily bucket: a series and a local calendar day.
+type DayKey struct {
+	SeriesKey
+	Day time.Time // midnight UTC of the local date
+}
+
+// Aggregate is count/sum/min/max of the values in a bucket.
+type Aggregate struct {
+	Count    int64
+	Sum      float64
+	Min, Max float64
+}
+
+func (a *Aggregate) add(v float64) {
+	if a.Count == 0 || v < a.Min {
+		a.Min = v
+	}
+	if a.Count == 0 || v > a.Max {
+		a.Max = v
+	}
+	a.Count++
+	a.Sum += v
+}
+
+// Point is a value at an instant.
+type Point struct {
+	Value float64
+	At    time.Time
+}
+
+// Changes is what one batch of events does to the read models, pre-grouped
+// so that each daily bucket and latest value is written once per batch.
+type Changes struct {
+	Devices       []DeviceChange
+	Measurements  []MeasurementRow
+	VehicleEvents []VehicleEventRow
+	Daily         map[DayKey]*Aggregate
+	Latest        map[SeriesKey]Point
+	Events        int
+}
+
+func newChanges() *Changes {
+	return &Changes{Daily: map[DayKey]*Aggregate{}, Latest: map[SeriesKey]Point{}}
+}
+
+// SortedDaily returns the daily buckets in key order: writers that lock rows
+// in one order cannot deadlock each other.
+func (c *Changes) SortedDaily() []DayKey {
+	keys := make([]DayKey, 0, len(c.Daily))
+	for k := range c.Daily {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.DeviceID != b.DeviceID {
+			return a.DeviceID < b.DeviceID
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Day.Before(b.Day)
+	})
+	return keys
+}
+
+// SortedLatest returns the latest-value keys in key order.
+func (c *Changes) SortedLatest() []SeriesKey {
+	keys := make([]SeriesKey, 0, len(c.Latest))
+	for k := range c.Latest {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].DeviceID != keys[j].DeviceID {
+			return keys[i].DeviceID < keys[j].DeviceID
+		}
+		return keys[i].Name < keys[j].Name
+	})
+	return keys
+}
+
+// LocalDay returns the calendar day of t in loc as midnight UTC of that date.
+func LocalDay(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+func (c *Changes) observe(deviceID, name string, v float64, at time.Time, loc *time.Location) {
+	key := DayKey{SeriesKey: SeriesKey{DeviceID: deviceID, Name: name}, Day: LocalDay(at, loc)}
+	agg := c.Daily[key]
+	if agg == nil {
+		agg = &Aggregate{}
+		c.Daily[key] = agg
+	}
+	agg.add(v)
+	// Latest by measured time; of two at the same instant the later in the log wins.
+	if cur, ok := c.Latest[key.SeriesKey]; !ok || !at.Before(cur.At) {
+		c.Latest[key.SeriesKey] = Point{Value: v, At: at}
+	}
+}
+
+// zones tracks each device's time zone as the log goes by.
+type zones map[string]*time.Location
+
+func (z zones) of(deviceID string) *time.Location {
+	if loc, ok := z[deviceID]; ok {
+		return loc
+	}
+	return time.UTC
+}
+
+func (z zones) set(deviceID, name string) {
+	loc, err := domain.LoadZone(name)
+	if err != nil {
+		// The command side validated the name; a zone the server's tzdata
+		// lacks buckets in UTC rather than stopping the projection.
+		loc = time.UTC
+	}
+	z[deviceID] = loc
+}
+
+// add folds one recorded event into the batch's changes.
+func (c *Changes) add(r domain.RecordedEvent, z zones) error {
+	c.Events++
+	e, err := r.Decode()
+	if errors.Is(err, domain.ErrUnknownEventType) {
+		return nil // written by newer code: a rebuild after upgrading picks it up
+	}
+	if err != nil {
+		return fmt.Errorf("event %s at %s: %w", r.ID, r.Position, err)
+	}
+	switch e := e.(type) {
+	case domain.MeasurementRecorded:
+		c.Measurements = append(c.Measurements, MeasurementRow{
+			DeviceID: e.StationID, MeasurementID: e.MeasurementID, Type: e.Type, Value: e.Value, MeasuredAt: e.MeasuredAt,
+		})
+		c.observe(e.StationID, e.Type, e.Value, e.MeasuredAt, z.of(e.StationID))
+	case domain.VehicleEventRecorded:
+		row := VehicleEventRow{DeviceID: e.VID, EID: e.EID, Type: e.Type, OccurredAt: e.OccurredAt, Location: e.Location, Data: e.Data}
+		if len(e.Readings) > 0 {
+			row.Readings, err = json.Marshal(e.Readings)
+			if err != nil {
+				return err
+			}
+			loc := z.of(e.VID)
+			for name, v := range e.Readings {
+				c.observe(e.VID, name, v, e.OccurredAt, loc)
+			}
+		}
+		c.VehicleEvents = append(c.VehicleEvents, row)
+	case domain.StationRegistered:
+		z.set(e.StationID, e.TimeZone)
+		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.StationID, Version: r.StreamVersion, At: e.RegisteredAt})
+	case domain.StationUpdated:
+		z.set(e.StationID, e.TimeZone)
+		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.StationID, Version: r.StreamVersion, At: e.UpdatedAt})
+	case domain.VehicleRegistered:
+		z.set(e.VID, e.TimeZone)
+		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.VID, Version: r.StreamVersion, At: e.RegisteredAt})
+	case domain.VehicleUpdated:
+		z.set(e.VID, e.TimeZone)
+		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.VID, Version: r.StreamVersion, At: e.UpdatedAt})
+	case domain.DeviceDecommissioned:
+		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.DeviceID, Version: r.StreamVersion, At: e.DecommissionedAt})
+	case domain.DeviceTokenRotated:
+		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.DeviceID, Version: r.StreamVersion, At: e.RotatedAt})
+	}
+	return nil
+}

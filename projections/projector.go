@@ -1,0 +1,172 @@
+// Package projections turns the event log into read models: raw
+// measurements and vehicle events, daily aggregates in each device's time
+// zone, latest values and device metadata. A projector reads the log in order
+// from its checkpoint and hands each batch's changes, with the new
+// checkpoint, to a store that commits both at once: exactly-once effect.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+)
+
+// EventLog is what a projector reads: the global log in order.
+type EventLog interface {
+	// ReadAfter returns up to max events that follow after, in log order.
+	ReadAfter(ctx context.Context, after domain.Position, max int) ([]domain.RecordedEvent, error)
+}
+
+// Waiter blocks until new events may be readable (or a polling interval passed).
+type Waiter interface {
+	Wait(ctx context.Context)
+}
+
+// ErrCheckpointMoved means another projector of the same name committed
+// first; the batch was not applied.
+var ErrCheckpointMoved = errors.New("checkpoint moved")
+
+// ReadModelStore commits a batch's changes and the projection's checkpoint
+// in one transaction.
+type ReadModelStore interface {
+	// Checkpoint returns where projection name stands (domain.Start if new).
+	Checkpoint(ctx context.Context, name string) (domain.Position, error)
+	// DeviceZones returns every known device's time zone name.
+	DeviceZones(ctx context.Context) (map[string]string, error)
+	// Apply writes changes and moves the checkpoint from `from` to `to`;
+	// ErrCheckpointMoved if the checkpoint is no longer at `from`.
+	Apply(ctx context.Context, name string, from, to domain.Position, changes *Changes) error
+}
+
+// Name of the projection that maintains every read model of the read API.
+const ReadModels = "read_models"
+
+// Projector keeps the read models up to date with the log.
+type Projector struct {
+	name      string
+	log       EventLog
+	waiter    Waiter
+	store     ReadModelStore
+	batchSize int
+	logger    *slog.Logger
+	onBatch   func(events int, last domain.RecordedEvent)
+
+	checkpoint domain.Position
+	zones      zones
+}
+
+// Config tunes a projector.
+type Config struct {
+	BatchSize int // events per transaction; default 2000
+	// OnBatch, if set, is called after each committed batch (metrics, lag).
+	OnBatch func(events int, last domain.RecordedEvent)
+}
+
+// NewProjector builds the read-model projector.
+func NewProjector(log EventLog, waiter Waiter, store ReadModelStore, logger *slog.Logger, cfg Config) *Projector {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 2000
+	}
+	return &Projector{name: ReadModels, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
+		logger: logger, onBatch: cfg.OnBatch}
+}
+
+// Run projects until ctx ends. A batch whose commit has begun is finished
+// even when ctx ends meanwhile, so shutdown never wastes work.
+func (p *Projector) Run(ctx context.Context) error {
+	if err := p.load(ctx); err != nil {
+		return err
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		n, err := p.step(ctx)
+		switch {
+		case err == nil:
+			backoff = 100 * time.Millisecond
+			if n == 0 {
+				p.waiter.Wait(ctx)
+			}
+		case ctx.Err() != nil:
+			return nil
+		default:
+			p.logger.Warn("projection batch failed; retrying from checkpoint", "projection", p.name, "err", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			if err := p.load(ctx); err != nil && ctx.Err() == nil {
+				p.logger.Warn("reload projection state failed", "projection", p.name, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// CatchUp projects until the log has nothing more to read; it returns how
+// many events it applied.
+func (p *Projector) CatchUp(ctx context.Context) (int, error) {
+	if err := p.load(ctx); err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		n, err := p.step(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// load reads the checkpoint and the device zones that belong to it.
+func (p *Projector) load(ctx context.Context) error {
+	cp, err := p.store.Checkpoint(ctx, p.name)
+	if err != nil {
+		return fmt.Errorf("load checkpoint of %s: %w", p.name, err)
+	}
+	names, err := p.store.DeviceZones(ctx)
+	if err != nil {
+		return fmt.Errorf("load device zones: %w", err)
+	}
+	z := make(zones, len(names))
+	for id, name := range names {
+		z.set(id, name)
+	}
+	p.checkpoint, p.zones = cp, z
+	return nil
+}
+
+// step applies one batch and returns its size.
+func (p *Projector) step(ctx context.Context) (int, error) {
+	events, err := p.log.ReadAfter(ctx, p.checkpoint, p.batchSize)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	changes := newChanges()
+	for _, r := range events {
+		if err := changes.add(r, p.zones); err != nil {
+			return 0, err
+		}
+	}
+	last := events[len(events)-1]
+	// The commit runs to its end even if ctx is cancelled meanwhile.
+	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := p.store.Apply(applyCtx, p.name, p.checkpoint, last.Position, changes); err != nil {
+		return 0, err
+	}
+	p.checkpoint = last.Position
+	if p.onBatch != nil {
+		p.onBatch(len(events), last)
+	}
+	return len(events), nil
+}
+
+// Checkpoint returns the position of the last applied event.
+func (p *Projector) Checkpoint() domain.Position { return p.checkpoint }
