@@ -5,6 +5,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 
 	"github.com/fleetpulse/fleetpulse/domain"
 )
@@ -95,8 +96,9 @@ type Outcome struct {
 	Duplicates int      `json:"duplicates"`
 	EIDs       []string `json:"eids,omitempty"`
 
-	ErrCode    string `json:"err_code,omitempty"`
-	ErrMessage string `json:"err_message,omitempty"`
+	ErrCode    string                  `json:"err_code,omitempty"`
+	ErrMessage string                  `json:"err_message,omitempty"`
+	Invalid    *domain.ValidationError `json:"invalid,omitempty"`
 }
 
 // Err returns the failure the outcome carries, with its domain sentinel.
@@ -104,10 +106,18 @@ func (o Outcome) Err() error {
 	if o.ErrCode == "" {
 		return nil
 	}
+	if o.Invalid != nil {
+		return o.Invalid
+	}
 	return domain.ErrorFromCode(o.ErrCode, o.ErrMessage)
 }
 
-// Failed records err in the outcome.
+// Failed records err in the outcome; a validation error keeps its details.
 func Failed(err error) Outcome {
-	return Outcome{ErrCode: domain.Code(err), ErrMessage: err.Error()}
+	out := Outcome{ErrCode: domain.Code(err), ErrMessage: err.Error()}
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		out.Invalid = ve
+	}
+	return out
 }

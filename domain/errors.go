@@ -78,9 +78,9 @@ func (e *codedError) Unwrap() error { return e.sentinel }
 // ValidationError names what is wrong with one input, and for batches the
 // index of the offending item (-1 when it is not about an item).
 type ValidationError struct {
-	Index  int
-	Field  string
-	Reason string
+	Index  int    `json:"index"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
 }
 
 func (e *ValidationError) Error() string {

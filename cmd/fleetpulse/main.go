@@ -1,0 +1,175 @@
+// Command fleetpulse is the operator CLI:
+//
+//	fleetpulse dev       run the command API, projector and read API in one
+//	                     process on local PostgreSQL, with simulated devices
+//	fleetpulse migrate   bring the PostgreSQL schema to the newest version
+//	fleetpulse simulate  play simulated devices against a running command API
+//
+// Configuration comes from FLEETPULSE_* environment variables (see README);
+// each subcommand also takes flags (-h lists them).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fleetpulse/fleetpulse/infra/config"
+	"github.com/fleetpulse/fleetpulse/infra/devicesim"
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/service"
+)
+
+const usage = `usage: fleetpulse <command> [flags]
+
+commands:
+  dev        run everything in one process on local PostgreSQL, with simulated devices
+  migrate    bring the PostgreSQL schema to the newest version
+  simulate   play simulated devices against a running command API
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "dev":
+		dev(args)
+	case "migrate":
+		service.Main("migrate", func(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+			pool, err := service.OpenPostgres(ctx, cfg, logger)
+			if err == nil {
+				pool.Close()
+			}
+			return err
+		})
+	case "simulate":
+		simulate(args)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		printVars()
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+}
+
+func printVars() {
+	fmt.Println("\nenvironment:")
+	for _, v := range config.Vars {
+		fmt.Printf("  %-28s %s (default %s)\n", v.Name, v.Meaning, v.Default)
+	}
+}
+
+type simFlags struct {
+	stations, vehicles int
+	interval, backfill time.Duration
+	step               time.Duration
+}
+
+func (s *simFlags) register(fs *flag.FlagSet, backfill time.Duration) {
+	fs.IntVar(&s.stations, "stations", 5, "simulated stations")
+	fs.IntVar(&s.vehicles, "vehicles", 3, "simulated vehicles")
+	fs.DurationVar(&s.interval, "interval", 5*time.Second, "live sample interval of each device")
+	fs.DurationVar(&s.backfill, "backfill", backfill, "history to post at start")
+	fs.DurationVar(&s.step, "step", 30*time.Minute, "sample interval of the backfilled history")
+}
+
+// dev runs the whole system locally: creates the database if needed, starts
+// all three services, and feeds them from simulated devices.
+func dev(args []string) {
+	fs := flag.NewFlagSet("dev", flag.ExitOnError)
+	var sim simFlags
+	sim.register(fs, 30*24*time.Hour)
+	_ = fs.Parse(args)
+	if os.Getenv("FLEETPULSE_ADMIN_TOKEN") == "" {
+		// A fixed token is fine on a developer's machine only; every other
+		// process refuses to start without one.
+		_ = os.Setenv("FLEETPULSE_ADMIN_TOKEN", "dev-admin-token")
+	}
+	service.Main("dev", func(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+		if err := postgres.EnsureDatabase(ctx, cfg.PostgresURL); err != nil {
+			return err
+		}
+		return service.WithPostgres(func(ctx context.Context, cfg config.Config, env service.Env, logger *slog.Logger) error {
+			commandAddr := make(chan string, 1)
+			ready := func(name, addr string) {
+				logger.Info("ready", "server", name, "addr", addr)
+				if name == "command" {
+					commandAddr <- addr
+				}
+			}
+			g, ctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return service.RunCommandAPI(ctx, cfg, env, logger, ready) })
+			g.Go(func() error { return service.RunProjector(ctx, cfg, env, logger, ready) })
+			g.Go(func() error { return service.RunReadAPI(ctx, cfg, env, logger, ready) })
+			g.Go(func() error {
+				var addr string
+				select {
+				case addr = <-commandAddr:
+				case <-ctx.Done():
+					return nil
+				}
+				printBanner(cfg)
+				s := devicesim.New(devicesim.Config{
+					CommandURL: "http://" + loopback(addr), AdminToken: cfg.AdminToken,
+					Stations: sim.stations, Vehicles: sim.vehicles, Interval: sim.interval,
+					Backfill: sim.backfill, BackfillStep: sim.step,
+				}, logger.With("component", "simulator"))
+				return s.Run(ctx)
+			})
+			return g.Wait()
+		})(ctx, cfg, logger)
+	})
+}
+
+func simulate(args []string) {
+	fs := flag.NewFlagSet("simulate", flag.ExitOnError)
+	var sim simFlags
+	url := fs.String("url", "http://127.0.0.1:8080", "command API base URL")
+	sim.register(fs, 0)
+	_ = fs.Parse(args)
+	service.Main("simulate", func(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+		if cfg.AdminToken == "" {
+			return fmt.Errorf("FLEETPULSE_ADMIN_TOKEN is required to register simulated devices")
+		}
+		return devicesim.New(devicesim.Config{
+			CommandURL: strings.TrimRight(*url, "/"), AdminToken: cfg.AdminToken,
+			Stations: sim.stations, Vehicles: sim.vehicles, Interval: sim.interval,
+			Backfill: sim.backfill, BackfillStep: sim.step,
+		}, logger).Run(ctx)
+	})
+}
+
+// loopback turns ":8080" or "[::]:8080" into an address a client can dial.
+func loopback(addr string) string {
+	i := strings.LastIndex(addr, ":")
+	host := addr[:i]
+	if host == "" || host == "[::]" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return host + addr[i:]
+}
+
+func printBanner(cfg config.Config) {
+	read := "http://" + loopback(cfg.ReadAddr)
+	fmt.Fprintf(os.Stderr, `
+fleetpulse dev is up: simulated stations and vehicles are posting data.
+  command API  http://%s   (admin token: %s)
+  read API     %s
+  try:
+    curl -s %s/v1/stations
+    curl -s '%s/v1/measurements?station=sim-station-01&type=pm25&days=1'
+    curl -s '%s/v1/measurements?station=sim-station-01&type=pm25&days=30'
+    curl -s '%s/v1/vehicles/sim-vehicle-01/events?limit=5'
+
+`, loopback(cfg.CommandAddr), cfg.AdminToken, read, read, read, read, read)
+}

@@ -1,0 +1,177 @@
+// Package bus carries commands from the APIs to their handlers over
+// Watermill's CQRS command bus, and carries each handler's outcome back to
+// the caller (Watermill's request-reply component), so an HTTP client learns
+// whether its data was stored, was a duplicate, or was refused.
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/components/requestreply"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/fleetpulse/fleetpulse/commands"
+	"github.com/fleetpulse/fleetpulse/domain"
+)
+
+// CommandBus sends commands and waits for their outcomes.
+type CommandBus struct {
+	bus     *cqrs.CommandBus
+	backend requestreply.Backend[commands.Outcome]
+	router  *message.Router
+	pubsub  *gochannel.GoChannel
+	done    chan struct{}
+}
+
+// commandTopic gives every command type a topic of its own: a processor
+// acks commands of other types it finds on a shared topic, losing them.
+// Underscores, not dots: NATS stream names cannot hold dots.
+func commandTopic(commandName string) string { return "commands_" + commandName }
+
+func replyTopic(op requestreply.OperationID) string { return "replies_" + string(op) }
+
+// NewInProcess wires app's handlers behind an in-process (Go channel) bus and
+// starts routing. Close stops it after in-flight commands are handled.
+func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout time.Duration) (*CommandBus, error) {
+	// Watermill logs every handler start at info; that is debug detail here.
+	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger.With("component", "command-bus"),
+		map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	// Without BlockPublishUntilSubscriberAck a Go channel may reorder
+	// commands; callers wait for each reply, so a device's sequential
+	// requests keep their order, and concurrent ones have none to keep.
+	pubsub := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 256}, wmLogger)
+
+	marshaler := cqrs.JSONMarshaler{GenerateName: cqrs.StructName}
+	backend, err := requestreply.NewPubSubBackend(requestreply.PubSubBackendConfig{
+		Publisher: pubsub,
+		SubscriberConstructor: func(requestreply.PubSubBackendSubscribeParams) (message.Subscriber, error) {
+			return pubsub, nil
+		},
+		GeneratePublishTopic: func(p requestreply.PubSubBackendPublishParams) (string, error) {
+			return replyTopic(p.OperationID), nil
+		},
+		GenerateSubscribeTopic: func(p requestreply.PubSubBackendSubscribeParams) (string, error) {
+			return replyTopic(p.OperationID), nil
+		},
+		Logger:                wmLogger,
+		ListenForReplyTimeout: &replyTimeout,
+		// Every outcome, failures included, goes back to the caller; a nack
+		// on a Go channel would redeliver the command forever.
+		AckCommandErrors: true,
+	}, requestreply.BackendPubsubJSONMarshaler[commands.Outcome]{})
+	if err != nil {
+		return nil, fmt.Errorf("request-reply backend: %w", err)
+	}
+
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wmLogger)
+	if err != nil {
+		return nil, err
+	}
+	processor, err := cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
+		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
+			return commandTopic(p.CommandName), nil
+		},
+		SubscriberConstructor: func(cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
+			return pubsub, nil
+		},
+		Marshaler: marshaler,
+		Logger:    wmLogger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("command processor: %w", err)
+	}
+	if err := processor.AddHandlers(Handlers(app, backend, logger)...); err != nil {
+		return nil, err
+	}
+	commandBus, err := cqrs.NewCommandBusWithConfig(pubsub, cqrs.CommandBusConfig{
+		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
+			return commandTopic(p.CommandName), nil
+		},
+		Marshaler: marshaler,
+		Logger:    wmLogger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("command bus: %w", err)
+	}
+
+	b := &CommandBus{bus: commandBus, backend: backend, router: router, pubsub: pubsub, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		if err := router.Run(context.Background()); err != nil {
+			logger.Error("command router stopped", "err", err)
+		}
+	}()
+	<-router.Running()
+	return b, nil
+}
+
+// Handlers wraps every handler of app for the bus, one per command type.
+func Handlers(app commands.Application, backend requestreply.Backend[commands.Outcome], logger *slog.Logger) []cqrs.CommandHandler {
+	return []cqrs.CommandHandler{
+		handler("RegisterStation", backend, logger, app.RegisterStation.Handle),
+		handler("UpdateStation", backend, logger, app.UpdateStation.Handle),
+		handler("DecommissionStation", backend, logger, app.DecommissionStation.Handle),
+		handler("RecordMeasurements", backend, logger, app.RecordMeasurements.Handle),
+		handler("RegisterVehicle", backend, logger, app.RegisterVehicle.Handle),
+		handler("UpdateVehicle", backend, logger, app.UpdateVehicle.Handle),
+		handler("DecommissionVehicle", backend, logger, app.DecommissionVehicle.Handle),
+		handler("RecordVehicleEvents", backend, logger, app.RecordVehicleEvents.Handle),
+		handler("RotateDeviceToken", backend, logger, app.RotateDeviceToken.Handle),
+	}
+}
+
+// handler adapts a command handler to the bus: its error travels back inside
+// the outcome (as a domain code), and a panic becomes an internal error
+// rather than a nack that would redeliver the command forever.
+func handler[C any](name string, backend requestreply.Backend[commands.Outcome], logger *slog.Logger,
+	handle func(context.Context, *C) (commands.Outcome, error)) cqrs.CommandHandler {
+	return requestreply.NewCommandHandlerWithResult(name, backend, func(ctx context.Context, cmd *C) (out commands.Outcome, _ error) {
+		defer func() {
+			if r := recover(); r != nil {
+				logger.Error("command handler panicked", "handler", name, "panic", r, "stack", string(debug.Stack()))
+				out = commands.Failed(fmt.Errorf("%s: internal error", name))
+			}
+		}()
+		out, err := handle(ctx, cmd)
+		if err != nil {
+			if domain.Code(err) == domain.CodeInternal || domain.Code(err) == domain.CodeUnavailable {
+				logger.Error("command failed", "handler", name, "err", err)
+			}
+			return commands.Failed(err), nil
+		}
+		return out, nil
+	})
+}
+
+// Dispatch sends cmd and waits for its handler's outcome; a refused command
+// comes back as an error wrapping its domain sentinel.
+func (b *CommandBus) Dispatch(ctx context.Context, cmd any) (commands.Outcome, error) {
+	reply, err := requestreply.SendWithReply[commands.Outcome](ctx, b.bus, b.backend, cmd)
+	if err != nil {
+		return commands.Outcome{}, fmt.Errorf("dispatch %T: %w: %w", cmd, domain.ErrUnavailable, err)
+	}
+	if reply.Error != nil && reply.HandlerResult.ErrCode == "" {
+		return commands.Outcome{}, fmt.Errorf("dispatch %T: %w: %w", cmd, domain.ErrUnavailable, reply.Error)
+	}
+	if err := reply.HandlerResult.Err(); err != nil {
+		return commands.Outcome{}, err
+	}
+	return reply.HandlerResult, nil
+}
+
+// Close stops taking commands and waits for the ones being handled.
+func (b *CommandBus) Close() error {
+	err := b.router.Close()
+	<-b.done
+	if cerr := b.pubsub.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,154 @@
+// Package service wires fleetpulse's three processes from configuration:
+// the command API, the projector and the read API. Each Run builds its
+// dependencies in order, serves until ctx ends, then drains and closes.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fleetpulse/fleetpulse/commands"
+	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/bus"
+	"github.com/fleetpulse/fleetpulse/infra/commandapi"
+	"github.com/fleetpulse/fleetpulse/infra/config"
+	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/projections"
+	"github.com/fleetpulse/fleetpulse/readapi"
+)
+
+// EventStore is everything the processes need from an event store.
+type EventStore interface {
+	commands.EventStore
+	projections.EventLog
+	projections.Waiter
+	Head(ctx context.Context) (domain.Position, error)
+	Ping(ctx context.Context) error
+}
+
+// Env is what the processes share: the PostgreSQL pool (read models,
+// checkpoints) and the event store.
+type Env struct {
+	Pool  *pgxpool.Pool
+	Store EventStore
+}
+
+// Ready, if set, receives each server's bound address by name
+// ("command", "read", "projector"); tests and `dev` use it.
+type Ready func(name, addr string)
+
+// OpenPostgres connects to PostgreSQL and migrates the schema.
+func OpenPostgres(ctx context.Context, cfg config.Config, logger *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := postgres.Connect(ctx, cfg.PostgresURL, cfg.PostgresMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(ctx, pool, logger); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// OpenEventStore opens the configured event store.
+func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (EventStore, func(), error) {
+	switch cfg.EventStore {
+	case "postgres":
+		return postgresStore{EventStore: postgres.NewEventStore(pool), Waiter: postgres.NewWaiter(ctx, pool, cfg.PollInterval), pool: pool}, func() {}, nil
+	}
+	return nil, nil, fmt.Errorf("event store %q is not supported", cfg.EventStore)
+}
+
+type postgresStore struct {
+	*postgres.EventStore
+	*postgres.Waiter
+	pool *pgxpool.Pool
+}
+
+func (s postgresStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// RunCommandAPI serves the command API until ctx ends.
+func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
+	store := env.Store
+	if cfg.AdminToken == "" {
+		return errors.New("FLEETPULSE_ADMIN_TOKEN is required by the command API")
+	}
+	app := commands.NewApplication(store, time.Now, domain.TelemetryPolicy{MaxFutureSkew: cfg.MaxFutureSkew})
+	cmdBus, err := bus.NewInProcess(app, logger, cfg.RequestTimeout)
+	if err != nil {
+		return err
+	}
+	reg := httpx.NewRegistry()
+	h := commandapi.NewHandler(cmdBus, commandapi.Config{
+		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+	}, reg, logger.With("api", "command"), httpx.Pinger(store.Ping))
+	err = httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
+	// The HTTP server drained first; the bus then finishes what it holds.
+	if cerr := cmdBus.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// RunReadAPI serves the read API until ctx ends.
+func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
+	pool := env.Pool
+	reg := httpx.NewRegistry()
+	h := readapi.NewHandler(pool, readapi.Config{RequestTimeout: cfg.RequestTimeout}, time.Now, reg, logger.With("api", "read"))
+	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
+}
+
+// RunProjector keeps the read models up to date until ctx ends, serving
+// health and metrics on cfg.ProjectorAddr.
+func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
+	pool, store := env.Pool, env.Store
+	reg := httpx.NewRegistry()
+	projected := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fleetpulse_projected_events_total", Help: "Events applied to the read models."})
+	lag := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fleetpulse_projection_lag_seconds", Help: "Time from an event's append to its projection, for the last batch."})
+	reg.MustRegister(projected, lag)
+
+	projector := projections.NewProjector(store, store, postgres.NewReadModelStore(pool), logger.With("component", "projector"),
+		projections.Config{BatchSize: cfg.ProjectorBatch, OnBatch: func(n int, last domain.RecordedEvent) {
+			projected.Add(float64(n))
+			lag.Set(time.Since(last.RecordedAt).Seconds())
+		}})
+
+	r := mux.NewRouter()
+	httpx.Ops(r, reg, httpx.Pinger(pool.Ping), httpx.Pinger(store.Ping))
+	errc := make(chan error, 2)
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	go func() {
+		errc <- httpx.Serve(httpCtx, cfg.ProjectorAddr, r, cfg.ShutdownTimeout, logger.With("component", "projector-http"), readyChan(ready, "projector"))
+	}()
+	err := projector.Run(ctx)
+	stopHTTP()
+	if herr := <-errc; err == nil && herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		err = herr
+	}
+	return err
+}
+
+func readyChan(ready Ready, name string) chan<- string {
+	if ready == nil {
+		return nil
+	}
+	ch := make(chan string, 1)
+	go func() {
+		if addr, ok := <-ch; ok {
+			ready(name, addr)
+		}
+	}()
+	return ch
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command (README): makes sure PostgreSQL runs, runs vet, every
+# test and short fuzz runs, and drops the throwaway databases tests left.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+scripts/ensure-postgres.sh
+
+admin_url=${FLEETPULSE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+cleanup() {
+  # Tests drop their own databases; this catches those of a crashed run.
+  psql "$admin_url" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'fp\_test\_%'" 2>/dev/null |
+    while read -r db; do psql "$admin_url" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+
+go vet ./...
+go test -count=1 -timeout 15m ./... "$@"
+
+# Short fuzz runs of every decoder that faces the network; the seed corpus
+# also runs as plain tests above.
+fuzztime=${FUZZTIME:-5s}
+for target in $(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | sed 's/func //' | sort -u); do
+  pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -n 1 | xargs dirname)
+  echo "fuzz $target in $pkg for $fuzztime"
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/fleetpulse-fuzz.log 2>&1 || { cat /tmp/fleetpulse-fuzz.log; exit 1; }
+done
