@@ -108,20 +108,29 @@ func (p *Projector) Run(ctx context.Context) error {
 	return nil
 }
 
-// CatchUp projects until the log has nothing more to read; it returns how
-// many events it applied.
-func (p *Projector) CatchUp(ctx context.Context) (int, error) {
+// CatchUp projects until every event up to target (the log's head when the
+// caller asked) is applied, and returns how many events it applied. Events
+// of transactions still running elsewhere become readable only when those
+// end, so CatchUp waits for them rather than stopping early.
+func (p *Projector) CatchUp(ctx context.Context, target domain.Position) (int, error) {
 	if err := p.load(ctx); err != nil {
 		return 0, err
 	}
 	total := 0
-	for {
+	for p.checkpoint.Less(target) {
 		n, err := p.step(ctx)
 		total += n
-		if err != nil || n == 0 {
+		if err != nil {
 			return total, err
 		}
+		if n == 0 {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			p.waiter.Wait(ctx)
+		}
 	}
+	return total, nil
 }
 
 // load reads the checkpoint and the device zones that belong to it.

@@ -52,9 +52,18 @@ func (e env) projector(batch int, store projections.ReadModelStore) *projections
 	return projections.NewProjector(e.store, noWait{}, store, quiet, projections.Config{BatchSize: batch})
 }
 
+func (e env) head(t *testing.T) domain.Position {
+	t.Helper()
+	h, err := e.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func (e env) catchUp(t *testing.T) {
 	t.Helper()
-	if _, err := e.projector(500, nil).CatchUp(context.Background()); err != nil {
+	if _, err := e.projector(500, nil).CatchUp(context.Background(), e.head(t)); err != nil {
 		t.Fatalf("catch up: %v", err)
 	}
 }
@@ -379,11 +388,11 @@ func TestProjector_CrashesMidBatchThenRestartGivesIdenticalAggregates(t *testing
 	// Each loop is one process lifetime: a fresh projector that reloads its
 	// checkpoint, runs until it crashes, and is started again.
 	for restarts := 0; ; restarts++ {
-		_, err := e.projector(64, crashing).CatchUp(context.Background())
+		_, err := e.projector(64, crashing).CatchUp(context.Background(), e.head(t))
 		select {
 		case <-done:
 			if err == nil {
-				if _, err := e.projector(64, nil).CatchUp(context.Background()); err != nil {
+				if _, err := e.projector(64, nil).CatchUp(context.Background(), e.head(t)); err != nil {
 					t.Fatal(err)
 				}
 				goto check

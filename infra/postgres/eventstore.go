@@ -61,9 +61,9 @@ WHERE (tx_id, position) > ($1, $2)
 ORDER BY tx_id, position
 LIMIT $3`
 
-	headSQL = `
-SELECT coalesce(max(tx_id), 0), coalesce(max(position), 0) FROM events
-WHERE tx_id = (SELECT max(tx_id) FROM events WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)`
+	// headSQL finds the last committed event; readers reach it once every
+	// transaction that began before it has ended.
+	headSQL = `SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1`
 )
 
 // EventStore is the PostgreSQL event store.
@@ -178,10 +178,15 @@ func (s *EventStore) ReadAfter(ctx context.Context, after domain.Position, max i
 	return evs, nil
 }
 
-// Head returns the position of the last event readers can see now.
+// Head returns the position of the last committed event (domain.Start for
+// an empty log).
 func (s *EventStore) Head(ctx context.Context) (domain.Position, error) {
 	var commit, prepare int64
-	if err := s.pool.QueryRow(ctx, headSQL).Scan(&commit, &prepare); err != nil {
+	err := s.pool.QueryRow(ctx, headSQL).Scan(&commit, &prepare)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Start, nil
+	}
+	if err != nil {
 		return domain.Position{}, classify(fmt.Errorf("read log head: %w", err))
 	}
 	return domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
