@@ -18,31 +18,21 @@ import (
 const NotifyChannel = "fleetpulse_events"
 
 const (
-	// lockStreamSQL creates the stream row if needed and locks it, returning
-	// the stream's current version (-1 for a new stream).
-	lockStreamSQL = `
-INSERT INTO event_streams (stream_id, version) VALUES ($1, -1)
+	// lockStreamsSQL creates missing stream rows and locks every stream of
+	// a batch in id order (writers locking in one order cannot deadlock),
+	// returning each stream's current version (-1 for a new stream).
+	lockStreamsSQL = `
+INSERT INTO event_streams (stream_id, version)
+SELECT s, -1 FROM unnest($1::text[]) AS s ORDER BY s
 ON CONFLICT (stream_id) DO UPDATE SET version = event_streams.version
-RETURNING version`
+RETURNING stream_id, version`
 
-	// insertEventsSQL stores the events of one stream whose ids are not stored
-	// yet (and the first of any id repeated in the batch), numbering them
-	// after the current version; it returns the ids it stored.
-	insertEventsSQL = `
-WITH input AS (
-    SELECT DISTINCT ON (id) id, type, data, ord
-    FROM unnest($2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t(id, type, data, ord)
-    ORDER BY id, ord
-), fresh AS (
-    SELECT i.id, i.type, i.data, row_number() OVER (ORDER BY i.ord) AS n
-    FROM input i
-    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = i.id)
-)
-INSERT INTO events (event_id, stream_id, stream_version, event_type, data)
-SELECT id, $1, $5::bigint + n, type, data::jsonb FROM fresh ORDER BY n
-RETURNING event_id::text`
+	storedIDsSQL = `SELECT event_id::text FROM events WHERE event_id = ANY($1::uuid[])`
 
-	setStreamVersionSQL = `UPDATE event_streams SET version = $2 WHERE stream_id = $1`
+	setStreamVersionsSQL = `
+UPDATE event_streams AS s SET version = v.version
+FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, version)
+WHERE s.stream_id = v.stream_id`
 
 	notifySQL = `SELECT pg_notify('` + NotifyChannel + `', '')`
 
@@ -78,78 +68,153 @@ func NewEventStore(pool *pgxpool.Pool) *EventStore {
 
 // Append stores events at the end of stream. See commands.EventStore.
 func (s *EventStore) Append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
+	req := newAppendRequest(stream, expectedVersion, events)
+	if req.err != nil {
+		return domain.AppendResult{}, req.err
+	}
+	s.appendBatch(ctx, []*appendRequest{req})
+	return req.result, req.err
+}
+
+// appendRequest is one Append call; a batch of them shares a transaction.
+type appendRequest struct {
+	stream   string
+	expected int64
+	events   []domain.EventData
+	result   domain.AppendResult
+	err      error
+	done     chan struct{}
+}
+
+func newAppendRequest(stream string, expected int64, events []domain.EventData) *appendRequest {
+	r := &appendRequest{stream: stream, expected: expected, events: events, done: make(chan struct{})}
 	if len(events) == 0 {
-		return domain.AppendResult{}, fmt.Errorf("append to %s: no events: %w", stream, domain.ErrInvalid)
+		r.err = fmt.Errorf("append to %s: no events: %w", stream, domain.ErrInvalid)
 	}
-	ids := make([]string, len(events))
-	types := make([]string, len(events))
-	datas := make([]string, len(events))
-	for i, e := range events {
-		ids[i], types[i], datas[i] = e.ID, e.Type, string(e.Data)
+	return r
+}
+
+// appendBatch stores every request in one transaction. Each request is all
+// or nothing: one with a stale expected version fails alone. Should the
+// transaction fail as a whole, each request is retried on its own, so one
+// request's problem never fails another's.
+func (s *EventStore) appendBatch(ctx context.Context, reqs []*appendRequest) {
+	err := s.appendTx(ctx, reqs)
+	if err == nil {
+		return
 	}
-	// A unique violation on event_id means another stream stored one of these
-	// ids concurrently; the retry then sees it as a duplicate.
-	for attempt := 0; ; attempt++ {
-		res, err := s.appendOnce(ctx, stream, expectedVersion, ids, types, datas)
-		var pgErr *pgconn.PgError
-		if attempt < 3 && errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key" {
-			continue
+	if len(reqs) == 1 {
+		// A unique violation on event_id means another writer stored one of
+		// these ids concurrently; the retry then sees it as a duplicate.
+		for attempt := 0; attempt < 3 && isEventIDRace(err); attempt++ {
+			if err = s.appendTx(ctx, reqs); err == nil {
+				return
+			}
 		}
-		return res, err
+		reqs[0].result, reqs[0].err = domain.AppendResult{}, classify(err)
+		return
+	}
+	for _, r := range reqs {
+		r.result, r.err = domain.AppendResult{}, nil
+		s.appendBatch(ctx, []*appendRequest{r})
 	}
 }
 
-func (s *EventStore) appendOnce(ctx context.Context, stream string, expectedVersion int64, ids, types, datas []string) (domain.AppendResult, error) {
-	var res domain.AppendResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var current int64
-		if err := tx.QueryRow(ctx, lockStreamSQL, stream).Scan(&current); err != nil {
-			return fmt.Errorf("lock stream %s: %w", stream, err)
+func isEventIDRace(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key"
+}
+
+type eventRow struct {
+	id, stream, typ string
+	version         int64
+	data            []byte
+}
+
+func (s *EventStore) appendTx(ctx context.Context, reqs []*appendRequest) error {
+	streams := make([]string, 0, len(reqs))
+	var ids []string
+	seenStream := map[string]bool{}
+	for _, r := range reqs {
+		if !seenStream[r.stream] {
+			seenStream[r.stream] = true
+			streams = append(streams, r.stream)
 		}
-		if expectedVersion != domain.AnyVersion && expectedVersion != current {
-			return fmt.Errorf("stream %s is at version %d, expected %d: %w", stream, current, expectedVersion, domain.ErrVersionConflict)
+		for _, e := range r.events {
+			ids = append(ids, e.ID)
 		}
-		rows, err := tx.Query(ctx, insertEventsSQL, stream, ids, types, datas, current)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		versions := make(map[string]int64, len(streams))
+		rows, err := tx.Query(ctx, lockStreamsSQL, streams)
 		if err != nil {
-			return fmt.Errorf("insert events into %s: %w", stream, err)
+			return fmt.Errorf("lock streams: %w", err)
+		}
+		var (
+			id      string
+			version int64
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&id, &version}, func() error {
+			versions[id] = version
+			return nil
+		}); err != nil {
+			return fmt.Errorf("lock streams: %w", err)
+		}
+		rows, err = tx.Query(ctx, storedIDsSQL, ids)
+		if err != nil {
+			return fmt.Errorf("find stored ids: %w", err)
 		}
 		stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
-			return fmt.Errorf("insert events into %s: %w", stream, err)
+			return fmt.Errorf("find stored ids: %w", err)
 		}
-		res = domain.AppendResult{NextVersion: current + int64(len(stored)), Duplicates: duplicates(ids, stored)}
-		if len(stored) == 0 {
+		known := make(map[string]bool, len(stored)+len(ids))
+		for _, id := range stored {
+			known[id] = true
+		}
+
+		var fresh []eventRow
+		for _, r := range reqs {
+			current := versions[r.stream]
+			if r.expected != domain.AnyVersion && r.expected != current {
+				r.err = fmt.Errorf("stream %s is at version %d, expected %d: %w", r.stream, current, r.expected, domain.ErrVersionConflict)
+				continue
+			}
+			r.result = domain.AppendResult{NextVersion: current}
+			for _, e := range r.events {
+				if known[e.ID] {
+					r.result.Duplicates = append(r.result.Duplicates, e.ID)
+					continue
+				}
+				known[e.ID] = true
+				r.result.NextVersion++
+				fresh = append(fresh, eventRow{id: e.ID, stream: r.stream, typ: e.Type, version: r.result.NextVersion, data: e.Data})
+			}
+			versions[r.stream] = r.result.NextVersion
+		}
+		if len(fresh) == 0 {
 			return nil
 		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"},
+			[]string{"event_id", "stream_id", "stream_version", "event_type", "data"},
+			pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
+				e := fresh[i]
+				return []any{e.id, e.stream, e.version, e.typ, string(e.data)}, nil
+			})); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		newVersions := make([]int64, len(streams))
+		for i, st := range streams {
+			newVersions[i] = versions[st]
+		}
 		b := &pgx.Batch{}
-		b.Queue(setStreamVersionSQL, stream, res.NextVersion)
+		b.Queue(setStreamVersionsSQL, streams, newVersions)
 		b.Queue(notifySQL)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("finish append to %s: %w", stream, err)
+			return fmt.Errorf("finish append: %w", err)
 		}
 		return nil
 	})
-	if err != nil {
-		return domain.AppendResult{}, classify(err)
-	}
-	return res, nil
-}
-
-// duplicates lists the ids not stored, in input order, once per repetition.
-func duplicates(ids, stored []string) []string {
-	fresh := make(map[string]bool, len(stored))
-	for _, id := range stored {
-		fresh[id] = true
-	}
-	var dups []string
-	for _, id := range ids {
-		if fresh[id] {
-			delete(fresh, id) // a later repetition of a stored id is a duplicate
-			continue
-		}
-		dups = append(dups, id)
-	}
-	return dups
 }
 
 // ReadStream returns a stream's events in order.

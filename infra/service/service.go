@@ -63,7 +63,10 @@ func OpenPostgres(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (EventStore, func(), error) {
 	switch cfg.EventStore {
 	case "postgres":
-		return postgresStore{EventStore: postgres.NewEventStore(pool), Waiter: postgres.NewWaiter(ctx, pool, cfg.PollInterval), pool: pool}, func() {}, nil
+		es := postgres.NewEventStore(pool)
+		batcher := postgres.NewBatcher(es, postgres.BatcherConfig{})
+		s := postgresStore{EventStore: es, Waiter: postgres.NewWaiter(ctx, pool, cfg.PollInterval), batcher: batcher, pool: pool}
+		return s, batcher.Close, nil
 	}
 	return nil, nil, fmt.Errorf("event store %q is not supported", cfg.EventStore)
 }
@@ -71,7 +74,13 @@ func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, 
 type postgresStore struct {
 	*postgres.EventStore
 	*postgres.Waiter
-	pool *pgxpool.Pool
+	batcher *postgres.Batcher
+	pool    *pgxpool.Pool
+}
+
+// Append goes through the batcher: concurrent requests share transactions.
+func (s postgresStore) Append(ctx context.Context, stream string, expected int64, events []domain.EventData) (domain.AppendResult, error) {
+	return s.batcher.Append(ctx, stream, expected, events)
 }
 
 func (s postgresStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }

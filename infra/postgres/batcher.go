@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+)
+
+// Batcher lets many concurrent appends share one transaction: group commit.
+// One event per transaction is capped by fsync at a few thousand events per
+// second here; a transaction of many requests pays that cost once.
+type Batcher struct {
+	store     *EventStore
+	queue     chan *appendRequest
+	maxEvents int
+	wg        sync.WaitGroup
+	mu        sync.RWMutex // held for reading while enqueuing; Close takes it to stop enqueues
+	closed    bool
+	closing   chan struct{}
+}
+
+// BatcherConfig tunes a Batcher.
+type BatcherConfig struct {
+	// Writers is how many transactions may be in flight at once (default 2):
+	// while one commits, the next batch gathers.
+	Writers int
+	// MaxEvents bounds the events of one transaction (default 5000).
+	MaxEvents int
+	// QueueSize bounds the requests waiting for a writer (default 1024).
+	QueueSize int
+}
+
+// NewBatcher starts writers appending through store. Close stops them after
+// the queued requests are written.
+func NewBatcher(store *EventStore, cfg BatcherConfig) *Batcher {
+	if cfg.Writers <= 0 {
+		cfg.Writers = 2
+	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = 5000
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 1024
+	}
+	b := &Batcher{store: store, queue: make(chan *appendRequest, cfg.QueueSize), maxEvents: cfg.MaxEvents, closing: make(chan struct{})}
+	for i := 0; i < cfg.Writers; i++ {
+		b.wg.Add(1)
+		go b.write()
+	}
+	return b
+}
+
+// Append queues the request for the next shared transaction and waits for
+// its outcome. If ctx ends first the caller gets ctx's error, though the
+// events may still be stored: a retry with the same ids is then a duplicate.
+func (b *Batcher) Append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
+	req := newAppendRequest(stream, expectedVersion, events)
+	if req.err != nil {
+		return domain.AppendResult{}, req.err
+	}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		// Closing: write it directly rather than lose it.
+		return b.store.Append(ctx, stream, expectedVersion, events)
+	}
+	select {
+	case b.queue <- req:
+		b.mu.RUnlock()
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return domain.AppendResult{}, ctx.Err()
+	}
+	select {
+	case <-req.done:
+		return req.result, req.err
+	case <-ctx.Done():
+		return domain.AppendResult{}, ctx.Err()
+	}
+}
+
+// ReadStream reads through the store.
+func (b *Batcher) ReadStream(ctx context.Context, stream string) ([]domain.RecordedEvent, error) {
+	return b.store.ReadStream(ctx, stream)
+}
+
+func (b *Batcher) write() {
+	defer b.wg.Done()
+	for {
+		var first *appendRequest
+		select {
+		case first = <-b.queue:
+		case <-b.closing:
+			// Drain what is queued, then stop.
+			select {
+			case first = <-b.queue:
+			default:
+				return
+			}
+		}
+		batch := []*appendRequest{first}
+		events := len(first.events)
+	gather:
+		for events < b.maxEvents {
+			select {
+			case r := <-b.queue:
+				batch = append(batch, r)
+				events += len(r.events)
+			default:
+				break gather
+			}
+		}
+		// The transaction is the writer's, not any one caller's: a caller
+		// that gives up must not abort the others' commit.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		b.store.appendBatch(ctx, batch)
+		cancel()
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+// Close stops the writers once the queue is written.
+func (b *Batcher) Close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.closing)
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
