@@ -61,6 +61,8 @@ type Projector struct {
 
 // Config tunes a projector.
 type Config struct {
+	// Name is the projection's checkpoint name; default ReadModels.
+	Name      string
 	BatchSize int // events per transaction; default 2000
 	// OnBatch, if set, is called after each committed batch (metrics, lag).
 	OnBatch func(events int, last domain.RecordedEvent)
@@ -71,7 +73,10 @@ func NewProjector(log EventLog, waiter Waiter, store ReadModelStore, logger *slo
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 2000
 	}
-	return &Projector{name: ReadModels, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
+	if cfg.Name == "" {
+		cfg.Name = ReadModels
+	}
+	return &Projector{name: cfg.Name, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
 		logger: logger, onBatch: cfg.OnBatch}
 }
 

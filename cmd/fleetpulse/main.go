@@ -4,6 +4,9 @@
 //	                     process on local PostgreSQL, with simulated devices
 //	fleetpulse migrate   bring the PostgreSQL schema to the newest version
 //	fleetpulse simulate  play simulated devices against a running command API
+//	fleetpulse rebuild   rebuild the read models from the whole log into new
+//	                     tables while the old ones serve, then swap them in
+//	fleetpulse status    show each projection's checkpoint and lag
 //
 // Configuration comes from FLEETPULSE_* environment variables (see README);
 // each subcommand also takes flags (-h lists them).
@@ -16,14 +19,18 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/devicesim"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/service"
+	"github.com/fleetpulse/fleetpulse/projections"
 )
 
 const usage = `usage: fleetpulse <command> [flags]
@@ -32,6 +39,8 @@ commands:
   dev        run everything in one process on local PostgreSQL, with simulated devices
   migrate    bring the PostgreSQL schema to the newest version
   simulate   play simulated devices against a running command API
+  rebuild    rebuild the read models from the log into new tables, then swap them in (alias: replay)
+  status     show each projection's checkpoint and lag
 `
 
 func main() {
@@ -53,6 +62,10 @@ func main() {
 		})
 	case "simulate":
 		simulate(args)
+	case "rebuild", "replay":
+		service.Main("rebuild", service.WithPostgres(rebuild))
+	case "status":
+		service.Main("status", service.WithPostgres(status))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		printVars()
@@ -172,4 +185,57 @@ fleetpulse dev is up: simulated stations and vehicles are posting data.
     curl -s '%s/v1/vehicles/sim-vehicle-01/events?limit=5'
 
 `, loopback(cfg.CommandAddr), cfg.AdminToken, read, read, read, read, read)
+}
+
+// rebuild projects the whole log into shadow tables with a progress bar,
+// then swaps them in for the live read models.
+func rebuild(ctx context.Context, cfg config.Config, env service.Env, logger *slog.Logger) error {
+	head, err := env.Store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	var total int64
+	if err := env.Pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total); err != nil || cfg.EventStore != "postgres" {
+		total = -1 // unknown: the bar shows a spinner
+	}
+	shadow, err := postgres.CreateShadow(ctx, env.Pool)
+	if err != nil {
+		return err
+	}
+	defer shadow.Close()
+	bar := progressbar.NewOptions64(total,
+		progressbar.OptionSetDescription("rebuilding read models"),
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("events"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionFullWidth(),
+	)
+	report, err := projections.Rebuild(ctx, env.Store, env.Store, shadow, head, logger,
+		projections.Config{BatchSize: cfg.ProjectorBatch, OnBatch: func(n int, _ domain.RecordedEvent) { _ = bar.Add(n) }})
+	_ = bar.Finish()
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("rebuilt read models from %d events in %s (%.0f events/s) and swapped them in\n",
+		report.Events, report.Duration.Round(time.Millisecond), report.EventsPerSecond())
+	return nil
+}
+
+// status prints every projection's checkpoint and how far behind it is.
+func status(ctx context.Context, _ config.Config, env service.Env, _ *slog.Logger) error {
+	sts, err := postgres.Statuses(ctx, env.Pool)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tEVENTS APPLIED\tBEHIND (events)\tOLDEST WAITING\tUPDATED")
+	for _, s := range sts {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", s.Name, s.Position, s.Events, s.Behind,
+			s.OldestWait.Round(time.Millisecond), s.UpdatedAt.UTC().Format(time.RFC3339))
+	}
+	return w.Flush()
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,13 +59,40 @@ ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value, measured_at 
 WHERE excluded.measured_at >= l.measured_at`
 )
 
-// ReadModelStore writes the read models for projectors.
+// ReadModelTables are the tables of the read models, in the order a
+// rebuild creates them.
+var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_latest"}
+
+// ReadModelStore writes the read models for projectors: the live tables,
+// or a shadow set (same tables with a suffix) that a rebuild fills.
 type ReadModelStore struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	suffix string
+	rename *strings.Replacer
 }
 
-// NewReadModelStore returns the read-model writer on pool.
-func NewReadModelStore(pool *pgxpool.Pool) *ReadModelStore { return &ReadModelStore{pool: pool} }
+// NewReadModelStore returns the writer of the live read-model tables.
+func NewReadModelStore(pool *pgxpool.Pool) *ReadModelStore {
+	return &ReadModelStore{pool: pool, rename: strings.NewReplacer()}
+}
+
+func newShadowStore(pool *pgxpool.Pool, suffix string) *ReadModelStore {
+	var pairs []string
+	for _, t := range ReadModelTables {
+		pairs = append(pairs, t, t+suffix)
+	}
+	return &ReadModelStore{pool: pool, suffix: suffix, rename: strings.NewReplacer(pairs...)}
+}
+
+// sql points a statement at this store's tables.
+func (s *ReadModelStore) sql(q string) string {
+	if s.suffix == "" {
+		return q
+	}
+	return s.rename.Replace(q)
+}
+
+func (s *ReadModelStore) table(name string) pgx.Identifier { return pgx.Identifier{name + s.suffix} }
 
 // Checkpoint returns where projection name stands.
 func (s *ReadModelStore) Checkpoint(ctx context.Context, name string) (domain.Position, error) {
@@ -80,7 +108,7 @@ func (s *ReadModelStore) Checkpoint(ctx context.Context, name string) (domain.Po
 
 // DeviceZones returns every projected device's time zone name.
 func (s *ReadModelStore) DeviceZones(ctx context.Context) (map[string]string, error) {
-	rows, err := s.pool.Query(ctx, deviceZonesSQL)
+	rows, err := s.pool.Query(ctx, s.sql(deviceZonesSQL))
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -106,41 +134,41 @@ func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain
 		}
 		b := &pgx.Batch{}
 		for _, d := range c.Devices {
-			queueDeviceChange(b, d)
+			s.queueDeviceChange(b, d)
 		}
-		queueDaily(b, c)
-		queueLatest(b, c)
+		s.queueDaily(b, c)
+		s.queueLatest(b, c)
 		if b.Len() > 0 {
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return fmt.Errorf("write aggregates: %w", err)
 			}
 		}
-		if err := copyMeasurements(ctx, tx, c.Measurements); err != nil {
+		if err := s.copyMeasurements(ctx, tx, c.Measurements); err != nil {
 			return err
 		}
-		return copyVehicleEvents(ctx, tx, c.VehicleEvents)
+		return s.copyVehicleEvents(ctx, tx, c.VehicleEvents)
 	})
 	return classify(err)
 }
 
-func queueDeviceChange(b *pgx.Batch, d projections.DeviceChange) {
+func (s *ReadModelStore) queueDeviceChange(b *pgx.Batch, d projections.DeviceChange) {
 	switch e := d.Event.(type) {
 	case domain.StationRegistered:
-		b.Queue(registerStationSQL, d.DeviceID, e.Name, e.Location.Lat, e.Location.Lon, e.TimeZone, d.Version, d.At)
+		b.Queue(s.sql(registerStationSQL), d.DeviceID, e.Name, e.Location.Lat, e.Location.Lon, e.TimeZone, d.Version, d.At)
 	case domain.StationUpdated:
-		b.Queue(updateStationSQL, d.DeviceID, e.Name, e.Location.Lat, e.Location.Lon, e.TimeZone, d.Version, d.At)
+		b.Queue(s.sql(updateStationSQL), d.DeviceID, e.Name, e.Location.Lat, e.Location.Lon, e.TimeZone, d.Version, d.At)
 	case domain.VehicleRegistered:
-		b.Queue(registerVehicleSQL, d.DeviceID, e.Name, e.VIN, e.Plate, e.Model, e.TimeZone, d.Version, d.At)
+		b.Queue(s.sql(registerVehicleSQL), d.DeviceID, e.Name, e.VIN, e.Plate, e.Model, e.TimeZone, d.Version, d.At)
 	case domain.VehicleUpdated:
-		b.Queue(updateVehicleSQL, d.DeviceID, e.Name, e.VIN, e.Plate, e.Model, e.TimeZone, d.Version, d.At)
+		b.Queue(s.sql(updateVehicleSQL), d.DeviceID, e.Name, e.VIN, e.Plate, e.Model, e.TimeZone, d.Version, d.At)
 	case domain.DeviceDecommissioned:
-		b.Queue(decommissionSQL, d.DeviceID, d.Version, d.At)
+		b.Queue(s.sql(decommissionSQL), d.DeviceID, d.Version, d.At)
 	default:
-		b.Queue(touchDeviceSQL, d.DeviceID, d.Version, d.At)
+		b.Queue(s.sql(touchDeviceSQL), d.DeviceID, d.Version, d.At)
 	}
 }
 
-func queueDaily(b *pgx.Batch, c *projections.Changes) {
+func (s *ReadModelStore) queueDaily(b *pgx.Batch, c *projections.Changes) {
 	if len(c.Daily) == 0 {
 		return
 	}
@@ -155,10 +183,10 @@ func queueDaily(b *pgx.Batch, c *projections.Changes) {
 		devices[i], names[i], days[i] = k.DeviceID, k.Name, k.Day
 		counts[i], sums[i], mins[i], maxs[i] = a.Count, a.Sum, a.Min, a.Max
 	}
-	b.Queue(upsertDailySQL, devices, names, days, counts, sums, mins, maxs)
+	b.Queue(s.sql(upsertDailySQL), devices, names, days, counts, sums, mins, maxs)
 }
 
-func queueLatest(b *pgx.Batch, c *projections.Changes) {
+func (s *ReadModelStore) queueLatest(b *pgx.Batch, c *projections.Changes) {
 	if len(c.Latest) == 0 {
 		return
 	}
@@ -171,14 +199,14 @@ func queueLatest(b *pgx.Batch, c *projections.Changes) {
 		p := c.Latest[k]
 		devices[i], names[i], values[i], ats[i] = k.DeviceID, k.Name, p.Value, p.At
 	}
-	b.Queue(upsertLatestSQL, devices, names, values, ats)
+	b.Queue(s.sql(upsertLatestSQL), devices, names, values, ats)
 }
 
-func copyMeasurements(ctx context.Context, tx pgx.Tx, rows []projections.MeasurementRow) error {
+func (s *ReadModelStore) copyMeasurements(ctx context.Context, tx pgx.Tx, rows []projections.MeasurementRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"rm_measurements"},
+	_, err := tx.CopyFrom(ctx, s.table("rm_measurements"),
 		[]string{"device_id", "type", "measured_at", "value", "measurement_id"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := rows[i]
@@ -190,11 +218,11 @@ func copyMeasurements(ctx context.Context, tx pgx.Tx, rows []projections.Measure
 	return nil
 }
 
-func copyVehicleEvents(ctx context.Context, tx pgx.Tx, rows []projections.VehicleEventRow) error {
+func (s *ReadModelStore) copyVehicleEvents(ctx context.Context, tx pgx.Tx, rows []projections.VehicleEventRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"rm_vehicle_events"},
+	_, err := tx.CopyFrom(ctx, s.table("rm_vehicle_events"),
 		[]string{"device_id", "eid", "type", "occurred_at", "readings", "lat", "lon", "data"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := rows[i]

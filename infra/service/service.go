@@ -20,6 +20,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/bus"
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/config"
+	"github.com/fleetpulse/fleetpulse/infra/esdb"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/projections"
@@ -65,8 +66,17 @@ func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, 
 	case "postgres":
 		es := postgres.NewEventStore(pool)
 		batcher := postgres.NewBatcher(es, postgres.BatcherConfig{})
-		s := postgresStore{EventStore: es, Waiter: postgres.NewWaiter(ctx, pool, cfg.PollInterval), batcher: batcher, pool: pool}
-		return s, batcher.Close, nil
+		// The waiter holds a LISTEN connection until its context ends; the
+		// pool cannot close before that.
+		listenCtx, stopListening := context.WithCancel(ctx)
+		s := postgresStore{EventStore: es, Waiter: postgres.NewWaiter(listenCtx, pool, cfg.PollInterval), batcher: batcher, pool: pool}
+		return s, func() { batcher.Close(); stopListening() }, nil
+	case "esdb":
+		st, err := esdb.Open(ctx, cfg.ESDBURL, logger.With("component", "esdb"), esdb.WithPollInterval(cfg.PollInterval))
+		if err != nil {
+			return nil, nil, err
+		}
+		return esdbStore{st}, st.Close, nil
 	}
 	return nil, nil, fmt.Errorf("event store %q is not supported", cfg.EventStore)
 }
@@ -76,6 +86,14 @@ type postgresStore struct {
 	*postgres.Waiter
 	batcher *postgres.Batcher
 	pool    *pgxpool.Pool
+}
+
+type esdbStore struct{ *esdb.Store }
+
+// Ping is a cheap read of the log's head: readiness fails while the server is away.
+func (s esdbStore) Ping(ctx context.Context) error {
+	_, err := s.Head(ctx)
+	return err
 }
 
 // Append goes through the batcher: concurrent requests share transactions.
