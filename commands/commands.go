@@ -21,6 +21,13 @@ type EventStore interface {
 	ReadStream(ctx context.Context, stream string) ([]domain.RecordedEvent, error)
 }
 
+// EventFinder is an optional capability of an event store: whether an event
+// id is stored. With it, a correction of a measurement never recorded is
+// refused; without it, such a correction is stored and changes nothing.
+type EventFinder interface {
+	EventExists(ctx context.Context, id string) (bool, error)
+}
+
 // Caller is who sends a command. Token secrets never travel with a command:
 // the edge hashes them.
 type Caller struct {
@@ -79,6 +86,23 @@ type RecordVehicleEvents struct {
 	Caller Caller                `json:"caller"`
 	VID    string                `json:"vid"`
 	Events []domain.VehicleEvent `json:"events"`
+}
+
+type CorrectMeasurement struct {
+	Caller        Caller  `json:"caller"`
+	StationID     string  `json:"station_id"`
+	MeasurementID string  `json:"measurement_id"`
+	Value         float64 `json:"value"`
+	Reason        string  `json:"reason"`
+	Actor         string  `json:"actor"`
+}
+
+type RetractMeasurement struct {
+	Caller        Caller `json:"caller"`
+	StationID     string `json:"station_id"`
+	MeasurementID string `json:"measurement_id"`
+	Reason        string `json:"reason"`
+	Actor         string `json:"actor"`
 }
 
 type RotateDeviceToken struct {

@@ -22,6 +22,8 @@ type Application struct {
 	DecommissionVehicle DecommissionVehicleHandler
 	RecordVehicleEvents RecordVehicleEventsHandler
 	RotateDeviceToken   RotateDeviceTokenHandler
+	CorrectMeasurement  CorrectMeasurementHandler
+	RetractMeasurement  RetractMeasurementHandler
 }
 
 // NewApplication builds every handler on one store and clock.
@@ -37,6 +39,8 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		DecommissionVehicle: DecommissionVehicleHandler{devices: d, clock: clock},
 		RecordVehicleEvents: RecordVehicleEventsHandler{devices: d, clock: clock, policy: policy},
 		RotateDeviceToken:   RotateDeviceTokenHandler{devices: d, clock: clock},
+		CorrectMeasurement:  CorrectMeasurementHandler{devices: d, clock: clock},
+		RetractMeasurement:  RetractMeasurementHandler{devices: d, clock: clock},
 	}
 }
 
@@ -335,4 +339,64 @@ func (h RecordVehicleEventsHandler) Handle(ctx context.Context, cmd *RecordVehic
 		return Outcome{}, err
 	}
 	return Outcome{ID: dev.ID(), Version: res.NextVersion, Accepted: len(events) - len(res.Duplicates), Duplicates: len(res.Duplicates), EIDs: eids}, nil
+}
+
+// appendCorrection stores an operator's correction in the station's
+// telemetry stream, after checking the measurement exists when the store
+// can tell.
+func appendCorrection(ctx context.Context, d devices, c Caller, stationID, measurementID string, e domain.Event) (Outcome, error) {
+	if err := d.requireAdmin(ctx, c); err != nil {
+		return Outcome{}, err
+	}
+	dev, err := d.load(ctx, stationID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if !dev.IsKind(domain.KindStation) {
+		return Outcome{}, fmt.Errorf("station %q: %w", stationID, domain.ErrDeviceNotFound)
+	}
+	if finder, ok := d.store.(EventFinder); ok {
+		found, err := finder.EventExists(ctx, telemetryEventID(stationID, measurementID))
+		if err != nil {
+			return Outcome{}, err
+		}
+		if !found {
+			return Outcome{}, fmt.Errorf("measurement %q of station %q: %w", measurementID, stationID, domain.ErrMeasurementNotFound)
+		}
+	}
+	data, err := domain.NewEventData(newID(), e)
+	if err != nil {
+		return Outcome{}, err
+	}
+	res, err := d.store.Append(ctx, domain.TelemetryStream(stationID), domain.AnyVersion, []domain.EventData{data})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{ID: measurementID, Version: res.NextVersion, Accepted: 1}, nil
+}
+
+type CorrectMeasurementHandler struct {
+	devices devices
+	clock   func() time.Time
+}
+
+func (h CorrectMeasurementHandler) Handle(ctx context.Context, cmd *CorrectMeasurement) (Outcome, error) {
+	e, err := domain.CorrectMeasurement(cmd.StationID, cmd.MeasurementID, cmd.Value, cmd.Reason, cmd.Actor, h.clock())
+	if err != nil {
+		return Outcome{}, err
+	}
+	return appendCorrection(ctx, h.devices, cmd.Caller, cmd.StationID, cmd.MeasurementID, e)
+}
+
+type RetractMeasurementHandler struct {
+	devices devices
+	clock   func() time.Time
+}
+
+func (h RetractMeasurementHandler) Handle(ctx context.Context, cmd *RetractMeasurement) (Outcome, error) {
+	e, err := domain.RetractMeasurement(cmd.StationID, cmd.MeasurementID, cmd.Reason, cmd.Actor, h.clock())
+	if err != nil {
+		return Outcome{}, err
+	}
+	return appendCorrection(ctx, h.devices, cmd.Caller, cmd.StationID, cmd.MeasurementID, e)
 }

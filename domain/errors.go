@@ -10,6 +10,7 @@ import (
 var (
 	ErrInvalid              = errors.New("invalid input")
 	ErrDeviceNotFound       = errors.New("device not found")
+	ErrMeasurementNotFound  = errors.New("measurement not found")
 	ErrDeviceExists         = errors.New("device already exists")
 	ErrVersionConflict      = errors.New("version conflict")
 	ErrDeviceDecommissioned = errors.New("device decommissioned")
@@ -23,6 +24,7 @@ var (
 const (
 	CodeInvalid        = "invalid_input"
 	CodeNotFound       = "device_not_found"
+	CodeNoMeasurement  = "measurement_not_found"
 	CodeExists         = "device_exists"
 	CodeConflict       = "version_conflict"
 	CodeDecommissioned = "device_decommissioned"
@@ -38,6 +40,7 @@ var codeSentinels = []struct {
 }{
 	{CodeInvalid, ErrInvalid},
 	{CodeNotFound, ErrDeviceNotFound},
+	{CodeNoMeasurement, ErrMeasurementNotFound},
 	{CodeExists, ErrDeviceExists},
 	{CodeConflict, ErrVersionConflict},
 	{CodeDecommissioned, ErrDeviceDecommissioned},

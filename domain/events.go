@@ -22,6 +22,8 @@ const (
 	TypeDeviceTokenRotated   = "DeviceTokenRotated"
 	TypeMeasurementRecorded  = "MeasurementRecorded"
 	TypeVehicleEventRecorded = "VehicleEventRecorded"
+	TypeMeasurementCorrected = "MeasurementCorrected"
+	TypeMeasurementRetracted = "MeasurementRetracted"
 )
 
 // EventSchemaVersion is the JSON shape version of every event type above.
@@ -86,6 +88,27 @@ type VehicleEventRecorded struct {
 	Data       json.RawMessage    `json:"data,omitempty"`
 }
 
+// MeasurementCorrected replaces the value of a recorded measurement; the
+// original stays in the log.
+type MeasurementCorrected struct {
+	StationID     string    `json:"station_id"`
+	MeasurementID string    `json:"id"`
+	Value         float64   `json:"value"`
+	Reason        string    `json:"reason"`
+	Actor         string    `json:"actor"`
+	CorrectedAt   time.Time `json:"corrected_at"`
+}
+
+// MeasurementRetracted withdraws a recorded measurement from the read
+// models; the original stays in the log.
+type MeasurementRetracted struct {
+	StationID     string    `json:"station_id"`
+	MeasurementID string    `json:"id"`
+	Reason        string    `json:"reason"`
+	Actor         string    `json:"actor"`
+	RetractedAt   time.Time `json:"retracted_at"`
+}
+
 func (StationRegistered) EventType() string    { return TypeStationRegistered }
 func (StationUpdated) EventType() string       { return TypeStationUpdated }
 func (VehicleRegistered) EventType() string    { return TypeVehicleRegistered }
@@ -94,6 +117,8 @@ func (DeviceDecommissioned) EventType() string { return TypeDeviceDecommissioned
 func (DeviceTokenRotated) EventType() string   { return TypeDeviceTokenRotated }
 func (MeasurementRecorded) EventType() string  { return TypeMeasurementRecorded }
 func (VehicleEventRecorded) EventType() string { return TypeVehicleEventRecorded }
+func (MeasurementCorrected) EventType() string { return TypeMeasurementCorrected }
+func (MeasurementRetracted) EventType() string { return TypeMeasurementRetracted }
 
 // ErrUnknownEventType is returned by DecodeEvent for a type this code does not know.
 var ErrUnknownEventType = fmt.Errorf("unknown event type")
@@ -117,6 +142,10 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return decodeAs[MeasurementRecorded](data)
 	case TypeVehicleEventRecorded:
 		return decodeAs[VehicleEventRecorded](data)
+	case TypeMeasurementCorrected:
+		return decodeAs[MeasurementCorrected](data)
+	case TypeMeasurementRetracted:
+		return decodeAs[MeasurementRetracted](data)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, eventType)
 }

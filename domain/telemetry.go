@@ -156,3 +156,32 @@ func (e VehicleEvent) Recorded(vid string) VehicleEventRecorded {
 	}
 	return VehicleEventRecorded{VID: vid, EID: e.EID, Type: e.Type, OccurredAt: e.OccurredAt.UTC(), Readings: e.Readings, Location: e.Location, Data: data}
 }
+
+// CorrectMeasurement decides a correction of measurement id of a station.
+func CorrectMeasurement(stationID, id string, value float64, reason, actor string, at time.Time) (MeasurementCorrected, error) {
+	if err := validateCorrection(id, reason, actor); err != nil {
+		return MeasurementCorrected{}, err
+	}
+	if !finite(value) {
+		return MeasurementCorrected{}, invalid("value", "must be a finite number")
+	}
+	return MeasurementCorrected{StationID: stationID, MeasurementID: id, Value: value, Reason: reason, Actor: actor, CorrectedAt: at.UTC()}, nil
+}
+
+// RetractMeasurement decides a retraction of measurement id of a station.
+func RetractMeasurement(stationID, id, reason, actor string, at time.Time) (MeasurementRetracted, error) {
+	if err := validateCorrection(id, reason, actor); err != nil {
+		return MeasurementRetracted{}, err
+	}
+	return MeasurementRetracted{StationID: stationID, MeasurementID: id, Reason: reason, Actor: actor, RetractedAt: at.UTC()}, nil
+}
+
+func validateCorrection(id, reason, actor string) error {
+	if !itemIDPattern.MatchString(id) {
+		return invalid("id", "must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+	}
+	if err := validateText("reason", reason, true, 500); err != nil {
+		return err
+	}
+	return validateText("actor", actor, true, 200)
+}

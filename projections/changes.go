@@ -50,6 +50,23 @@ type DayKey struct {
 	Day time.Time // midnight UTC of the local date
 }
 
+// HourKey names one hourly bucket: a series and the instant its local hour
+// starts (so the two 01:00 hours of a DST fall-back night stay apart, and
+// half-hour zones get their own boundaries).
+type HourKey struct {
+	SeriesKey
+	Hour time.Time
+}
+
+// Correction replaces (Value set) or withdraws (Value nil) one raw
+// measurement; the buckets it lands in are then recomputed exactly.
+type Correction struct {
+	DeviceID      string
+	MeasurementID string
+	Value         *float64
+	Zone          *time.Location
+}
+
 // Aggregate is count/sum/min/max of the values in a bucket.
 type Aggregate struct {
 	Count    int64
@@ -81,12 +98,15 @@ type Changes struct {
 	Measurements  []MeasurementRow
 	VehicleEvents []VehicleEventRow
 	Daily         map[DayKey]*Aggregate
+	Hourly        map[HourKey]*Aggregate
 	Latest        map[SeriesKey]Point
-	Events        int
+	// Corrections apply after the batch's new rows, in log order.
+	Corrections []Correction
+	Events      int
 }
 
 func newChanges() *Changes {
-	return &Changes{Daily: map[DayKey]*Aggregate{}, Latest: map[SeriesKey]Point{}}
+	return &Changes{Daily: map[DayKey]*Aggregate{}, Hourly: map[HourKey]*Aggregate{}, Latest: map[SeriesKey]Point{}}
 }
 
 // SortedDaily returns the daily buckets in key order: writers that lock rows
@@ -105,6 +125,25 @@ func (c *Changes) SortedDaily() []DayKey {
 			return a.Name < b.Name
 		}
 		return a.Day.Before(b.Day)
+	})
+	return keys
+}
+
+// SortedHourly returns the hourly buckets in key order.
+func (c *Changes) SortedHourly() []HourKey {
+	keys := make([]HourKey, 0, len(c.Hourly))
+	for k := range c.Hourly {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.DeviceID != b.DeviceID {
+			return a.DeviceID < b.DeviceID
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Hour.Before(b.Hour)
 	})
 	return keys
 }
@@ -130,6 +169,20 @@ func LocalDay(t time.Time, loc *time.Location) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
+// DayBounds returns the instants at which t's local day in loc starts and ends.
+func DayBounds(t time.Time, loc *time.Location) (time.Time, time.Time) {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+}
+
+// LocalHour returns the instant t's local hour in loc starts. Local hours
+// are whole hours of local time; at a DST change they still last an hour.
+func LocalHour(t time.Time, loc *time.Location) time.Time {
+	local := t.In(loc)
+	offsetSeconds := local.Minute()*60 + local.Second()
+	return t.Add(-time.Duration(offsetSeconds)*time.Second - time.Duration(local.Nanosecond())).UTC()
+}
+
 func (c *Changes) observe(deviceID, name string, v float64, at time.Time, loc *time.Location) {
 	key := DayKey{SeriesKey: SeriesKey{DeviceID: deviceID, Name: name}, Day: LocalDay(at, loc)}
 	agg := c.Daily[key]
@@ -138,6 +191,13 @@ func (c *Changes) observe(deviceID, name string, v float64, at time.Time, loc *t
 		c.Daily[key] = agg
 	}
 	agg.add(v)
+	hour := HourKey{SeriesKey: key.SeriesKey, Hour: LocalHour(at, loc)}
+	hagg := c.Hourly[hour]
+	if hagg == nil {
+		hagg = &Aggregate{}
+		c.Hourly[hour] = hagg
+	}
+	hagg.add(v)
 	// Latest by measured time; of two at the same instant the later in the log wins.
 	if cur, ok := c.Latest[key.SeriesKey]; !ok || !at.Before(cur.At) {
 		c.Latest[key.SeriesKey] = Point{Value: v, At: at}
@@ -193,6 +253,11 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 			}
 		}
 		c.VehicleEvents = append(c.VehicleEvents, row)
+	case domain.MeasurementCorrected:
+		v := e.Value
+		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Value: &v, Zone: z.of(e.StationID)})
+	case domain.MeasurementRetracted:
+		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Zone: z.of(e.StationID)})
 	case domain.StationRegistered:
 		z.set(e.StationID, e.TimeZone)
 		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.StationID, Version: r.StreamVersion, At: e.RegisteredAt})

@@ -125,6 +125,14 @@ func (p *Projector) CatchUp(ctx context.Context, target domain.Position) (int, e
 	for p.checkpoint.Less(target) {
 		n, err := p.step(ctx)
 		total += n
+		if errors.Is(err, ErrCheckpointMoved) {
+			// Another projector of this name applied the batch; go on from
+			// where it got to.
+			if err := p.load(ctx); err != nil {
+				return total, err
+			}
+			continue
+		}
 		if err != nil {
 			return total, err
 		}

@@ -13,8 +13,8 @@ import (
 )
 
 type tableSnapshot struct {
-	daily                      []dailyRow
-	measurements, latest, devs string
+	daily                              []dailyRow
+	measurements, latest, devs, hourly string
 }
 
 // snapshot captures every read model in a comparable form.
@@ -31,6 +31,7 @@ func (e env) snapshot(t *testing.T) tableSnapshot {
 		daily:        e.daily(t),
 		measurements: digest(`SELECT count(*) || ':' || coalesce(md5(string_agg(device_id || measurement_id || type || measured_at || value, ',' ORDER BY device_id, measurement_id)), '') FROM rm_measurements`),
 		latest:       digest(`SELECT coalesce(md5(string_agg(device_id || name || value || measured_at, ',' ORDER BY device_id, name)), '') FROM rm_latest`),
+		hourly:       digest(`SELECT coalesce(md5(string_agg(device_id || name || hour || count || min || max, ',' ORDER BY device_id, name, hour)), '') FROM rm_hourly`),
 		devs:         digest(`SELECT coalesce(md5(string_agg(device_id || kind || name || timezone || version, ',' ORDER BY device_id)), '') FROM rm_devices`),
 	}
 }
@@ -38,7 +39,7 @@ func (e env) snapshot(t *testing.T) tableSnapshot {
 func sameSnapshot(t *testing.T, got, want tableSnapshot) {
 	t.Helper()
 	sameDaily(t, got.daily, want.daily)
-	if got.measurements != want.measurements || got.latest != want.latest || got.devs != want.devs {
+	if got.measurements != want.measurements || got.latest != want.latest || got.devs != want.devs || got.hourly != want.hourly {
 		t.Fatalf("read models differ:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -130,7 +131,7 @@ func TestRebuild_WhileIngestRunsEndsIdenticalToAFreshProjection(t *testing.T) {
 	rebuilt := e.snapshot(t)
 	sameDaily(t, rebuilt.daily, e.expectedDaily(t))
 
-	if _, err := e.pool.Exec(context.Background(), `TRUNCATE rm_daily, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
+	if _, err := e.pool.Exec(context.Background(), `TRUNCATE rm_daily, rm_hourly, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
 		t.Fatal(err)
 	}
 	e.catchUp(t)

@@ -217,6 +217,15 @@ func (s *EventStore) appendTx(ctx context.Context, reqs []*appendRequest) error 
 	})
 }
 
+// EventExists reports whether an event id is stored.
+func (s *EventStore) EventExists(ctx context.Context, id string) (bool, error) {
+	var found bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1::uuid)`, id).Scan(&found); err != nil {
+		return false, classify(fmt.Errorf("look up event %s: %w", id, err))
+	}
+	return found, nil
+}
+
 // ReadStream returns a stream's events in order.
 func (s *EventStore) ReadStream(ctx context.Context, stream string) ([]domain.RecordedEvent, error) {
 	rows, err := s.pool.Query(ctx, readStreamSQL, stream)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -50,6 +51,41 @@ ON CONFLICT (device_id, name, day) DO UPDATE SET
     min   = least(d.min, excluded.min),
     max   = greatest(d.max, excluded.max)`
 
+	upsertHourlySQL = `
+INSERT INTO rm_hourly AS h (device_id, name, hour, count, sum, min, max)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[])
+ON CONFLICT (device_id, name, hour) DO UPDATE SET
+    count = h.count + excluded.count,
+    sum   = h.sum + excluded.sum,
+    min   = least(h.min, excluded.min),
+    max   = greatest(h.max, excluded.max)`
+
+	// Corrections change one raw row, then recompute the buckets and the
+	// latest value it touches from the raw rows: exact, whatever the old
+	// value was (min and max cannot be un-added).
+	correctRawSQL  = `UPDATE rm_measurements SET value = $3 WHERE device_id = $1 AND measurement_id = $2 RETURNING type, measured_at`
+	retractRawSQL  = `DELETE FROM rm_measurements WHERE device_id = $1 AND measurement_id = $2 RETURNING type, measured_at`
+	bucketOfRawSQL = `
+SELECT count(*), coalesce(sum(value), 0), coalesce(min(value), 0), coalesce(max(value), 0)
+FROM rm_measurements WHERE device_id = $1 AND type = $2 AND measured_at >= $3 AND measured_at < $4`
+	setDailySQL = `
+INSERT INTO rm_daily (device_id, name, day, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (device_id, name, day) DO UPDATE SET count = $4, sum = $5, min = $6, max = $7`
+	deleteDailySQL = `DELETE FROM rm_daily WHERE device_id = $1 AND name = $2 AND day = $3`
+	setHourlySQL   = `
+INSERT INTO rm_hourly (device_id, name, hour, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (device_id, name, hour) DO UPDATE SET count = $4, sum = $5, min = $6, max = $7`
+	deleteHourlySQL    = `DELETE FROM rm_hourly WHERE device_id = $1 AND name = $2 AND hour = $3`
+	recomputeLatestSQL = `
+WITH top AS (
+    SELECT value, measured_at FROM rm_measurements
+    WHERE device_id = $1 AND type = $2 ORDER BY measured_at DESC, measurement_id DESC LIMIT 1
+), gone AS (
+    DELETE FROM rm_latest WHERE device_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM top)
+)
+INSERT INTO rm_latest (device_id, name, value, measured_at) SELECT $1, $2, value, measured_at FROM top
+ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value, measured_at = excluded.measured_at`
+
 	// upsertLatestSQL keeps the value with the newest measured time; of two
 	// at the same instant, the one projected later.
 	upsertLatestSQL = `
@@ -61,7 +97,7 @@ WHERE excluded.measured_at >= l.measured_at`
 
 // ReadModelTables are the tables of the read models, in the order a
 // rebuild creates them.
-var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_latest"}
+var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest"}
 
 // ReadModelStore writes the read models for projectors: the live tables,
 // or a shadow set (same tables with a suffix) that a rebuild fills.
@@ -137,6 +173,7 @@ func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain
 			s.queueDeviceChange(b, d)
 		}
 		s.queueDaily(b, c)
+		s.queueHourly(b, c)
 		s.queueLatest(b, c)
 		if b.Len() > 0 {
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -146,7 +183,15 @@ func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain
 		if err := s.copyMeasurements(ctx, tx, c.Measurements); err != nil {
 			return err
 		}
-		return s.copyVehicleEvents(ctx, tx, c.VehicleEvents)
+		if err := s.copyVehicleEvents(ctx, tx, c.VehicleEvents); err != nil {
+			return err
+		}
+		for _, corr := range c.Corrections {
+			if err := s.applyCorrection(ctx, tx, corr); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return classify(err)
 }
@@ -184,6 +229,74 @@ func (s *ReadModelStore) queueDaily(b *pgx.Batch, c *projections.Changes) {
 		counts[i], sums[i], mins[i], maxs[i] = a.Count, a.Sum, a.Min, a.Max
 	}
 	b.Queue(s.sql(upsertDailySQL), devices, names, days, counts, sums, mins, maxs)
+}
+
+func (s *ReadModelStore) queueHourly(b *pgx.Batch, c *projections.Changes) {
+	if len(c.Hourly) == 0 {
+		return
+	}
+	keys := c.SortedHourly()
+	n := len(keys)
+	devices, names := make([]string, n), make([]string, n)
+	hours := make([]time.Time, n)
+	counts := make([]int64, n)
+	sums, mins, maxs := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, k := range keys {
+		a := c.Hourly[k]
+		devices[i], names[i], hours[i] = k.DeviceID, k.Name, k.Hour
+		counts[i], sums[i], mins[i], maxs[i] = a.Count, a.Sum, a.Min, a.Max
+	}
+	b.Queue(s.sql(upsertHourlySQL), devices, names, hours, counts, sums, mins, maxs)
+}
+
+// applyCorrection changes or removes one raw measurement and recomputes its
+// day, its hour and its series' latest value from the raw rows. A
+// correction of a measurement that is not (or no longer) there changes nothing.
+func (s *ReadModelStore) applyCorrection(ctx context.Context, tx pgx.Tx, c projections.Correction) error {
+	var (
+		typ string
+		at  time.Time
+		err error
+	)
+	if c.Value != nil {
+		err = tx.QueryRow(ctx, s.sql(correctRawSQL), c.DeviceID, c.MeasurementID, *c.Value).Scan(&typ, &at)
+	} else {
+		err = tx.QueryRow(ctx, s.sql(retractRawSQL), c.DeviceID, c.MeasurementID).Scan(&typ, &at)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("correct measurement %s/%s: %w", c.DeviceID, c.MeasurementID, err)
+	}
+	dayStart, dayEnd := projections.DayBounds(at, c.Zone)
+	hour := projections.LocalHour(at, c.Zone)
+	buckets := []struct {
+		from, to          time.Time
+		key               any
+		setSQL, deleteSQL string
+	}{
+		{dayStart, dayEnd, projections.LocalDay(at, c.Zone), setDailySQL, deleteDailySQL},
+		{hour, hour.Add(time.Hour), hour, setHourlySQL, deleteHourlySQL},
+	}
+	for _, bk := range buckets {
+		var a projections.Aggregate
+		if err := tx.QueryRow(ctx, s.sql(bucketOfRawSQL), c.DeviceID, typ, bk.from, bk.to).Scan(&a.Count, &a.Sum, &a.Min, &a.Max); err != nil {
+			return fmt.Errorf("recompute bucket: %w", err)
+		}
+		if a.Count == 0 {
+			_, err = tx.Exec(ctx, s.sql(bk.deleteSQL), c.DeviceID, typ, bk.key)
+		} else {
+			_, err = tx.Exec(ctx, s.sql(bk.setSQL), c.DeviceID, typ, bk.key, a.Count, a.Sum, a.Min, a.Max)
+		}
+		if err != nil {
+			return fmt.Errorf("recompute bucket: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, s.sql(recomputeLatestSQL), c.DeviceID, typ); err != nil {
+		return fmt.Errorf("recompute latest: %w", err)
+	}
+	return nil
 }
 
 func (s *ReadModelStore) queueLatest(b *pgx.Batch, c *projections.Changes) {
