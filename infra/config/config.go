@@ -27,6 +27,8 @@ type Config struct {
 	ProjectorBatch   int           // FLEETPULSE_PROJECTOR_BATCH
 	PollInterval     time.Duration // FLEETPULSE_POLL_INTERVAL
 	ShutdownTimeout  time.Duration // FLEETPULSE_SHUTDOWN_TIMEOUT
+	DeviceRate       float64       // FLEETPULSE_DEVICE_RATE
+	DeviceBurst      int           // FLEETPULSE_DEVICE_BURST
 	LogLevel         slog.Level    // FLEETPULSE_LOG_LEVEL
 }
 
@@ -46,6 +48,8 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_PROJECTOR_BATCH", "2000", "events per projection transaction"},
 	{"FLEETPULSE_POLL_INTERVAL", "250ms", "projector polling fallback when no notification arrives"},
 	{"FLEETPULSE_SHUTDOWN_TIMEOUT", "15s", "time to drain in-flight work on SIGTERM"},
+	{"FLEETPULSE_DEVICE_RATE", "50", "requests per second one device may send to the command API (429 beyond)"},
+	{"FLEETPULSE_DEVICE_BURST", "100", "requests one device may send at once above its rate"},
 	{"FLEETPULSE_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -74,6 +78,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ProjectorBatch:   r.int("FLEETPULSE_PROJECTOR_BATCH"),
 		PollInterval:     r.duration("FLEETPULSE_POLL_INTERVAL"),
 		ShutdownTimeout:  r.duration("FLEETPULSE_SHUTDOWN_TIMEOUT"),
+		DeviceRate:       float64(r.int("FLEETPULSE_DEVICE_RATE")),
+		DeviceBurst:      r.int("FLEETPULSE_DEVICE_BURST"),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("FLEETPULSE_LOG_LEVEL"))); err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_LOG_LEVEL: %v", err))
