@@ -67,6 +67,16 @@ type Correction struct {
 	Zone          *time.Location
 }
 
+// HistoryRow is one entry of a device's audit trail.
+type HistoryRow struct {
+	DeviceID  string
+	Position  domain.Position
+	EventType string
+	At        time.Time
+	Version   *int64 // the device stream's version; nil for corrections
+	Details   []byte // JSON object
+}
+
 // Aggregate is count/sum/min/max of the values in a bucket.
 type Aggregate struct {
 	Count    int64
@@ -102,6 +112,7 @@ type Changes struct {
 	Latest        map[SeriesKey]Point
 	// Corrections apply after the batch's new rows, in log order.
 	Corrections []Correction
+	History     []HistoryRow
 	Events      int
 }
 
@@ -256,24 +267,46 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 	case domain.MeasurementCorrected:
 		v := e.Value
 		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Value: &v, Zone: z.of(e.StationID)})
+		return c.history(r, e.StationID, e.CorrectedAt, false, map[string]any{"id": e.MeasurementID, "value": e.Value, "reason": e.Reason, "actor": e.Actor})
 	case domain.MeasurementRetracted:
 		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Zone: z.of(e.StationID)})
+		return c.history(r, e.StationID, e.RetractedAt, false, map[string]any{"id": e.MeasurementID, "reason": e.Reason, "actor": e.Actor})
 	case domain.StationRegistered:
 		z.set(e.StationID, e.TimeZone)
-		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.StationID, Version: r.StreamVersion, At: e.RegisteredAt})
+		return c.device(r, e, e.StationID, e.RegisteredAt, e.StationProfile)
 	case domain.StationUpdated:
 		z.set(e.StationID, e.TimeZone)
-		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.StationID, Version: r.StreamVersion, At: e.UpdatedAt})
+		return c.device(r, e, e.StationID, e.UpdatedAt, e.StationProfile)
 	case domain.VehicleRegistered:
 		z.set(e.VID, e.TimeZone)
-		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.VID, Version: r.StreamVersion, At: e.RegisteredAt})
+		return c.device(r, e, e.VID, e.RegisteredAt, e.VehicleProfile)
 	case domain.VehicleUpdated:
 		z.set(e.VID, e.TimeZone)
-		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.VID, Version: r.StreamVersion, At: e.UpdatedAt})
+		return c.device(r, e, e.VID, e.UpdatedAt, e.VehicleProfile)
 	case domain.DeviceDecommissioned:
-		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.DeviceID, Version: r.StreamVersion, At: e.DecommissionedAt})
+		return c.device(r, e, e.DeviceID, e.DecommissionedAt, struct{}{})
 	case domain.DeviceTokenRotated:
-		c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: e.DeviceID, Version: r.StreamVersion, At: e.RotatedAt})
+		// The audit trail says a rotation happened, never the hash.
+		return c.device(r, e, e.DeviceID, e.RotatedAt, struct{}{})
 	}
+	return nil
+}
+
+func (c *Changes) device(r domain.RecordedEvent, e domain.Event, id string, at time.Time, details any) error {
+	c.Devices = append(c.Devices, DeviceChange{Event: e, DeviceID: id, Version: r.StreamVersion, At: at})
+	return c.history(r, id, at, true, details)
+}
+
+func (c *Changes) history(r domain.RecordedEvent, id string, at time.Time, versioned bool, details any) error {
+	b, err := json.Marshal(details)
+	if err != nil {
+		return err
+	}
+	row := HistoryRow{DeviceID: id, Position: r.Position, EventType: r.Type, At: at, Details: b}
+	if versioned {
+		v := r.StreamVersion
+		row.Version = &v
+	}
+	c.History = append(c.History, row)
 	return nil
 }

@@ -139,7 +139,7 @@ func TestCorrections_ChangeEveryAffectedReadModelAndNothingElse(t *testing.T) {
 		t.Fatalf("anonymous retraction: %v", err)
 	}
 	// A rebuild from the log reaches the same tables.
-	if _, err := e.pool.Exec(ctx, `TRUNCATE rm_daily, rm_hourly, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
+	if _, err := e.pool.Exec(ctx, `TRUNCATE rm_daily, rm_hourly, rm_device_history, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
 		t.Fatal(err)
 	}
 	e.catchUp(t)

@@ -415,7 +415,7 @@ check:
 	sameDaily(t, crashed, e.expectedDaily(t))
 
 	// A fresh projection of the same log gives identical tables.
-	if _, err := e.pool.Exec(context.Background(), `TRUNCATE rm_daily, rm_hourly, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
+	if _, err := e.pool.Exec(context.Background(), `TRUNCATE rm_daily, rm_hourly, rm_device_history, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
 		t.Fatal(err)
 	}
 	e.catchUp(t)

@@ -131,7 +131,7 @@ func TestRebuild_WhileIngestRunsEndsIdenticalToAFreshProjection(t *testing.T) {
 	rebuilt := e.snapshot(t)
 	sameDaily(t, rebuilt.daily, e.expectedDaily(t))
 
-	if _, err := e.pool.Exec(context.Background(), `TRUNCATE rm_daily, rm_hourly, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
+	if _, err := e.pool.Exec(context.Background(), `TRUNCATE rm_daily, rm_hourly, rm_device_history, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
 		t.Fatal(err)
 	}
 	e.catchUp(t)

@@ -97,7 +97,7 @@ WHERE excluded.measured_at >= l.measured_at`
 
 // ReadModelTables are the tables of the read models, in the order a
 // rebuild creates them.
-var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest"}
+var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history"}
 
 // ReadModelStore writes the read models for projectors: the live tables,
 // or a shadow set (same tables with a suffix) that a rebuild fills.
@@ -184,6 +184,9 @@ func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain
 			return err
 		}
 		if err := s.copyVehicleEvents(ctx, tx, c.VehicleEvents); err != nil {
+			return err
+		}
+		if err := s.copyHistory(ctx, tx, c.History); err != nil {
 			return err
 		}
 		for _, corr := range c.Corrections {
@@ -347,6 +350,22 @@ func (s *ReadModelStore) copyVehicleEvents(ctx context.Context, tx pgx.Tx, rows 
 		}))
 	if err != nil {
 		return fmt.Errorf("copy vehicle events: %w", err)
+	}
+	return nil
+}
+
+func (s *ReadModelStore) copyHistory(ctx context.Context, tx pgx.Tx, rows []projections.HistoryRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, s.table("rm_device_history"),
+		[]string{"device_id", "commit_pos", "prepare_pos", "event_type", "at", "version", "details"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
+			return []any{r.DeviceID, int64(r.Position.Commit), int64(r.Position.Prepare), r.EventType, r.At, r.Version, string(r.Details)}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy device history: %w", err)
 	}
 	return nil
 }
