@@ -1,10 +1,12 @@
 package projections
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -123,54 +125,30 @@ func newChanges() *Changes {
 // SortedDaily returns the daily buckets in key order: writers that lock rows
 // in one order cannot deadlock each other.
 func (c *Changes) SortedDaily() []DayKey {
-	keys := make([]DayKey, 0, len(c.Daily))
-	for k := range c.Daily {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.DeviceID != b.DeviceID {
-			return a.DeviceID < b.DeviceID
-		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		return a.Day.Before(b.Day)
+	return sortedKeys(c.Daily, func(a, b DayKey) int {
+		return cmp.Or(compareSeries(a.SeriesKey, b.SeriesKey), a.Day.Compare(b.Day))
 	})
-	return keys
 }
 
 // SortedHourly returns the hourly buckets in key order.
 func (c *Changes) SortedHourly() []HourKey {
-	keys := make([]HourKey, 0, len(c.Hourly))
-	for k := range c.Hourly {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.DeviceID != b.DeviceID {
-			return a.DeviceID < b.DeviceID
-		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		return a.Hour.Before(b.Hour)
+	return sortedKeys(c.Hourly, func(a, b HourKey) int {
+		return cmp.Or(compareSeries(a.SeriesKey, b.SeriesKey), a.Hour.Compare(b.Hour))
 	})
-	return keys
 }
 
 // SortedLatest returns the latest-value keys in key order.
 func (c *Changes) SortedLatest() []SeriesKey {
-	keys := make([]SeriesKey, 0, len(c.Latest))
-	for k := range c.Latest {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].DeviceID != keys[j].DeviceID {
-			return keys[i].DeviceID < keys[j].DeviceID
-		}
-		return keys[i].Name < keys[j].Name
-	})
+	return sortedKeys(c.Latest, compareSeries)
+}
+
+func compareSeries(a, b SeriesKey) int {
+	return cmp.Or(cmp.Compare(a.DeviceID, b.DeviceID), cmp.Compare(a.Name, b.Name))
+}
+
+func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, compare)
 	return keys
 }
 
