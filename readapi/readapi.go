@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/readapi/dashboard"
 )
 
 // Config holds the read API's limits.
@@ -56,13 +57,23 @@ func NewHandler(db *pgxpool.Pool, cfg Config, clock func() time.Time, reg *prome
 	v1.HandleFunc("/stations/{id}", a.getDevice("station")).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/measurements", a.stationPoints).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/measurements/daily", a.stationDaily).Methods(http.MethodGet)
+	v1.HandleFunc("/stations/{id}/measurements/hourly", a.stationHourly).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/latest", a.stationLatest).Methods(http.MethodGet)
+	v1.HandleFunc("/stations/{id}/history", a.history("station")).Methods(http.MethodGet)
+	v1.HandleFunc("/stations/{id}/export", a.export).Methods(http.MethodGet)
 	v1.HandleFunc("/measurements", a.dashboard).Methods(http.MethodGet)
 	v1.HandleFunc("/vehicles", a.listDevices("vehicle", "vehicles")).Methods(http.MethodGet)
 	v1.HandleFunc("/vehicles/{id}", a.getDevice("vehicle")).Methods(http.MethodGet)
 	v1.HandleFunc("/vehicles/{id}/events", a.vehicleEvents).Methods(http.MethodGet)
 	v1.HandleFunc("/vehicles/{id}/events/{eid}", a.vehicleEvent).Methods(http.MethodGet)
 	v1.HandleFunc("/vehicles/{id}/readings/daily", a.vehicleDaily).Methods(http.MethodGet)
+	v1.HandleFunc("/vehicles/{id}/history", a.history("vehicle")).Methods(http.MethodGet)
+
+	// The API's own description, and the dashboard (static, embedded).
+	httpx.APIDocs(r, openAPI)
+	dash := dashboard.Handler()
+	r.Handle("/", dash).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix("/dashboard/").Handler(http.StripPrefix("/dashboard", dash)).Methods(http.MethodGet, http.MethodHead)
 	return r
 }
 

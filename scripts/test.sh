@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command (README): makes sure PostgreSQL runs, runs vet, every
-# test and short fuzz runs, and drops the throwaway databases tests left.
+# The test command (README): makes sure PostgreSQL runs, runs vet, every Go
+# test, the browser test of the dashboard and short fuzz runs, and drops the
+# throwaway databases tests left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -16,6 +17,10 @@ trap cleanup EXIT
 
 go vet ./...
 go test -count=1 -timeout 15m ./... "$@"
+
+# The dashboard in headless Chromium (installs Chromium and the locked
+# front-end packages when missing).
+scripts/e2e-browser.sh
 
 # Short fuzz runs of every decoder that faces the network; the seed corpus
 # also runs as plain tests above.

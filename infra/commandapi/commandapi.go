@@ -38,6 +38,8 @@ type Config struct {
 	AdminToken     string
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
+	// DeviceLimiter, if set, bounds each device's telemetry requests.
+	DeviceLimiter *httpx.DeviceRateLimiter
 }
 
 type api struct {
@@ -60,12 +62,29 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/stations/{id}", a.decommissionStation).Methods(http.MethodDelete)
 	v1.HandleFunc("/stations/{id}/token", a.rotateToken).Methods(http.MethodPost)
 	v1.HandleFunc("/stations/{id}/measurements", a.recordMeasurements).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}/measurements/{mid}/correction", a.correctMeasurement).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}/measurements/{mid}/retraction", a.retractMeasurement).Methods(http.MethodPost)
 	v1.HandleFunc("/vehicles", a.registerVehicle).Methods(http.MethodPost)
 	v1.HandleFunc("/vehicles/{id}", a.updateVehicle).Methods(http.MethodPut)
 	v1.HandleFunc("/vehicles/{id}", a.decommissionVehicle).Methods(http.MethodDelete)
 	v1.HandleFunc("/vehicles/{id}/token", a.rotateToken).Methods(http.MethodPost)
 	v1.HandleFunc("/vehicles/{id}/events", a.recordVehicleEvents).Methods(http.MethodPost)
+	if cfg.DeviceLimiter != nil {
+		v1.Use(cfg.DeviceLimiter.Middleware(telemetryDevice))
+	}
+
+	// The API's own description.
+	httpx.APIDocs(r, openAPI)
 	return r
+}
+
+// telemetryDevice names the device a telemetry request writes to, for rate
+// limiting; operators' routes are not limited.
+func telemetryDevice(r *http.Request) string {
+	if strings.HasSuffix(r.URL.Path, "/measurements") || strings.HasSuffix(r.URL.Path, "/events") {
+		return mux.Vars(r)["id"]
+	}
+	return ""
 }
 
 // --- request bodies --------------------------------------------------------
@@ -340,7 +359,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch code {
 	case domain.CodeInvalid:
 		status = http.StatusBadRequest
-	case domain.CodeNotFound:
+	case domain.CodeNotFound, domain.CodeNoMeasurement:
 		status = http.StatusNotFound
 	case domain.CodeExists, domain.CodeConflict, domain.CodeDecommissioned:
 		status = http.StatusConflict

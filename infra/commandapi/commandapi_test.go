@@ -34,6 +34,11 @@ type server struct {
 
 func newServer(t *testing.T) server {
 	t.Helper()
+	return newServerWith(t, nil)
+}
+
+func newServerWith(t *testing.T, limiter *httpx.DeviceRateLimiter) server {
+	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	app := commands.NewApplication(postgres.NewEventStore(pool), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
@@ -42,7 +47,7 @@ func newServer(t *testing.T) server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: admin, MaxBodyBytes: 64 << 10, RequestTimeout: 10 * time.Second},
+	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: admin, MaxBodyBytes: 64 << 10, RequestTimeout: 10 * time.Second, DeviceLimiter: limiter},
 		httpx.NewRegistry(), logger)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -281,5 +286,31 @@ func TestCommandAPI_VehicleEventsReturnTheirEIDs(t *testing.T) {
 		if r := s.do(t, "POST", "/v1/vehicles/van/events", tok, bad); r.status != 400 {
 			t.Errorf("%s: got %d, want 400", bad, r.status)
 		}
+	}
+}
+
+func TestCommandAPI_DeviceOverItsRateGets429WithRetryAfterAndNothingStored(t *testing.T) {
+	s := newServerWith(t, httpx.NewDeviceRateLimiter(1, 2, time.Now))
+	tokA := s.register(t, "stations", "st-a")
+	tokB := s.register(t, "stations", "st-b")
+	m := `{"measurements": [{"type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}]}`
+	for i := 0; i < 2; i++ {
+		if r := s.do(t, "POST", "/v1/stations/st-a/measurements", tokA, m); r.status != 201 {
+			t.Fatalf("within the burst: %d", r.status)
+		}
+	}
+	before := s.events(t)
+	r := s.do(t, "POST", "/v1/stations/st-a/measurements", tokA, m)
+	if r.status != 429 || r.header.Get("Retry-After") == "" || errorCode(r) != "rate_limited" {
+		t.Fatalf("over the rate: %d %v %q", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	if s.events(t) != before {
+		t.Fatal("a rate-limited request stored events")
+	}
+	if r := s.do(t, "POST", "/v1/stations/st-b/measurements", tokB, m); r.status != 201 {
+		t.Fatalf("another device was limited: %d", r.status)
+	}
+	if r := s.do(t, "POST", "/v1/stations", admin, `{"name": "x", "location": {"lat": 1, "lon": 1}}`); r.status != 201 {
+		t.Fatalf("an operator route was limited: %d", r.status)
 	}
 }

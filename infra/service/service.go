@@ -117,6 +117,7 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 	reg := httpx.NewRegistry()
 	h := commandapi.NewHandler(cmdBus, commandapi.Config{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+		DeviceLimiter: httpx.NewDeviceRateLimiter(cfg.DeviceRate, cfg.DeviceBurst, time.Now),
 	}, reg, logger.With("api", "command"), httpx.Pinger(store.Ping))
 	err = httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
 	// The HTTP server drained first; the bus then finishes what it holds.

@@ -1,0 +1,53 @@
+package commandapi
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/fleetpulse/fleetpulse/commands"
+	"github.com/fleetpulse/fleetpulse/infra/httpx"
+)
+
+type correctionBody struct {
+	Value  *float64 `json:"value"`
+	Reason string   `json:"reason"`
+	Actor  string   `json:"actor"`
+}
+
+// correctMeasurement lets an operator replace a measurement's value; the
+// original stays in the log and the read models follow the correction.
+func (a *api) correctMeasurement(w http.ResponseWriter, r *http.Request) {
+	var body correctionBody
+	if !a.decode(w, r, &body) {
+		return
+	}
+	if body.Value == nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_input", "value is required")
+		return
+	}
+	v := mux.Vars(r)
+	out, ok := a.send(w, r, &commands.CorrectMeasurement{Caller: a.caller(r), StationID: v["id"], MeasurementID: v["mid"],
+		Value: *body.Value, Reason: body.Reason, Actor: body.Actor})
+	if ok {
+		httpx.WriteJSON(w, http.StatusCreated, map[string]any{"id": out.ID, "status": "corrected"})
+	}
+}
+
+// retractMeasurement lets an operator withdraw a measurement from the read models.
+func (a *api) retractMeasurement(w http.ResponseWriter, r *http.Request) {
+	var body correctionBody
+	if !a.decode(w, r, &body) {
+		return
+	}
+	if body.Value != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_input", "a retraction takes no value")
+		return
+	}
+	v := mux.Vars(r)
+	out, ok := a.send(w, r, &commands.RetractMeasurement{Caller: a.caller(r), StationID: v["id"], MeasurementID: v["mid"],
+		Reason: body.Reason, Actor: body.Actor})
+	if ok {
+		httpx.WriteJSON(w, http.StatusCreated, map[string]any{"id": out.ID, "status": "retracted"})
+	}
+}

@@ -1,0 +1,74 @@
+// Read API client: every call the dashboard makes goes through here. Errors
+// come back in the API's shape {"error": {"code", "message"}} and are thrown
+// as ApiError so the page can say what went wrong.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function getJSON(path, signal) {
+  let res;
+  try {
+    res = await fetch(path, { signal, cache: 'no-store', headers: { Accept: 'application/json' } });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError(0, 'network', 'the read API cannot be reached');
+  }
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    // not JSON; handled below
+  }
+  if (!res.ok) {
+    const e = body && body.error;
+    throw new ApiError(res.status, (e && e.code) || 'http_' + res.status, (e && e.message) || `${res.status} ${res.statusText}`);
+  }
+  if (body === null) throw new ApiError(res.status, 'bad_response', 'the read API answered with something other than JSON');
+  return body;
+}
+
+const enc = encodeURIComponent;
+
+// listAll follows the "next" cursor of a device list, up to maxPages pages.
+async function listAll(kind, signal, maxPages = 20) {
+  const out = [];
+  let after = '';
+  for (let page = 0; page < maxPages; page++) {
+    const q = new URLSearchParams({ limit: '1000' });
+    if (after) q.set('after', after);
+    const body = await getJSON(`/v1/${kind}?${q}`, signal);
+    out.push(...body[kind]);
+    if (!body.next) break;
+    after = body.next;
+  }
+  return out;
+}
+
+export const api = {
+  stations: (signal) => listAll('stations', signal),
+  stationLatest: (id, signal) => getJSON(`/v1/stations/${enc(id)}/latest`, signal),
+  // The dashboard query: raw points for days <= 7, daily rows beyond.
+  series: (station, type, days, signal) =>
+    getJSON(`/v1/measurements?${new URLSearchParams({ station, type, days: String(days) })}`, signal),
+  // Raw points from an instant on (inclusive), for incremental refreshes;
+  // `to` lies a day ahead so a device clock running ahead cannot put from
+  // past it.
+  pointsSince: (station, type, from, signal) => {
+    const to = new Date(Date.now() + 86400e3).toISOString();
+    return getJSON(`/v1/stations/${enc(station)}/measurements?${new URLSearchParams({ type, from, to })}`, signal);
+  },
+  vehicles: (signal) => listAll('vehicles', signal),
+  vehicle: (vid, signal) => getJSON(`/v1/vehicles/${enc(vid)}`, signal),
+  vehicleEvents: (vid, { limit = 50, cursor = '', type = '' } = {}, signal) => {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (cursor) q.set('cursor', cursor);
+    if (type) q.set('type', type);
+    return getJSON(`/v1/vehicles/${enc(vid)}/events?${q}`, signal);
+  },
+};

@@ -1,0 +1,498 @@
+// The fleetpulse dashboard: stations with their measurements over 1, 3, 5 or
+// 365 days, vehicles with their latest readings and event timeline, all read
+// from the read API and refreshed every few seconds. The selection lives in
+// the URL fragment (#station=…&range=…&vehicle=…) so a view can be shared.
+import './style.css';
+import { api } from './api.js';
+import { MeasurementChart, colorFor } from './charts.js';
+import { renderMap } from './map.js';
+import { ago, clock, dateTime, h, localZone, quantity, withUnit } from './util.js';
+
+const RANGES = [1, 3, 5, 365];
+const params = new URLSearchParams(location.search);
+const REFRESH_MS = Math.max(1, Number(params.get('refresh')) || 5) * 1000;
+const EVENTS_PAGE = 50;
+const FULL_RELOAD_MS = 60 * 1000;
+
+const state = {
+  stations: [],
+  vehicles: [],
+  station: null,
+  vehicle: null,
+  range: 1,
+  eventType: '',
+  events: [],
+  eventsNext: null,
+  eventTypes: new Set(),
+  live: true,
+  refreshes: 0,
+};
+const charts = new Map(); // measurement type -> MeasurementChart
+let stationGen = 0; // bumped when the station or range changes: late answers are dropped
+let vehicleGen = 0;
+let busy = false;
+
+const $ = (id) => document.getElementById(id);
+
+// --- URL fragment ---------------------------------------------------------------
+
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  state.station = p.get('station') || null;
+  state.vehicle = p.get('vehicle') || null;
+  const r = Number(p.get('range'));
+  state.range = RANGES.includes(r) ? r : 1;
+  state.eventType = p.get('etype') || '';
+}
+
+function writeHash() {
+  const p = new URLSearchParams();
+  if (state.station) p.set('station', state.station);
+  p.set('range', String(state.range));
+  if (state.vehicle) p.set('vehicle', state.vehicle);
+  if (state.eventType) p.set('etype', state.eventType);
+  history.replaceState(null, '', '#' + p);
+}
+
+// --- status -------------------------------------------------------------------------
+
+function showError(err) {
+  const banner = $('banner');
+  if (!err) {
+    banner.hidden = true;
+    return;
+  }
+  banner.textContent = `The read API answered with an error: ${err.message}${err.code ? ` (${err.code})` : ''}. Retrying every ${REFRESH_MS / 1000} s.`;
+  banner.hidden = false;
+}
+
+function setLive(ok, err) {
+  const el = $('live');
+  el.dataset.state = !state.live ? 'paused' : ok ? 'live' : 'error';
+  $('live-text').textContent = !state.live
+    ? 'Paused'
+    : ok
+      ? `Live · updated ${clock(new Date())}`
+      : 'Offline · retrying';
+  $('live-toggle').textContent = state.live ? 'Pause' : 'Resume';
+  $('live-toggle').setAttribute('aria-pressed', String(!state.live));
+  showError(ok ? null : err);
+}
+
+// --- device lists and maps -------------------------------------------------------
+
+async function refreshLists() {
+  const [stations, vehicles] = await Promise.all([api.stations(), api.vehicles()]);
+  state.stations = stations;
+  state.vehicles = vehicles;
+  if (!stations.some((s) => s.id === state.station)) state.station = stations.length ? stations[0].id : null;
+  if (!vehicles.some((v) => v.vid === state.vehicle)) state.vehicle = vehicles.length ? vehicles[0].vid : null;
+  renderLists();
+  renderStationMap();
+}
+
+function renderLists() {
+  $('station-count').textContent = String(state.stations.length);
+  $('station-list').replaceChildren(
+    ...state.stations.map((s) =>
+      deviceItem(s.id, s.name, [s.id, s.timezone || 'UTC'], s.id === state.station, s.decommissioned, () => selectStation(s.id)),
+    ),
+  );
+  if (!state.stations.length) $('station-list').append(h('li', { class: 'empty' }, 'No stations registered yet.'));
+  $('vehicle-count').textContent = String(state.vehicles.length);
+  $('vehicle-list').replaceChildren(
+    ...state.vehicles.map((v) =>
+      deviceItem(v.vid, v.name, [v.plate || v.vid, v.model].filter(Boolean), v.vid === state.vehicle, v.decommissioned, () => selectVehicle(v.vid)),
+    ),
+  );
+  if (!state.vehicles.length) $('vehicle-list').append(h('li', { class: 'empty' }, 'No vehicles registered yet.'));
+}
+
+function deviceItem(id, name, meta, selected, decommissioned, onclick) {
+  return h(
+    'li',
+    {},
+    h(
+      'button',
+      { class: 'device' + (selected ? ' is-selected' : ''), 'aria-current': selected ? 'true' : null, 'data-id': id, onclick },
+      h('span', { class: 'device-name' }, name, decommissioned ? h('span', { class: 'badge badge-off' }, 'decommissioned') : null),
+      h('span', { class: 'device-meta' }, meta.join(' · ')),
+    ),
+  );
+}
+
+function renderStationMap() {
+  renderMap($('station-map'), { stations: state.stations, selected: state.station, track: null, onSelect: selectStation });
+}
+
+function renderVehicleMap() {
+  const track = state.events
+    .filter((e) => e.location)
+    .map((e) => ({ lat: e.location.lat, lon: e.location.lon, t: Date.parse(e.occurred_at) }))
+    .sort((a, b) => a.t - b.t);
+  renderMap($('vehicle-map'), { stations: state.stations, selected: null, track, onSelect: selectStation });
+}
+
+// --- tiles of latest values ------------------------------------------------------
+
+function renderTiles(el, items, emptyText) {
+  if (!items.length) {
+    el.replaceChildren(h('p', { class: 'empty' }, emptyText));
+    return;
+  }
+  el.replaceChildren(
+    ...items.map((it) => {
+      const q = quantity(it.name);
+      return h(
+        'div',
+        { class: 'tile card', 'data-name': it.name },
+        h('span', { class: 'tile-label' }, q.label),
+        h('span', { class: 'tile-value' }, withUnit(it.value, q.unit)),
+        h('span', { class: 'tile-time', title: dateTime(it.at) }, ago(it.at)),
+      );
+    }),
+  );
+}
+
+// --- stations -------------------------------------------------------------------------
+
+function selectStation(id) {
+  if (id === state.station) return;
+  state.station = id;
+  writeHash();
+  renderLists();
+  renderStationMap();
+  for (const c of charts.values()) c.destroy();
+  charts.clear();
+  loadStation(true).catch(showError);
+  document.getElementById('stations-section').scrollIntoView({ block: 'start', behavior: 'smooth' });
+}
+
+function selectRange(days) {
+  if (days === state.range) return;
+  state.range = days;
+  writeHash();
+  renderRange();
+  loadStation(true).catch(showError);
+}
+
+function renderRange() {
+  for (const b of $('range').querySelectorAll('button')) {
+    const on = Number(b.dataset.days) === state.range;
+    b.classList.toggle('is-selected', on);
+    b.setAttribute('aria-pressed', String(on));
+  }
+  const st = state.stations.find((s) => s.id === state.station);
+  $('range-hint').textContent =
+    state.range <= 7
+      ? `Every measurement of the last ${state.range} day${state.range === 1 ? '' : 's'}, in your time zone (${localZone}). Drag across a chart to zoom in, double-click to zoom out.`
+      : `Daily minimum, average and maximum over the last ${state.range} days; days are local to the station (${(st && st.timezone) || 'UTC'}).`;
+}
+
+function renderStationHead(st) {
+  $('station-name').textContent = st ? st.name : 'No station';
+  const meta = [];
+  if (st) {
+    meta.push(st.id);
+    if (st.location) meta.push(`${st.location.lat.toFixed(4)}°, ${st.location.lon.toFixed(4)}°`);
+    meta.push(`zone ${st.timezone || 'UTC'}`);
+    meta.push(`registered ${dateTime(st.registered_at)}`);
+  }
+  $('station-meta').textContent = meta.join(' · ');
+}
+
+async function loadStation(reset) {
+  const gen = reset ? ++stationGen : stationGen;
+  const id = state.station;
+  const days = state.range;
+  const st = state.stations.find((s) => s.id === id);
+  renderStationHead(st);
+  renderRange();
+  if (!id) {
+    $('station-latest').replaceChildren();
+    $('charts').replaceChildren(h('p', { class: 'empty' }, 'Register a station to see its measurements here.'));
+    return;
+  }
+  if (reset) for (const c of charts.values()) c.loading();
+  const latest = await api.stationLatest(id);
+  if (gen !== stationGen) return;
+  renderTiles(
+    $('station-latest'),
+    latest.latest.map((l) => ({ name: l.type, value: l.value, at: l.measured_at })),
+    'This station has not reported any measurement yet.',
+  );
+  const types = latest.latest.map((l) => l.type);
+  syncCharts(types);
+  const nowMs = Date.now();
+  await Promise.all(
+    types.map(async (type) => {
+      const chart = charts.get(type);
+      try {
+        // A refresh of raw points asks only for what is new since the last
+        // point held; now and then (and for daily rows, always) the whole
+        // range is reloaded, which also brings in late measurements.
+        const since = reset ? null : chart.lastPoint(days);
+        if (since && chart.fullAge(nowMs) < FULL_RELOAD_MS) {
+          const resp = await api.pointsSince(id, type, since);
+          if (gen === stationGen) chart.append(resp.points, nowMs);
+        } else {
+          const resp = await api.series(id, type, days);
+          if (gen === stationGen) chart.update(resp, days, nowMs);
+        }
+      } catch (err) {
+        if (gen === stationGen) chart.fail(err);
+      }
+    }),
+  );
+}
+
+// syncCharts keeps one chart per measurement type, in the order given.
+function syncCharts(types) {
+  for (const [type, c] of charts) {
+    if (!types.includes(type)) {
+      c.destroy();
+      charts.delete(type);
+    }
+  }
+  const grid = $('charts');
+  if (!types.length) {
+    grid.replaceChildren(h('p', { class: 'empty' }, 'No measurements yet.'));
+    return;
+  }
+  grid.querySelector('p.empty')?.remove();
+  types.forEach((type, i) => {
+    let c = charts.get(type);
+    if (!c) {
+      c = new MeasurementChart(type, colorFor(i));
+      charts.set(type, c);
+    }
+    grid.append(c.el); // appending an attached node moves it into order
+  });
+}
+
+// --- vehicles -------------------------------------------------------------------------
+
+function selectVehicle(vid) {
+  if (vid === state.vehicle) return;
+  state.vehicle = vid;
+  state.eventTypes = new Set();
+  state.eventType = '';
+  writeHash();
+  renderLists();
+  loadVehicle(true).catch(showError);
+}
+
+function selectEventType(type) {
+  state.eventType = type;
+  writeHash();
+  loadVehicle(true).catch(showError);
+}
+
+function renderVehicleHead(v) {
+  $('vehicle-name').textContent = v ? v.name : 'No vehicle';
+  const meta = [];
+  if (v) {
+    meta.push(v.vid);
+    if (v.plate) meta.push(v.plate);
+    if (v.model) meta.push(v.model);
+    if (v.vin) meta.push(`VIN ${v.vin}`);
+    meta.push(`zone ${v.timezone || 'UTC'}`);
+  }
+  $('vehicle-meta').textContent = meta.join(' · ');
+}
+
+async function loadVehicle(reset) {
+  const gen = reset ? ++vehicleGen : vehicleGen;
+  const vid = state.vehicle;
+  if (!vid) {
+    renderVehicleHead(null);
+    $('vehicle-latest').replaceChildren();
+    $('timeline').replaceChildren(h('li', { class: 'empty' }, 'Register a vehicle to see its events here.'));
+    return;
+  }
+  if (reset) {
+    state.events = [];
+    state.eventsNext = null;
+    $('timeline').dataset.state = 'loading';
+  }
+  const [v, page] = await Promise.all([
+    api.vehicle(vid),
+    api.vehicleEvents(vid, { limit: EVENTS_PAGE, type: state.eventType }),
+  ]);
+  if (gen !== vehicleGen) return;
+  renderVehicleHead(v);
+  renderTiles(
+    $('vehicle-latest'),
+    (v.latest || []).map((l) => ({ name: l.name, value: l.value, at: l.measured_at })),
+    'No readings from this vehicle yet.',
+  );
+  if (reset || !state.events.length) {
+    state.events = page.events;
+    state.eventsNext = page.next || null;
+  } else {
+    state.events = mergeEvents(state.events, page.events);
+  }
+  renderTimeline();
+}
+
+async function loadOlderEvents() {
+  if (!state.eventsNext) return;
+  const gen = vehicleGen;
+  const btn = $('more-events');
+  btn.disabled = true;
+  try {
+    const page = await api.vehicleEvents(state.vehicle, { limit: EVENTS_PAGE, type: state.eventType, cursor: state.eventsNext });
+    if (gen !== vehicleGen) return;
+    state.events = mergeEvents(state.events, page.events);
+    state.eventsNext = page.next || null;
+    renderTimeline();
+  } catch (err) {
+    showError(err);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// mergeEvents unions two newest-first lists by eid, newest first.
+function mergeEvents(a, b) {
+  const byId = new Map();
+  for (const e of a.concat(b)) byId.set(e.eid, e);
+  return [...byId.values()].sort((x, y) => {
+    const d = Date.parse(y.occurred_at) - Date.parse(x.occurred_at);
+    return d || (y.eid > x.eid ? 1 : y.eid < x.eid ? -1 : 0);
+  });
+}
+
+const dayFmt = new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: '2-digit', month: 'short', year: 'numeric' });
+const timeOnly = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+
+function renderTimeline() {
+  const list = $('timeline');
+  for (const e of state.events) state.eventTypes.add(e.type);
+  renderEventTypes();
+  const items = [];
+  let lastDay = '';
+  for (const e of state.events) {
+    const at = new Date(e.occurred_at);
+    const day = dayFmt.format(at);
+    if (day !== lastDay) {
+      items.push(h('li', { class: 'day-sep' }, day));
+      lastDay = day;
+    }
+    items.push(eventItem(e, at));
+  }
+  if (!items.length) {
+    items.push(h('li', { class: 'empty' }, state.eventType ? `No ${state.eventType} events.` : 'No events yet.'));
+  }
+  list.replaceChildren(...items);
+  list.dataset.state = 'ready';
+  list.dataset.events = String(state.events.length);
+  $('more-events').hidden = !state.eventsNext;
+  $('event-count').textContent = state.events.length ? `${state.events.length}${state.eventsNext ? '+' : ''} shown` : '';
+  renderVehicleMap();
+}
+
+function eventItem(e, at) {
+  const parts = [];
+  for (const [name, value] of Object.entries(e.readings || {})) {
+    const q = quantity(name);
+    parts.push(h('span', { class: 'reading' }, h('span', { class: 'reading-name' }, q.label), ' ', withUnit(value, q.unit)));
+  }
+  if (e.data && typeof e.data === 'object') {
+    for (const [k, v] of Object.entries(e.data)) {
+      parts.push(h('span', { class: 'reading' }, h('span', { class: 'reading-name' }, k), ' ', typeof v === 'object' ? JSON.stringify(v) : String(v)));
+    }
+  }
+  return h(
+    'li',
+    { class: 'event', 'data-type': e.type, 'data-eid': e.eid },
+    h('time', { datetime: e.occurred_at, title: dateTime(e.occurred_at) }, timeOnly.format(at)),
+    h('span', { class: `badge badge-${e.type === 'telemetry' ? 'tel' : 'other'}` }, e.type),
+    h(
+      'div',
+      { class: 'event-body' },
+      parts.length ? parts : h('span', { class: 'muted' }, 'no readings'),
+      e.location ? h('span', { class: 'event-loc' }, `${e.location.lat.toFixed(4)}°, ${e.location.lon.toFixed(4)}°`) : null,
+    ),
+  );
+}
+
+function renderEventTypes() {
+  const sel = $('event-type');
+  const types = [...state.eventTypes];
+  if (state.eventType && !types.includes(state.eventType)) types.push(state.eventType);
+  types.sort();
+  const want = ['', ...types].join('|');
+  if (sel.dataset.options !== want) {
+    sel.replaceChildren(h('option', { value: '' }, 'all types'), ...types.map((t) => h('option', { value: t }, t)));
+    sel.dataset.options = want;
+  }
+  sel.value = state.eventType;
+}
+
+// --- live refresh ----------------------------------------------------------------------
+
+async function tick() {
+  if (busy || !state.live) return;
+  busy = true;
+  try {
+    await refreshLists();
+    await Promise.all([loadStation(false), loadVehicle(false)]);
+    state.refreshes++;
+    document.body.dataset.refreshes = String(state.refreshes);
+    setLive(true);
+  } catch (err) {
+    setLive(false, err);
+  } finally {
+    busy = false;
+  }
+}
+
+function toggleLive() {
+  state.live = !state.live;
+  setLive(true);
+  if (state.live) tick();
+}
+
+async function start() {
+  readHash();
+  $('range').replaceChildren(
+    ...RANGES.map((d) =>
+      h('button', { type: 'button', 'data-days': d, onclick: () => selectRange(d) }, d === 365 ? '365 days' : `${d} day${d === 1 ? '' : 's'}`),
+    ),
+  );
+  $('live-toggle').addEventListener('click', toggleLive);
+  $('event-type').addEventListener('change', (e) => selectEventType(e.target.value));
+  $('more-events').addEventListener('click', loadOlderEvents);
+  $('zone').textContent = localZone;
+  $('refresh-every').textContent = `${REFRESH_MS / 1000} s`;
+  renderRange();
+  busy = true;
+  try {
+    await refreshLists();
+    writeHash();
+    await Promise.all([loadStation(true), loadVehicle(true)]);
+    setLive(true);
+  } catch (err) {
+    setLive(false, err);
+  } finally {
+    busy = false;
+  }
+  document.body.dataset.ready = 'true';
+  setInterval(() => {
+    if (!document.hidden) tick();
+  }, REFRESH_MS);
+  window.addEventListener('hashchange', () => {
+    const before = [state.station, state.range, state.vehicle, state.eventType].join('|');
+    readHash();
+    if ([state.station, state.range, state.vehicle, state.eventType].join('|') === before) return;
+    for (const c of charts.values()) c.destroy();
+    charts.clear();
+    renderLists();
+    renderStationMap();
+    loadStation(true).catch(showError);
+    loadVehicle(true).catch(showError);
+  });
+}
+
+start();
