@@ -27,6 +27,7 @@ type MeasurementRow struct {
 	Type          string
 	Value         float64
 	MeasuredAt    time.Time
+	RecordedAt    time.Time // when it entered the log
 }
 
 // VehicleEventRow is one raw vehicle event.
@@ -67,6 +68,7 @@ type Correction struct {
 	MeasurementID string
 	Value         *float64
 	Zone          *time.Location
+	RecordedAt    time.Time // when the correction entered the log
 }
 
 // HistoryRow is one entry of a device's audit trail.
@@ -227,6 +229,7 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 	case domain.MeasurementRecorded:
 		c.Measurements = append(c.Measurements, MeasurementRow{
 			DeviceID: e.StationID, MeasurementID: e.MeasurementID, Type: e.Type, Value: e.Value, MeasuredAt: e.MeasuredAt,
+			RecordedAt: r.RecordedAt,
 		})
 		c.observe(e.StationID, e.Type, e.Value, e.MeasuredAt, z.of(e.StationID))
 	case domain.VehicleEventRecorded:
@@ -244,10 +247,10 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 		c.VehicleEvents = append(c.VehicleEvents, row)
 	case domain.MeasurementCorrected:
 		v := e.Value
-		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Value: &v, Zone: z.of(e.StationID)})
+		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Value: &v, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt})
 		return c.history(r, e.StationID, e.CorrectedAt, false, map[string]any{"id": e.MeasurementID, "value": e.Value, "reason": e.Reason, "actor": e.Actor})
 	case domain.MeasurementRetracted:
-		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Zone: z.of(e.StationID)})
+		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt})
 		return c.history(r, e.StationID, e.RetractedAt, false, map[string]any{"id": e.MeasurementID, "reason": e.Reason, "actor": e.Actor})
 	case domain.StationRegistered:
 		z.set(e.StationID, e.TimeZone)

@@ -131,4 +131,3 @@ func TestExport_AYearOfMinuteDataStreamsInBoundedMemory(t *testing.T) {
 		})
 	}
 }
-

@@ -86,6 +86,8 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.get("/v1/stations/st-1/measurements/daily?type=pm25&from=2026-05-01&to=2026-05-31", 200)
 	c.get("/v1/stations/st-1/measurements/daily?type=pm25&from=2026-13-01", 400)
 	c.get("/v1/stations/nope/measurements/daily?type=pm25", 404)
+	c.get("/v1/stations/st-1/measurements/daily?type=pm25&as_of=2026-05-30T00:00:00Z", 200)
+	c.get("/v1/stations/st-1/measurements/daily?type=pm25&as_of=never", 400)
 	c.get("/v1/stations/st-1/latest", 200)
 	c.get("/v1/stations/st-2/latest", 200) // none yet
 	c.get("/v1/stations/nope/latest", 404)

@@ -256,8 +256,16 @@ func (a *api) daily(w http.ResponseWriter, r *http.Request, kind, nameParam stri
 	if q.err == nil && to.Sub(from) > 20*366*24*time.Hour {
 		q.err = errors.New("at most 20 years of days at once")
 	}
+	var asOf time.Time
+	if kind == "station" && r.URL.Query().Get("as_of") != "" {
+		asOf = q.time("as_of", time.Time{})
+	}
 	if q.err != nil {
 		badRequest(w, q.err)
+		return
+	}
+	if !asOf.IsZero() {
+		a.writeDailyAsOf(w, r, d, name, from, to, asOf)
 		return
 	}
 	a.writeDaily(w, r, d.ID+d.VID, name, from, to, nil)
@@ -269,17 +277,7 @@ func (a *api) writeDaily(w http.ResponseWriter, r *http.Request, id, name string
 		serverError(w, err)
 		return
 	}
-	days := make([]day, 0, 366)
-	var (
-		dt time.Time
-		dd day
-	)
-	_, err = pgx.ForEachRow(rows, []any{&dt, &dd.Count, &dd.Sum, &dd.Min, &dd.Max}, func() error {
-		dd.Day = dt.Format(time.DateOnly)
-		dd.Avg = dd.Sum / float64(dd.Count)
-		days = append(days, dd)
-		return nil
-	})
+	days, err := collectDays(rows)
 	if err != nil {
 		serverError(w, err)
 		return
@@ -289,6 +287,22 @@ func (a *api) writeDaily(w http.ResponseWriter, r *http.Request, id, name string
 		body[k] = v
 	}
 	httpx.WriteJSON(w, http.StatusOK, body)
+}
+
+// collectDays reads (day, count, sum, min, max) rows.
+func collectDays(rows pgx.Rows) ([]day, error) {
+	days := make([]day, 0, 366)
+	var (
+		dt time.Time
+		dd day
+	)
+	_, err := pgx.ForEachRow(rows, []any{&dt, &dd.Count, &dd.Sum, &dd.Min, &dd.Max}, func() error {
+		dd.Day = dt.Format(time.DateOnly)
+		dd.Avg = dd.Sum / float64(dd.Count)
+		days = append(days, dd)
+		return nil
+	})
+	return days, err
 }
 
 func (a *api) stationLatest(w http.ResponseWriter, r *http.Request) {

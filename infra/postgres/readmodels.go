@@ -63,8 +63,17 @@ ON CONFLICT (device_id, name, hour) DO UPDATE SET
 	// Corrections change one raw row, then recompute the buckets and the
 	// latest value it touches from the raw rows: exact, whatever the old
 	// value was (min and max cannot be un-added).
-	correctRawSQL  = `UPDATE rm_measurements SET value = $3 WHERE device_id = $1 AND measurement_id = $2 RETURNING type, measured_at`
-	retractRawSQL  = `DELETE FROM rm_measurements WHERE device_id = $1 AND measurement_id = $2 RETURNING type, measured_at`
+	// Both return the row's value before the change, kept as a revision
+	// for "as of" queries.
+	correctRawSQL = `
+UPDATE rm_measurements AS m SET value = $3
+FROM (SELECT value FROM rm_measurements WHERE device_id = $1 AND measurement_id = $2 FOR UPDATE) AS old
+WHERE m.device_id = $1 AND m.measurement_id = $2
+RETURNING m.type, m.measured_at, m.recorded_at, old.value`
+	retractRawSQL     = `DELETE FROM rm_measurements WHERE device_id = $1 AND measurement_id = $2 RETURNING type, measured_at, recorded_at, value`
+	insertRevisionSQL = `
+INSERT INTO rm_measurement_revisions (device_id, measurement_id, type, measured_at, recorded_at, value, superseded_at, retracted)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	bucketOfRawSQL = `
 SELECT count(*), coalesce(sum(value), 0), coalesce(min(value), 0), coalesce(max(value), 0)
 FROM rm_measurements WHERE device_id = $1 AND type = $2 AND measured_at >= $3 AND measured_at < $4`
@@ -97,7 +106,7 @@ WHERE excluded.measured_at >= l.measured_at`
 
 // ReadModelTables are the tables of the read models, in the order a
 // rebuild creates them.
-var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history"}
+var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions"}
 
 // ReadModelStore writes the read models for projectors: the live tables,
 // or a shadow set (same tables with a suffix) that a rebuild fills.
@@ -257,20 +266,25 @@ func (s *ReadModelStore) queueHourly(b *pgx.Batch, c *projections.Changes) {
 // correction of a measurement that is not (or no longer) there changes nothing.
 func (s *ReadModelStore) applyCorrection(ctx context.Context, tx pgx.Tx, c projections.Correction) error {
 	var (
-		typ string
-		at  time.Time
-		err error
+		typ      string
+		at       time.Time
+		recorded *time.Time
+		before   float64
+		err      error
 	)
 	if c.Value != nil {
-		err = tx.QueryRow(ctx, s.sql(correctRawSQL), c.DeviceID, c.MeasurementID, *c.Value).Scan(&typ, &at)
+		err = tx.QueryRow(ctx, s.sql(correctRawSQL), c.DeviceID, c.MeasurementID, *c.Value).Scan(&typ, &at, &recorded, &before)
 	} else {
-		err = tx.QueryRow(ctx, s.sql(retractRawSQL), c.DeviceID, c.MeasurementID).Scan(&typ, &at)
+		err = tx.QueryRow(ctx, s.sql(retractRawSQL), c.DeviceID, c.MeasurementID).Scan(&typ, &at, &recorded, &before)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("correct measurement %s/%s: %w", c.DeviceID, c.MeasurementID, err)
+	}
+	if _, err := tx.Exec(ctx, s.sql(insertRevisionSQL), c.DeviceID, c.MeasurementID, typ, at, recorded, before, c.RecordedAt, c.Value == nil); err != nil {
+		return fmt.Errorf("keep the replaced value of %s/%s: %w", c.DeviceID, c.MeasurementID, err)
 	}
 	dayStart, dayEnd := projections.DayBounds(at, c.Zone)
 	hour := projections.LocalHour(at, c.Zone)
@@ -323,10 +337,10 @@ func (s *ReadModelStore) copyMeasurements(ctx context.Context, tx pgx.Tx, rows [
 		return nil
 	}
 	_, err := tx.CopyFrom(ctx, s.table("rm_measurements"),
-		[]string{"device_id", "type", "measured_at", "value", "measurement_id"},
+		[]string{"device_id", "type", "measured_at", "value", "measurement_id", "recorded_at"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := rows[i]
-			return []any{r.DeviceID, r.Type, r.MeasuredAt, r.Value, r.MeasurementID}, nil
+			return []any{r.DeviceID, r.Type, r.MeasuredAt, r.Value, r.MeasurementID, r.RecordedAt}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("copy measurements: %w", err)

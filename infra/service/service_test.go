@@ -264,3 +264,71 @@ func TestSystem_VehicleEventsNewestFirstWithPagination(t *testing.T) {
 		t.Fatalf("daily speed readings = %+v", daily)
 	}
 }
+
+func TestSystem_CorrectionsAndRetractionsWithAsOfAndHistory(t *testing.T) {
+	s := startSystem(t)
+	var reg struct{ ID, Token string }
+	if st := call(t, "POST", s.command+"/v1/stations", "admin",
+		`{"id": "gdn-1", "name": "Gdańsk", "location": {"lat": 54.35, "lon": 18.65}, "timezone": "Europe/Warsaw"}`, &reg); st != 201 {
+		t.Fatalf("register: %d", st)
+	}
+	day := time.Now().UTC().Add(-48 * time.Hour).Truncate(24 * time.Hour).Add(11 * time.Hour) // 12:00 or 13:00 in Warsaw
+	body := fmt.Sprintf(`{"measurements": [
+		{"id": "a", "type": "pm25", "value": 10, "measured_at": %q},
+		{"id": "b", "type": "pm25", "value": 20, "measured_at": %q},
+		{"id": "c", "type": "pm25", "value": 90, "measured_at": %q}]}`,
+		day.Format(time.RFC3339), day.Add(time.Minute).Format(time.RFC3339), day.Add(2*time.Minute).Format(time.RFC3339))
+	if st := call(t, "POST", s.command+"/v1/stations/gdn-1/measurements", reg.Token, body, nil); st != 201 {
+		t.Fatalf("post: %d", st)
+	}
+	time.Sleep(20 * time.Millisecond)
+	beforeFixes := time.Now().UTC()
+	time.Sleep(20 * time.Millisecond)
+	if st := call(t, "POST", s.command+"/v1/stations/gdn-1/measurements/a/correction", "admin",
+		`{"value": 15, "reason": "recalibration", "actor": "ops@example.com"}`, nil); st != 201 {
+		t.Fatalf("correction: %d", st)
+	}
+	if st := call(t, "POST", s.command+"/v1/stations/gdn-1/measurements/c/retraction", "admin",
+		`{"reason": "sensor fault", "actor": "ops@example.com"}`, nil); st != 201 {
+		t.Fatalf("retraction: %d", st)
+	}
+	if st := call(t, "POST", s.command+"/v1/stations/gdn-1/measurements/zzz/retraction", "admin",
+		`{"reason": "x", "actor": "y"}`, nil); st != 404 {
+		t.Fatalf("retraction of an unknown measurement: %d", st)
+	}
+	type days struct {
+		Days []struct {
+			Count         int
+			Min, Max, Sum float64
+		}
+	}
+	var now days
+	daily := s.read + "/v1/stations/gdn-1/measurements/daily?type=pm25"
+	eventually(t, daily, &now, func() bool { return len(now.Days) == 1 && now.Days[0].Count == 2 })
+	if d := now.Days[0]; d.Min != 15 || d.Max != 20 || d.Sum != 35 {
+		t.Fatalf("corrected day = %+v, want count 2, min 15, max 20, sum 35", d)
+	}
+	var then days
+	call(t, "GET", daily+"&as_of="+beforeFixes.Format(time.RFC3339Nano), "", "", &then)
+	if len(then.Days) != 1 || then.Days[0].Count != 3 || then.Days[0].Min != 10 || then.Days[0].Max != 90 || then.Days[0].Sum != 120 {
+		t.Fatalf("day as of before the fixes = %+v, want the original 10, 20, 90", then)
+	}
+	var early days
+	call(t, "GET", daily+"&as_of="+day.Add(-time.Hour).Format(time.RFC3339), "", "", &early)
+	if len(early.Days) != 0 {
+		t.Fatalf("day as of before anything was recorded = %+v", early)
+	}
+	var hist struct {
+		History []struct {
+			Type    string
+			Details map[string]any
+		}
+	}
+	eventually(t, s.read+"/v1/stations/gdn-1/history", &hist, func() bool { return len(hist.History) == 3 })
+	if hist.History[0].Type != "StationRegistered" || hist.History[1].Type != "MeasurementCorrected" || hist.History[2].Details["reason"] != "sensor fault" {
+		t.Fatalf("history = %+v", hist)
+	}
+	if _, leaked := hist.History[0].Details["token_hash"]; leaked {
+		t.Fatal("the audit trail shows the token hash")
+	}
+}
