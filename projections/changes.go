@@ -68,7 +68,8 @@ type Correction struct {
 	MeasurementID string
 	Value         *float64
 	Zone          *time.Location
-	RecordedAt    time.Time // when the correction entered the log
+	RecordedAt    time.Time    // when the correction entered the log
+	Specs         []BucketSpec // operator-defined buckets to recompute too
 }
 
 // HistoryRow is one entry of a device's audit trail.
@@ -113,15 +114,22 @@ type Changes struct {
 	VehicleEvents []VehicleEventRow
 	Daily         map[DayKey]*Aggregate
 	Hourly        map[HourKey]*Aggregate
+	Buckets       map[BucketKey]*Aggregate // of the operator's BucketSpecs
 	Latest        map[SeriesKey]Point
 	// Corrections apply after the batch's new rows, in log order.
 	Corrections []Correction
 	History     []HistoryRow
 	Events      int
+
+	specs []BucketSpec
 }
 
-func newChanges() *Changes {
-	return &Changes{Daily: map[DayKey]*Aggregate{}, Hourly: map[HourKey]*Aggregate{}, Latest: map[SeriesKey]Point{}}
+// Specs are the bucket projections this batch was computed for.
+func (c *Changes) Specs() []BucketSpec { return c.specs }
+
+func newChanges(specs []BucketSpec) *Changes {
+	return &Changes{Daily: map[DayKey]*Aggregate{}, Hourly: map[HourKey]*Aggregate{}, Buckets: map[BucketKey]*Aggregate{},
+		Latest: map[SeriesKey]Point{}, specs: specs}
 }
 
 // SortedDaily returns the daily buckets in key order: writers that lock rows
@@ -136,6 +144,13 @@ func (c *Changes) SortedDaily() []DayKey {
 func (c *Changes) SortedHourly() []HourKey {
 	return sortedKeys(c.Hourly, func(a, b HourKey) int {
 		return cmp.Or(compareSeries(a.SeriesKey, b.SeriesKey), a.Hour.Compare(b.Hour))
+	})
+}
+
+// SortedBuckets returns the operator-defined buckets in key order.
+func (c *Changes) SortedBuckets() []BucketKey {
+	return sortedKeys(c.Buckets, func(a, b BucketKey) int {
+		return cmp.Or(cmp.Compare(a.Spec, b.Spec), compareSeries(a.SeriesKey, b.SeriesKey), a.Start.Compare(b.Start))
 	})
 }
 
@@ -189,6 +204,16 @@ func (c *Changes) observe(deviceID, name string, v float64, at time.Time, loc *t
 		c.Hourly[hour] = hagg
 	}
 	hagg.add(v)
+	for _, spec := range c.specs {
+		start, _ := spec.Bounds(at, loc)
+		bk := BucketKey{Spec: spec.Name, SeriesKey: key.SeriesKey, Start: start}
+		bagg := c.Buckets[bk]
+		if bagg == nil {
+			bagg = &Aggregate{}
+			c.Buckets[bk] = bagg
+		}
+		bagg.add(v)
+	}
 	// Latest by measured time; of two at the same instant the later in the log wins.
 	if cur, ok := c.Latest[key.SeriesKey]; !ok || !at.Before(cur.At) {
 		c.Latest[key.SeriesKey] = Point{Value: v, At: at}
@@ -247,10 +272,10 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 		c.VehicleEvents = append(c.VehicleEvents, row)
 	case domain.MeasurementCorrected:
 		v := e.Value
-		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Value: &v, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt})
+		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Value: &v, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt, Specs: c.specs})
 		return c.history(r, e.StationID, e.CorrectedAt, false, map[string]any{"id": e.MeasurementID, "value": e.Value, "reason": e.Reason, "actor": e.Actor})
 	case domain.MeasurementRetracted:
-		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt})
+		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt, Specs: c.specs})
 		return c.history(r, e.StationID, e.RetractedAt, false, map[string]any{"id": e.MeasurementID, "reason": e.Reason, "actor": e.Actor})
 	case domain.StationRegistered:
 		z.set(e.StationID, e.TimeZone)

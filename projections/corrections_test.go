@@ -3,11 +3,14 @@ package projections_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/projections"
 )
 
 type hourlyRow struct {
@@ -65,6 +68,9 @@ func TestCorrections_ChangeEveryAffectedReadModelAndNothingElse(t *testing.T) {
 	app := commands.NewApplication(e.store, clock, domain.DefaultTelemetryPolicy)
 	e.registerStation(t, "st", "Europe/Warsaw")
 	e.registerStation(t, "other", "UTC")
+	if err := postgres.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "q15", Width: 15 * time.Minute}, ""); err != nil {
+		t.Fatal(err)
+	}
 	admin := commands.Caller{Admin: true}
 	record := func(station string, ms ...domain.Measurement) {
 		t.Helper()
@@ -123,6 +129,18 @@ func TestCorrections_ChangeEveryAffectedReadModelAndNothingElse(t *testing.T) {
 			t.Errorf("another station's hour changed: %+v", h)
 		}
 	}
+	var q15 []float64
+	rows, _ := e.pool.Query(ctx, `SELECT min FROM rm_buckets WHERE projection = 'q15' AND device_id = 'st' AND name = 'pm25' ORDER BY start`)
+	for rows.Next() {
+		var v float64
+		_ = rows.Scan(&v)
+		q15 = append(q15, v)
+	}
+	rows.Close()
+	// 10:00 holds only the corrected reading (8), 10:15 the 10, 12:00 is gone, and the next day's 7.
+	if fmt.Sprint(q15) != "[8 10 7]" {
+		t.Fatalf("15-minute buckets' minima = %v, want [8 10 7]", q15)
+	}
 	var latest float64
 	if err := e.pool.QueryRow(ctx, `SELECT value FROM rm_latest WHERE device_id = 'st' AND name = 'pm25'`).Scan(&latest); err != nil || latest != 7 {
 		t.Fatalf("latest = %v (%v), want 7", latest, err)
@@ -139,9 +157,7 @@ func TestCorrections_ChangeEveryAffectedReadModelAndNothingElse(t *testing.T) {
 		t.Fatalf("anonymous retraction: %v", err)
 	}
 	// A rebuild from the log reaches the same tables.
-	if _, err := e.pool.Exec(ctx, `TRUNCATE rm_daily, rm_hourly, rm_device_history, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
-		t.Fatal(err)
-	}
+	e.truncateReadModels(t)
 	e.catchUp(t)
 	sameSnapshot(t, e.snapshot(t), after)
 }

@@ -37,6 +37,8 @@ type ReadModelStore interface {
 	Checkpoint(ctx context.Context, name string) (domain.Position, error)
 	// DeviceZones returns every known device's time zone name.
 	DeviceZones(ctx context.Context) (map[string]string, error)
+	// BucketSpecs returns the operator-defined bucket projections.
+	BucketSpecs(ctx context.Context) ([]BucketSpec, error)
 	// Apply writes changes and moves the checkpoint from `from` to `to`;
 	// ErrCheckpointMoved if the checkpoint is no longer at `from`.
 	Apply(ctx context.Context, name string, from, to domain.Position, changes *Changes) error
@@ -57,6 +59,7 @@ type Projector struct {
 
 	checkpoint domain.Position
 	zones      zones
+	specs      []BucketSpec
 }
 
 // Config tunes a projector.
@@ -160,7 +163,11 @@ func (p *Projector) load(ctx context.Context) error {
 	for id, name := range names {
 		z.set(id, name)
 	}
-	p.checkpoint, p.zones = cp, z
+	specs, err := p.store.BucketSpecs(ctx)
+	if err != nil {
+		return fmt.Errorf("load bucket projections: %w", err)
+	}
+	p.checkpoint, p.zones, p.specs = cp, z, specs
 	return nil
 }
 
@@ -170,7 +177,7 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
-	changes := newChanges()
+	changes := newChanges(p.specs)
 	for _, r := range events {
 		if err := changes.add(r, p.zones); err != nil {
 			return 0, err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +51,16 @@ func (e env) projector(batch int, store projections.ReadModelStore) *projections
 		store = e.rms
 	}
 	return projections.NewProjector(e.store, noWait{}, store, quiet, projections.Config{BatchSize: batch})
+}
+
+// truncateReadModels empties every read model and checkpoint, as before a
+// fresh projection.
+func (e env) truncateReadModels(t *testing.T) {
+	t.Helper()
+	sql := "TRUNCATE " + strings.Join(postgres.ReadModelTables, ", ") + ", projection_checkpoints"
+	if _, err := e.pool.Exec(context.Background(), sql); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e env) head(t *testing.T) domain.Position {
@@ -386,27 +397,28 @@ func TestProjector_CrashesMidBatchThenRestartGivesIdenticalAggregates(t *testing
 	}()
 	crashing := &crashingStore{ReadModelStore: e.rms, rng: rand.New(rand.NewPCG(1, 1))}
 	// Each loop is one process lifetime: a fresh projector that reloads its
-	// checkpoint, runs until it crashes, and is started again.
+	// checkpoint, runs until it crashes, and is started again; after ingest
+	// ends it goes on crashing and restarting until it reaches the log's end.
+	ingestDone := false
 	for restarts := 0; ; restarts++ {
-		_, err := e.projector(64, crashing).CatchUp(context.Background(), e.head(t))
-		select {
-		case <-done:
-			if err == nil {
-				if _, err := e.projector(64, nil).CatchUp(context.Background(), e.head(t)); err != nil {
-					t.Fatal(err)
-				}
-				goto check
+		if !ingestDone {
+			select {
+			case <-done:
+				ingestDone = true
+			default:
 			}
-		default:
 		}
+		_, err := e.projector(64, crashing).CatchUp(context.Background(), e.head(t))
 		if err != nil && !errors.Is(err, errCrash) {
 			t.Fatalf("projector failed: %v", err)
+		}
+		if err == nil && ingestDone {
+			break
 		}
 		if restarts > 10000 {
 			t.Fatal("projector never caught up")
 		}
 	}
-check:
 	if crashing.crashes == 0 {
 		t.Fatal("no crash was injected")
 	}
@@ -415,9 +427,7 @@ check:
 	sameDaily(t, crashed, e.expectedDaily(t))
 
 	// A fresh projection of the same log gives identical tables.
-	if _, err := e.pool.Exec(context.Background(), `TRUNCATE rm_daily, rm_hourly, rm_device_history, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
-		t.Fatal(err)
-	}
+	e.truncateReadModels(t)
 	e.catchUp(t)
 	sameDaily(t, e.daily(t), crashed)
 }

@@ -15,6 +15,7 @@ import (
 type tableSnapshot struct {
 	daily                              []dailyRow
 	measurements, latest, devs, hourly string
+	buckets                            string
 }
 
 // snapshot captures every read model in a comparable form.
@@ -32,6 +33,7 @@ func (e env) snapshot(t *testing.T) tableSnapshot {
 		measurements: digest(`SELECT count(*) || ':' || coalesce(md5(string_agg(device_id || measurement_id || type || measured_at || value, ',' ORDER BY device_id, measurement_id)), '') FROM rm_measurements`),
 		latest:       digest(`SELECT coalesce(md5(string_agg(device_id || name || value || measured_at, ',' ORDER BY device_id, name)), '') FROM rm_latest`),
 		hourly:       digest(`SELECT coalesce(md5(string_agg(device_id || name || hour || count || min || max, ',' ORDER BY device_id, name, hour)), '') FROM rm_hourly`),
+		buckets:      digest(`SELECT coalesce(md5(string_agg(projection || device_id || name || start || count || min || max, ',' ORDER BY projection, device_id, name, start)), '') FROM rm_buckets`),
 		devs:         digest(`SELECT coalesce(md5(string_agg(device_id || kind || name || timezone || version, ',' ORDER BY device_id)), '') FROM rm_devices`),
 	}
 }
@@ -39,7 +41,7 @@ func (e env) snapshot(t *testing.T) tableSnapshot {
 func sameSnapshot(t *testing.T, got, want tableSnapshot) {
 	t.Helper()
 	sameDaily(t, got.daily, want.daily)
-	if got.measurements != want.measurements || got.latest != want.latest || got.devs != want.devs || got.hourly != want.hourly {
+	if got.measurements != want.measurements || got.latest != want.latest || got.devs != want.devs || got.hourly != want.hourly || got.buckets != want.buckets {
 		t.Fatalf("read models differ:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -131,9 +133,7 @@ func TestRebuild_WhileIngestRunsEndsIdenticalToAFreshProjection(t *testing.T) {
 	rebuilt := e.snapshot(t)
 	sameDaily(t, rebuilt.daily, e.expectedDaily(t))
 
-	if _, err := e.pool.Exec(context.Background(), `TRUNCATE rm_daily, rm_hourly, rm_device_history, rm_latest, rm_measurements, rm_devices, rm_vehicle_events, projection_checkpoints`); err != nil {
-		t.Fatal(err)
-	}
+	e.truncateReadModels(t)
 	e.catchUp(t)
 	sameSnapshot(t, rebuilt, e.snapshot(t))
 

@@ -73,6 +73,81 @@ func (a *api) writeDailyAsOf(w http.ResponseWriter, r *http.Request, d *device, 
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"days": days, "as_of": asOf.UTC()})
 }
 
+const (
+	bucketSpecSQL = `SELECT width_seconds, zone FROM projection_buckets WHERE name = $1`
+	bucketsSQL    = `
+SELECT start, count, sum, min, max FROM rm_buckets
+WHERE projection = $1 AND device_id = $2 AND name = $3 AND start >= $4 AND start < $5
+ORDER BY start`
+)
+
+// stationBuckets answers an operator-defined bucket projection (e.g. 15
+// minutes, or days in another zone); "hour" there is each bucket's start.
+func (a *api) stationBuckets(w http.ResponseWriter, r *http.Request) {
+	d, ok := a.device(w, r, "station", mux.Vars(r)["id"])
+	if !ok {
+		return
+	}
+	projection := mux.Vars(r)["projection"]
+	var (
+		widthSeconds int
+		zone         string
+	)
+	err := a.db.QueryRow(r.Context(), bucketSpecSQL, projection).Scan(&widthSeconds, &zone)
+	if errors.Is(err, pgx.ErrNoRows) {
+		httpx.WriteError(w, http.StatusNotFound, "projection_not_found", "no bucket projection "+strconv.Quote(projection))
+		return
+	}
+	if err != nil {
+		serverError(w, err)
+		return
+	}
+	q := query{r: r}
+	typ := q.name("type")
+	to := q.time("to", a.clock())
+	from := q.time("from", to.Add(-24*time.Hour))
+	if q.err == nil && !from.Before(to) {
+		q.err = errors.New("from must be before to")
+	}
+	if q.err == nil && to.Sub(from)/time.Duration(widthSeconds)/time.Second > 100_000 {
+		q.err = errors.New("at most 100,000 buckets at once")
+	}
+	if q.err != nil {
+		badRequest(w, q.err)
+		return
+	}
+	rows, err := a.db.Query(r.Context(), bucketsSQL, projection, d.ID, typ, from, to)
+	if err != nil {
+		serverError(w, err)
+		return
+	}
+	buckets := make([]bucket, 0, 96)
+	var b bucket
+	_, err = pgx.ForEachRow(rows, []any{&b.Start, &b.Count, &b.Sum, &b.Min, &b.Max}, func() error {
+		b.Start = b.Start.UTC()
+		b.Avg = b.Sum / float64(b.Count)
+		buckets = append(buckets, b)
+		return nil
+	})
+	if err != nil {
+		serverError(w, err)
+		return
+	}
+	if zone == "" {
+		zone = d.TimeZone
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"projection": projection, "width_seconds": widthSeconds, "timezone": zone, "buckets": buckets})
+}
+
+type bucket struct {
+	Start time.Time `json:"start"`
+	Count int64     `json:"count"`
+	Min   float64   `json:"min"`
+	Max   float64   `json:"max"`
+	Avg   float64   `json:"avg"`
+	Sum   float64   `json:"sum"`
+}
+
 type hour struct {
 	Hour  time.Time `json:"hour"`
 	Count int64     `json:"count"`

@@ -135,6 +135,8 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 
 	// Hourly aggregates, audit trails and exports.
 	c.get("/v1/stations/st-1/measurements/hourly?type=pm25", 200)
+	c.get("/v1/stations/st-1/measurements/buckets/q15?type=pm25", 200)
+	c.get("/v1/stations/st-1/measurements/buckets/nope?type=pm25", 404)
 	c.get("/v1/stations/st-1/measurements/hourly?type=pm25&from=2026-05-01T00:00:00Z&to=2026-05-01T00:00:00Z", 400)
 	c.get("/v1/stations/nope/measurements/hourly?type=pm25", 404)
 	hist := c.get("/v1/stations/st-1/history?limit=1", 200)
@@ -198,6 +200,9 @@ func seedReadModels(t *testing.T, pool *pgxpool.Pool) {
 			('veh-1', 'battery_pct', 81, $1::timestamptz - interval '10 minutes')`,
 		`INSERT INTO rm_hourly (device_id, name, hour, count, sum, min, max)
 			SELECT 'st-1', 'pm25', date_trunc('hour', $1::timestamptz) - make_interval(hours => h), 1, 12.5, 12.5, 12.5 FROM generate_series(1, 30) AS h`,
+		`INSERT INTO projection_buckets (name, width_seconds, zone, created_at) VALUES ('q15', 900, '', $1::timestamptz)`,
+		`INSERT INTO rm_buckets (projection, device_id, name, start, count, sum, min, max)
+			SELECT 'q15', 'st-1', 'pm25', date_trunc('hour', $1::timestamptz) - make_interval(mins => 15 * q), 1, 12.5, 12.5, 12.5 FROM generate_series(1, 20) AS q`,
 		`INSERT INTO rm_device_history (device_id, commit_pos, prepare_pos, event_type, at, version, details) VALUES
 			('st-1', 10, 1, 'StationRegistered', $1::timestamptz - interval '40 days', 0, '{"name": "Krakow", "location": {"lat": 50.06, "lon": 19.94}, "timezone": "Europe/Warsaw"}'),
 			('st-1', 11, 5, 'MeasurementCorrected', $1::timestamptz - interval '2 days', NULL, '{"id": "pm25-3", "value": 12, "reason": "recalibrated", "actor": "ops"}'),

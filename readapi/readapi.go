@@ -58,6 +58,7 @@ func NewHandler(db *pgxpool.Pool, cfg Config, clock func() time.Time, reg *prome
 	v1.HandleFunc("/stations/{id}/measurements", a.stationPoints).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/measurements/daily", a.stationDaily).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/measurements/hourly", a.stationHourly).Methods(http.MethodGet)
+	v1.HandleFunc("/stations/{id}/measurements/buckets/{projection}", a.stationBuckets).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/latest", a.stationLatest).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/history", a.history("station")).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/export", a.export).Methods(http.MethodGet)

@@ -7,6 +7,9 @@
 //	fleetpulse rebuild   rebuild the read models from the whole log into new
 //	                     tables while the old ones serve, then swap them in
 //	fleetpulse status    show each projection's checkpoint and lag
+//	fleetpulse projection add|list|remove
+//	                     manage extra bucket projections (e.g. 15 minutes,
+//	                     or days in another zone); add fills one from history
 //
 // Configuration comes from FLEETPULSE_* environment variables (see README);
 // each subcommand also takes flags (-h lists them).
@@ -41,6 +44,8 @@ commands:
   simulate   play simulated devices against a running command API
   rebuild    rebuild the read models from the log into new tables, then swap them in (alias: replay)
   status     show each projection's checkpoint and lag
+  projection add -name q15 -width 15m [-zone UTC] | list | remove -name q15
+             extra bucket projections; add fills the new one from the whole log by a rebuild
 `
 
 func main() {
@@ -66,6 +71,8 @@ func main() {
 		service.Main("rebuild", service.WithPostgres(rebuild))
 	case "status":
 		service.Main("status", service.WithPostgres(status))
+	case "projection":
+		projection(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		printVars()
@@ -238,4 +245,53 @@ func status(ctx context.Context, _ config.Config, env service.Env, _ *slog.Logge
 			s.OldestWait.Round(time.Millisecond), s.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	return w.Flush()
+}
+
+// projection manages operator-defined bucket projections.
+func projection(args []string) {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("projection "+args[0], flag.ExitOnError)
+	name := fs.String("name", "", "projection name, e.g. q15")
+	width := fs.Duration("width", 15*time.Minute, "bucket width: whole minutes that divide a day")
+	zone := fs.String("zone", "", "IANA zone the buckets are cut in (default: each device's own)")
+	_ = fs.Parse(args[1:])
+	switch args[0] {
+	case "add":
+		service.Main("projection-add", service.WithPostgres(func(ctx context.Context, cfg config.Config, env service.Env, logger *slog.Logger) error {
+			if err := postgres.AddBucketProjection(ctx, env.Pool, projections.BucketSpec{Name: *name, Width: *width}, *zone); err != nil {
+				return err
+			}
+			fmt.Printf("bucket projection %s (%s) added; filling it from the log\n", *name, *width)
+			// The live projector keeps serving the others meanwhile, and picks
+			// the new one up with the swapped tables.
+			return rebuild(ctx, cfg, env, logger)
+		}))
+	case "list":
+		service.Main("projection-list", service.WithPostgres(func(ctx context.Context, _ config.Config, env service.Env, _ *slog.Logger) error {
+			specs, err := postgres.BucketProjections(ctx, env.Pool)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tWIDTH\tZONE")
+			for _, s := range specs {
+				z := "(device's own)"
+				if s.Zone != nil {
+					z = s.Zone.String()
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\n", s.Name, s.Width, z)
+			}
+			return w.Flush()
+		}))
+	case "remove":
+		service.Main("projection-remove", service.WithPostgres(func(ctx context.Context, _ config.Config, env service.Env, _ *slog.Logger) error {
+			return postgres.RemoveBucketProjection(ctx, env.Pool, *name)
+		}))
+	default:
+		fmt.Fprintf(os.Stderr, "unknown projection command %q\n\n%s", args[0], usage)
+		os.Exit(2)
+	}
 }

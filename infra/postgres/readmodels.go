@@ -60,6 +60,21 @@ ON CONFLICT (device_id, name, hour) DO UPDATE SET
     min   = least(h.min, excluded.min),
     max   = greatest(h.max, excluded.max)`
 
+	upsertBucketsSQL = `
+INSERT INTO rm_buckets AS b (projection, device_id, name, start, count, sum, min, max)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[], $6::float8[], $7::float8[], $8::float8[])
+ON CONFLICT (projection, device_id, name, start) DO UPDATE SET
+    count = b.count + excluded.count,
+    sum   = b.sum + excluded.sum,
+    min   = least(b.min, excluded.min),
+    max   = greatest(b.max, excluded.max)`
+	setBucketSQL = `
+INSERT INTO rm_buckets (projection, device_id, name, start, count, sum, min, max) VALUES ($8, $1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (projection, device_id, name, start) DO UPDATE SET count = $4, sum = $5, min = $6, max = $7`
+	deleteBucketSQL = `DELETE FROM rm_buckets WHERE device_id = $1 AND name = $2 AND start = $3 AND projection = $4`
+
+	bucketSpecsSQL = `SELECT name, width_seconds, zone FROM projection_buckets ORDER BY name`
+
 	// Corrections change one raw row, then recompute the buckets and the
 	// latest value it touches from the raw rows: exact, whatever the old
 	// value was (min and max cannot be un-added).
@@ -106,7 +121,7 @@ WHERE excluded.measured_at >= l.measured_at`
 
 // ReadModelTables are the tables of the read models, in the order a
 // rebuild creates them.
-var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions"}
+var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets"}
 
 // ReadModelStore writes the read models for projectors: the live tables,
 // or a shadow set (same tables with a suffix) that a rebuild fills.
@@ -183,6 +198,7 @@ func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain
 		}
 		s.queueDaily(b, c)
 		s.queueHourly(b, c)
+		s.queueBuckets(b, c)
 		s.queueLatest(b, c)
 		if b.Len() > 0 {
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -261,6 +277,29 @@ func (s *ReadModelStore) queueHourly(b *pgx.Batch, c *projections.Changes) {
 	b.Queue(s.sql(upsertHourlySQL), devices, names, hours, counts, sums, mins, maxs)
 }
 
+func (s *ReadModelStore) queueBuckets(b *pgx.Batch, c *projections.Changes) {
+	if len(c.Buckets) == 0 {
+		return
+	}
+	keys := c.SortedBuckets()
+	n := len(keys)
+	specs, devices, names := make([]string, n), make([]string, n), make([]string, n)
+	starts := make([]time.Time, n)
+	counts := make([]int64, n)
+	sums, mins, maxs := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, k := range keys {
+		a := c.Buckets[k]
+		specs[i], devices[i], names[i], starts[i] = k.Spec, k.DeviceID, k.Name, k.Start
+		counts[i], sums[i], mins[i], maxs[i] = a.Count, a.Sum, a.Min, a.Max
+	}
+	b.Queue(s.sql(upsertBucketsSQL), specs, devices, names, starts, counts, sums, mins, maxs)
+}
+
+// BucketSpecs returns the operator-defined bucket projections.
+func (s *ReadModelStore) BucketSpecs(ctx context.Context) ([]projections.BucketSpec, error) {
+	return BucketProjections(ctx, s.pool)
+}
+
 // applyCorrection changes or removes one raw measurement and recomputes its
 // day, its hour and its series' latest value from the raw rows. A
 // correction of a measurement that is not (or no longer) there changes nothing.
@@ -288,13 +327,19 @@ func (s *ReadModelStore) applyCorrection(ctx context.Context, tx pgx.Tx, c proje
 	}
 	dayStart, dayEnd := projections.DayBounds(at, c.Zone)
 	hour := projections.LocalHour(at, c.Zone)
-	buckets := []struct {
+	type bucket struct {
 		from, to          time.Time
 		key               any
 		setSQL, deleteSQL string
-	}{
-		{dayStart, dayEnd, projections.LocalDay(at, c.Zone), setDailySQL, deleteDailySQL},
-		{hour, hour.Add(time.Hour), hour, setHourlySQL, deleteHourlySQL},
+		extra             []any // the projection of an operator-defined bucket
+	}
+	buckets := []bucket{
+		{dayStart, dayEnd, projections.LocalDay(at, c.Zone), setDailySQL, deleteDailySQL, nil},
+		{hour, hour.Add(time.Hour), hour, setHourlySQL, deleteHourlySQL, nil},
+	}
+	for _, spec := range c.Specs {
+		start, end := spec.Bounds(at, c.Zone)
+		buckets = append(buckets, bucket{start, end, start, setBucketSQL, deleteBucketSQL, []any{spec.Name}})
 	}
 	for _, bk := range buckets {
 		var a projections.Aggregate
@@ -302,9 +347,9 @@ func (s *ReadModelStore) applyCorrection(ctx context.Context, tx pgx.Tx, c proje
 			return fmt.Errorf("recompute bucket: %w", err)
 		}
 		if a.Count == 0 {
-			_, err = tx.Exec(ctx, s.sql(bk.deleteSQL), c.DeviceID, typ, bk.key)
+			_, err = tx.Exec(ctx, s.sql(bk.deleteSQL), append([]any{c.DeviceID, typ, bk.key}, bk.extra...)...)
 		} else {
-			_, err = tx.Exec(ctx, s.sql(bk.setSQL), c.DeviceID, typ, bk.key, a.Count, a.Sum, a.Min, a.Max)
+			_, err = tx.Exec(ctx, s.sql(bk.setSQL), append([]any{c.DeviceID, typ, bk.key, a.Count, a.Sum, a.Min, a.Max}, bk.extra...)...)
 		}
 		if err != nil {
 			return fmt.Errorf("recompute bucket: %w", err)
