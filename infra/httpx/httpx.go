@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -140,6 +141,7 @@ func Serve(ctx context.Context, addr string, handler http.Handler, drain time.Du
 	if err != nil {
 		return err
 	}
+	fresh := newConnTracker()
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -147,6 +149,7 @@ func Serve(ctx context.Context, addr string, handler http.Handler, drain time.Du
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         fresh.track,
 	}
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -161,13 +164,58 @@ func Serve(ctx context.Context, addr string, handler http.Handler, drain time.Du
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	// Shutdown counts a connection that has not sent a request yet (clients
+	// and load balancers open them ahead) as busy for 5 seconds; nothing is
+	// in flight on it, so close those at once.
+	go func() {
+		time.Sleep(10 * time.Millisecond) // let Shutdown stop the listener first
+		fresh.closeAll()
+	}()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		// The drain bound passed: what is still running is cut, as configured.
+		logger.Warn("requests still running at the end of the drain time were cut", "drain", drain)
+		_ = srv.Close()
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// connTracker knows the connections that have not sent a request yet.
+type connTracker struct {
+	mu    sync.Mutex
+	fresh map[net.Conn]struct{}
+	done  bool
+}
+
+func newConnTracker() *connTracker { return &connTracker{fresh: map[net.Conn]struct{}{}} }
+
+func (t *connTracker) track(c net.Conn, state http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if state == http.StateNew && t.done {
+		_ = c.Close()
+		return
+	}
+	if state == http.StateNew {
+		t.fresh[c] = struct{}{}
+	} else {
+		delete(t.fresh, c)
+	}
+}
+
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+	for c := range t.fresh {
+		_ = c.Close()
+	}
+	t.fresh = map[net.Conn]struct{}{}
 }
 
 // NotFound and MethodNotAllowed answer in the api.md error shape.
