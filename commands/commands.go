@@ -105,6 +105,11 @@ type RetractMeasurement struct {
 	Actor         string `json:"actor"`
 }
 
+type RevokeDeviceToken struct {
+	Caller   Caller `json:"caller"`
+	DeviceID string `json:"device_id"`
+}
+
 type RotateDeviceToken struct {
 	Caller    Caller `json:"caller"`
 	DeviceID  string `json:"device_id"`

@@ -22,6 +22,7 @@ type Application struct {
 	DecommissionVehicle DecommissionVehicleHandler
 	RecordVehicleEvents RecordVehicleEventsHandler
 	RotateDeviceToken   RotateDeviceTokenHandler
+	RevokeDeviceToken   RevokeDeviceTokenHandler
 	CorrectMeasurement  CorrectMeasurementHandler
 	RetractMeasurement  RetractMeasurementHandler
 }
@@ -39,6 +40,7 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		DecommissionVehicle: DecommissionVehicleHandler{devices: d, clock: clock},
 		RecordVehicleEvents: RecordVehicleEventsHandler{devices: d, clock: clock, policy: policy},
 		RotateDeviceToken:   RotateDeviceTokenHandler{devices: d, clock: clock},
+		RevokeDeviceToken:   RevokeDeviceTokenHandler{devices: d, clock: clock},
 		CorrectMeasurement:  CorrectMeasurementHandler{devices: d, clock: clock},
 		RetractMeasurement:  RetractMeasurementHandler{devices: d, clock: clock},
 	}
@@ -262,6 +264,17 @@ type RotateDeviceTokenHandler struct {
 func (h RotateDeviceTokenHandler) Handle(ctx context.Context, cmd *RotateDeviceToken) (Outcome, error) {
 	return changeDevice(ctx, h.devices, cmd.Caller, cmd.DeviceID, func(d *domain.Device) (domain.Event, error) {
 		return d.RotateToken(d.Kind(), cmd.TokenHash, h.clock())
+	})
+}
+
+type RevokeDeviceTokenHandler struct {
+	devices devices
+	clock   func() time.Time
+}
+
+func (h RevokeDeviceTokenHandler) Handle(ctx context.Context, cmd *RevokeDeviceToken) (Outcome, error) {
+	return changeDevice(ctx, h.devices, cmd.Caller, cmd.DeviceID, func(d *domain.Device) (domain.Event, error) {
+		return d.RevokeToken(h.clock())
 	})
 }
 

@@ -172,6 +172,8 @@ func (d *Device) apply(e Event) {
 		d.decommissioned = true
 	case DeviceTokenRotated:
 		d.tokenHash = e.TokenHash
+	case DeviceTokenRevoked:
+		d.tokenHash = nil
 	}
 }
 
@@ -252,6 +254,14 @@ func (d *Device) RotateToken(kind DeviceKind, hash []byte, at time.Time) (Device
 		return DeviceTokenRotated{}, invalid("token", "hash is required")
 	}
 	return DeviceTokenRotated{DeviceID: d.id, TokenHash: hash, RotatedAt: at.UTC()}, nil
+}
+
+// RevokeToken decides that the device's token stops working now.
+func (d *Device) RevokeToken(at time.Time) (DeviceTokenRevoked, error) {
+	if err := d.checkChangeable(d.kind, nil); err != nil {
+		return DeviceTokenRevoked{}, err
+	}
+	return DeviceTokenRevoked{DeviceID: d.id, RevokedAt: at.UTC()}, nil
 }
 
 // RegisterStation decides a station registration.

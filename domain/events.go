@@ -20,6 +20,7 @@ const (
 	TypeVehicleUpdated       = "VehicleUpdated"
 	TypeDeviceDecommissioned = "DeviceDecommissioned"
 	TypeDeviceTokenRotated   = "DeviceTokenRotated"
+	TypeDeviceTokenRevoked   = "DeviceTokenRevoked"
 	TypeMeasurementRecorded  = "MeasurementRecorded"
 	TypeVehicleEventRecorded = "VehicleEventRecorded"
 	TypeMeasurementCorrected = "MeasurementCorrected"
@@ -66,6 +67,13 @@ type DeviceTokenRotated struct {
 	DeviceID  string    `json:"device_id"`
 	TokenHash []byte    `json:"token_hash"`
 	RotatedAt time.Time `json:"rotated_at"`
+}
+
+// DeviceTokenRevoked leaves a device without a working token until an
+// operator rotates in a new one.
+type DeviceTokenRevoked struct {
+	DeviceID  string    `json:"device_id"`
+	RevokedAt time.Time `json:"revoked_at"`
 }
 
 // MeasurementRecorded is one station measurement.
@@ -115,6 +123,7 @@ func (VehicleRegistered) EventType() string    { return TypeVehicleRegistered }
 func (VehicleUpdated) EventType() string       { return TypeVehicleUpdated }
 func (DeviceDecommissioned) EventType() string { return TypeDeviceDecommissioned }
 func (DeviceTokenRotated) EventType() string   { return TypeDeviceTokenRotated }
+func (DeviceTokenRevoked) EventType() string   { return TypeDeviceTokenRevoked }
 func (MeasurementRecorded) EventType() string  { return TypeMeasurementRecorded }
 func (VehicleEventRecorded) EventType() string { return TypeVehicleEventRecorded }
 func (MeasurementCorrected) EventType() string { return TypeMeasurementCorrected }
@@ -138,6 +147,8 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return decodeAs[DeviceDecommissioned](data)
 	case TypeDeviceTokenRotated:
 		return decodeAs[DeviceTokenRotated](data)
+	case TypeDeviceTokenRevoked:
+		return decodeAs[DeviceTokenRevoked](data)
 	case TypeMeasurementRecorded:
 		return decodeAs[MeasurementRecorded](data)
 	case TypeVehicleEventRecorded:

@@ -131,8 +131,37 @@ func (p TelemetryPolicy) ValidateVehicleEvents(es []VehicleEvent, now time.Time)
 		if len(e.Data) > 0 && !isJSONObject(e.Data) {
 			return invalidItem(i, "data", "must be a JSON object")
 		}
+		if jsonDepth(e.Data) > MaxDataDepth {
+			return invalidItem(i, "data", fmt.Sprintf("must not nest deeper than %d levels", MaxDataDepth))
+		}
 	}
 	return nil
+}
+
+// MaxDataDepth bounds the nesting of a vehicle event's free-form data:
+// deeper documents are an attack on every reader, not telemetry.
+const MaxDataDepth = 32
+
+// jsonDepth returns the deepest nesting of objects and arrays in valid JSON.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func isJSONObject(raw json.RawMessage) bool {

@@ -87,3 +87,19 @@ func TestDevice_DecisionsFollowItsHistory(t *testing.T) {
 		t.Fatal("token comparison is wrong")
 	}
 }
+
+func TestJSONDepth(t *testing.T) {
+	for _, tt := range []struct {
+		doc  string
+		want int
+	}{
+		{`{}`, 1},
+		{`{"a": [1, {"b": "[[[[{"}]}`, 3},
+		{`{"a": "x\\\"{{"}`, 1},
+		{`{"a": [[[]]], "b": {}}`, 4},
+	} {
+		if got := jsonDepth([]byte(tt.doc)); got != tt.want {
+			t.Errorf("jsonDepth(%s) = %d, want %d", tt.doc, got, tt.want)
+		}
+	}
+}

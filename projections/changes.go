@@ -294,6 +294,8 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 	case domain.DeviceTokenRotated:
 		// The audit trail says a rotation happened, never the hash.
 		return c.device(r, e, e.DeviceID, e.RotatedAt, struct{}{})
+	case domain.DeviceTokenRevoked:
+		return c.device(r, e, e.DeviceID, e.RevokedAt, struct{}{})
 	}
 	return nil
 }

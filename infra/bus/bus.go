@@ -124,6 +124,7 @@ func Handlers(app commands.Application, backend requestreply.Backend[commands.Ou
 		handler("DecommissionVehicle", backend, logger, app.DecommissionVehicle.Handle),
 		handler("RecordVehicleEvents", backend, logger, app.RecordVehicleEvents.Handle),
 		handler("RotateDeviceToken", backend, logger, app.RotateDeviceToken.Handle),
+		handler("RevokeDeviceToken", backend, logger, app.RevokeDeviceToken.Handle),
 		handler("CorrectMeasurement", backend, logger, app.CorrectMeasurement.Handle),
 		handler("RetractMeasurement", backend, logger, app.RetractMeasurement.Handle),
 	}

@@ -61,6 +61,7 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/stations/{id}", a.updateStation).Methods(http.MethodPut)
 	v1.HandleFunc("/stations/{id}", a.decommissionStation).Methods(http.MethodDelete)
 	v1.HandleFunc("/stations/{id}/token", a.rotateToken).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}/token", a.revokeToken).Methods(http.MethodDelete)
 	v1.HandleFunc("/stations/{id}/measurements", a.recordMeasurements).Methods(http.MethodPost)
 	v1.HandleFunc("/stations/{id}/measurements/{mid}/correction", a.correctMeasurement).Methods(http.MethodPost)
 	v1.HandleFunc("/stations/{id}/measurements/{mid}/retraction", a.retractMeasurement).Methods(http.MethodPost)
@@ -68,6 +69,7 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/vehicles/{id}", a.updateVehicle).Methods(http.MethodPut)
 	v1.HandleFunc("/vehicles/{id}", a.decommissionVehicle).Methods(http.MethodDelete)
 	v1.HandleFunc("/vehicles/{id}/token", a.rotateToken).Methods(http.MethodPost)
+	v1.HandleFunc("/vehicles/{id}/token", a.revokeToken).Methods(http.MethodDelete)
 	v1.HandleFunc("/vehicles/{id}/events", a.recordVehicleEvents).Methods(http.MethodPost)
 	if cfg.DeviceLimiter != nil {
 		v1.Use(cfg.DeviceLimiter.Middleware(telemetryDevice))
@@ -212,6 +214,15 @@ func (a *api) rotateToken(w http.ResponseWriter, r *http.Request) {
 	out, ok := a.send(w, r, &commands.RotateDeviceToken{Caller: a.caller(r), DeviceID: id, TokenHash: hash})
 	if ok {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": out.ID, "token": token, "version": out.Version})
+	}
+}
+
+// revokeToken makes a device's token stop working at once (a stolen
+// device); an operator rotates in a new one when it is safe again.
+func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) {
+	out, ok := a.send(w, r, &commands.RevokeDeviceToken{Caller: a.caller(r), DeviceID: mux.Vars(r)["id"]})
+	if ok {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": out.ID, "version": out.Version})
 	}
 }
 

@@ -39,8 +39,13 @@ func newServer(t *testing.T) server {
 
 func newServerWith(t *testing.T, limiter *httpx.DeviceRateLimiter) server {
 	t.Helper()
+	return newServerLogging(t, limiter, io.Discard)
+}
+
+func newServerLogging(t *testing.T, limiter *httpx.DeviceRateLimiter, logs io.Writer) server {
+	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	app := commands.NewApplication(postgres.NewEventStore(pool), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
 	b, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {
@@ -211,6 +216,9 @@ func TestCommandAPI_BadInputIsRefusedAndNothingStored(t *testing.T) {
 		{"far future", batch(`{"type": "pm25", "value": 1, "measured_at": "9999-01-01T00:00:00Z"}`), 400, domain.CodeInvalid, 0},
 		{"id with SQL metacharacters", batch(`{"id": "x'; DROP TABLE events;--", "type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}`), 400, domain.CodeInvalid, 0},
 		{"body over the limit", batch(strings.Repeat(good+",", 2000) + good), 413, "body_too_large", -1},
+		{"deeply nested JSON", `{"measurements": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, 400, "malformed_json", -1},
+		{"invalid UTF-8 in an id", batch("{\"id\": \"a\xff\xfeb\", \"type\": \"pm25\", \"value\": 1, \"measured_at\": \"2026-06-01T11:00:00Z\"}"), 400, domain.CodeInvalid, 0},
+		{"path traversal in an id", batch(`{"id": "../../etc/passwd", "type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}`), 400, domain.CodeInvalid, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,5 +320,72 @@ func TestCommandAPI_DeviceOverItsRateGets429WithRetryAfterAndNothingStored(t *te
 	}
 	if r := s.do(t, "POST", "/v1/stations", admin, `{"name": "x", "location": {"lat": 1, "lon": 1}}`); r.status != 201 {
 		t.Fatalf("an operator route was limited: %d", r.status)
+	}
+}
+
+func TestCommandAPI_HostilePathsAndDeepVehicleDataAreRefused(t *testing.T) {
+	s := newServer(t)
+	tok := s.register(t, "vehicles", "van")
+	before := s.events(t)
+	for _, tt := range []struct {
+		name, path, body string
+		status           int
+	}{
+		{"path traversal in the device id", "/v1/vehicles/..%2F..%2Fetc/events", `{"events": []}`, 404},
+		{"SQL metacharacters in the device id", "/v1/vehicles/van'%20OR%20'1'='1/events", `{"events": []}`, 403},
+		{"deeply nested data", "/v1/vehicles/van/events", `{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "data": {"a": ` +
+			strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + `}}]}`, 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.do(t, "POST", tt.path, tok, tt.body)
+			if r.status != tt.status {
+				t.Fatalf("got %d %v, want %d", r.status, r.body, tt.status)
+			}
+		})
+	}
+	if s.events(t) != before {
+		t.Fatal("a hostile request stored events")
+	}
+}
+
+func TestCommandAPI_RevokedTokenStopsWorkingUntilRotated(t *testing.T) {
+	s := newServer(t)
+	tok := s.register(t, "stations", "st")
+	m := `{"measurements": [{"type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}]}`
+	if r := s.do(t, "DELETE", "/v1/stations/st/token", admin, ""); r.status != 200 {
+		t.Fatalf("revoke: %d %v", r.status, r.body)
+	}
+	if r := s.do(t, "POST", "/v1/stations/st/measurements", tok, m); r.status != 401 {
+		t.Fatalf("revoked token: %d, want 401", r.status)
+	}
+	r := s.do(t, "POST", "/v1/stations/st/token", admin, "")
+	if r.status != 200 {
+		t.Fatalf("rotate: %d %v", r.status, r.body)
+	}
+	fresh := r.body["token"].(string)
+	if r := s.do(t, "POST", "/v1/stations/st/measurements", fresh, m); r.status != 201 {
+		t.Fatalf("new token: %d", r.status)
+	}
+	if r := s.do(t, "POST", "/v1/stations/st/measurements", tok, m); r.status != 401 {
+		t.Fatalf("old token after rotation: %d, want 401", r.status)
+	}
+}
+
+func TestCommandAPI_NoSecretInLogs(t *testing.T) {
+	var logs strings.Builder
+	s := newServerLogging(t, nil, &logs)
+	tok := s.register(t, "stations", "st")
+	m := `{"measurements": [{"type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}]}`
+	s.do(t, "POST", "/v1/stations/st/measurements", tok, m)
+	s.do(t, "POST", "/v1/stations/st/measurements", "st.wrong-secret", m)
+	s.do(t, "POST", "/v1/stations/nope/measurements", admin, m)
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged: the test would prove nothing")
+	}
+	secret := tok[strings.IndexByte(tok, '.')+1:]
+	for _, leaked := range []string{secret, admin, "wrong-secret"} {
+		if strings.Contains(logs.String(), leaked) {
+			t.Fatalf("a secret reached the logs: %q", leaked)
+		}
 	}
 }

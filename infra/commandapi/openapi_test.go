@@ -75,6 +75,9 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.do("PUT", "/v1/stations/krk-1", specAdmin, `{"name": "stale", "location": {"lat": 50.06, "lon": 19.94}}`, 409, "If-Match", `"0"`)
 	c.do("PUT", "/v1/stations/nope", specAdmin, `{"name": "n", "location": {"lat": 1, "lon": 1}}`, 404)
 	c.do("PUT", "/v1/stations/krk-1", specAdmin, `{"name": "n", "location": {"lat": 1, "lon": 1}}`, 400, "If-Match", "soon")
+	c.do("DELETE", "/v1/stations/krk-1/token", stToken, "", 403)
+	c.do("DELETE", "/v1/stations/krk-1/token", specAdmin, "", 200)
+	c.do("DELETE", "/v1/stations/krk-1/token", stToken, "", 401) // revoked
 	rot := c.do("POST", "/v1/stations/krk-1/token", specAdmin, "", 200)
 	stToken, _ = rot["token"].(string)
 	c.do("POST", "/v1/stations/nope/token", specAdmin, "", 404)
@@ -109,6 +112,8 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.do("PUT", "/v1/vehicles/van-7", specAdmin, `{"name": "Van 7b", "plate": "KR 778"}`, 200, "If-Match", "0")
 	c.do("PUT", "/v1/vehicles/van-7", specAdmin, `{"name": "stale"}`, 409, "If-Match", "0")
 	c.do("PUT", "/v1/vehicles/van-7", vToken, `{"name": "self-service"}`, 403)
+	c.do("DELETE", "/v1/vehicles/nope/token", specAdmin, "", 404)
+	c.do("DELETE", "/v1/vehicles/van-7/token", specAdmin, "", 200)
 	rot = c.do("POST", "/v1/vehicles/van-7/token", specAdmin, "", 200)
 	vToken, _ = rot["token"].(string)
 	c.do("POST", "/v1/vehicles/nope/token", specAdmin, "", 404)
@@ -122,7 +127,7 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.do("POST", "/v1/vehicles/van-7/events", vToken, `{"events": [{"type": "telemetry", "occurred_at": "2026-06-02T11:00:00Z"}]}`, 400)
 	c.do("POST", "/v1/vehicles/van-7/events", stToken, `{"events": [{"type": "telemetry", "occurred_at": "2026-06-01T11:00:00Z"}]}`, 403)
 	c.do("POST", "/v1/vehicles/van-7/events", vToken, `{"events": [`, 400)
-	c.do("DELETE", "/v1/vehicles/van-7", specAdmin, "", 200, "If-Match", `"2"`) // registered 0, updated 1, token rotated 2
+	c.do("DELETE", "/v1/vehicles/van-7", specAdmin, "", 200, "If-Match", `"3"`) // registered 0, updated 1, token revoked 2, rotated 3
 	c.do("DELETE", "/v1/vehicles/nope", specAdmin, "", 404)
 	c.do("POST", "/v1/vehicles/van-7/events", vToken, `{"events": [{"type": "telemetry", "occurred_at": "2026-06-01T11:00:00Z"}]}`, 409)
 
