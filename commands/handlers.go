@@ -25,6 +25,7 @@ type Application struct {
 	RevokeDeviceToken   RevokeDeviceTokenHandler
 	CorrectMeasurement  CorrectMeasurementHandler
 	RetractMeasurement  RetractMeasurementHandler
+	SetAlertRule        SetAlertRuleHandler
 }
 
 // NewApplication builds every handler on one store and clock.
@@ -43,6 +44,7 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		RevokeDeviceToken:   RevokeDeviceTokenHandler{devices: d, clock: clock},
 		CorrectMeasurement:  CorrectMeasurementHandler{devices: d, clock: clock},
 		RetractMeasurement:  RetractMeasurementHandler{devices: d, clock: clock},
+		SetAlertRule:        SetAlertRuleHandler{devices: d, clock: clock},
 	}
 }
 

@@ -25,6 +25,11 @@ const (
 	TypeVehicleEventRecorded = "VehicleEventRecorded"
 	TypeMeasurementCorrected = "MeasurementCorrected"
 	TypeMeasurementRetracted = "MeasurementRetracted"
+	TypeAlertRuleSet         = "AlertRuleSet"
+	TypeAlertRaised          = "AlertRaised"
+	TypeAlertCleared         = "AlertCleared"
+	TypeDeviceWentSilent     = "DeviceWentSilent"
+	TypeDeviceResumed        = "DeviceResumed"
 )
 
 // EventSchemaVersion is the JSON shape version of every event type above.
@@ -157,6 +162,16 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return decodeAs[MeasurementCorrected](data)
 	case TypeMeasurementRetracted:
 		return decodeAs[MeasurementRetracted](data)
+	case TypeAlertRuleSet:
+		return decodeAs[AlertRuleSet](data)
+	case TypeAlertRaised:
+		return decodeAs[AlertRaised](data)
+	case TypeAlertCleared:
+		return decodeAs[AlertCleared](data)
+	case TypeDeviceWentSilent:
+		return decodeAs[DeviceWentSilent](data)
+	case TypeDeviceResumed:
+		return decodeAs[DeviceResumed](data)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, eventType)
 }

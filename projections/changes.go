@@ -82,6 +82,28 @@ type HistoryRow struct {
 	Details   []byte // JSON object
 }
 
+// AlertKey names one alert: a device's rule raised at an instant.
+type AlertKey struct {
+	DeviceID string
+	Rule     string
+	RaisedAt time.Time
+}
+
+// AlertRow is an alert as raised (Value, Threshold) and maybe cleared.
+type AlertRow struct {
+	Type      string
+	Value     float64
+	Threshold float64
+	ClearedAt *time.Time
+}
+
+// StatusRow is whether a device is sending measured data, and since when.
+type StatusRow struct {
+	Online         bool
+	LastMeasuredAt time.Time
+	Since          time.Time
+}
+
 // Aggregate is count/sum/min/max of the values in a bucket.
 type Aggregate struct {
 	Count    int64
@@ -119,7 +141,10 @@ type Changes struct {
 	// Corrections apply after the batch's new rows, in log order.
 	Corrections []Correction
 	History     []HistoryRow
-	Events      int
+	// Alerts and Status are pre-grouped: one row per alert and device.
+	Alerts map[AlertKey]*AlertRow
+	Status map[string]StatusRow
+	Events int
 
 	specs []BucketSpec
 }
@@ -129,7 +154,7 @@ func (c *Changes) Specs() []BucketSpec { return c.specs }
 
 func newChanges(specs []BucketSpec) *Changes {
 	return &Changes{Daily: map[DayKey]*Aggregate{}, Hourly: map[HourKey]*Aggregate{}, Buckets: map[BucketKey]*Aggregate{},
-		Latest: map[SeriesKey]Point{}, specs: specs}
+		Latest: map[SeriesKey]Point{}, Alerts: map[AlertKey]*AlertRow{}, Status: map[string]StatusRow{}, specs: specs}
 }
 
 // SortedDaily returns the daily buckets in key order: writers that lock rows
@@ -152,6 +177,18 @@ func (c *Changes) SortedBuckets() []BucketKey {
 	return sortedKeys(c.Buckets, func(a, b BucketKey) int {
 		return cmp.Or(cmp.Compare(a.Spec, b.Spec), compareSeries(a.SeriesKey, b.SeriesKey), a.Start.Compare(b.Start))
 	})
+}
+
+// SortedAlerts returns the alerts in key order.
+func (c *Changes) SortedAlerts() []AlertKey {
+	return sortedKeys(c.Alerts, func(a, b AlertKey) int {
+		return cmp.Or(cmp.Compare(a.DeviceID, b.DeviceID), cmp.Compare(a.Rule, b.Rule), a.RaisedAt.Compare(b.RaisedAt))
+	})
+}
+
+// SortedStatus returns the devices whose status changed, in order.
+func (c *Changes) SortedStatus() []string {
+	return sortedKeys(c.Status, cmp.Compare[string])
 }
 
 // SortedLatest returns the latest-value keys in key order.
@@ -296,8 +333,28 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 		return c.device(r, e, e.DeviceID, e.RotatedAt, struct{}{})
 	case domain.DeviceTokenRevoked:
 		return c.device(r, e, e.DeviceID, e.RevokedAt, struct{}{})
+	case domain.AlertRaised:
+		c.alert(AlertKey{DeviceID: e.DeviceID, Rule: e.Rule, RaisedAt: e.Since}, e.Type, e.Value, e.Threshold)
+	case domain.AlertCleared:
+		at := e.At
+		c.alert(AlertKey{DeviceID: e.DeviceID, Rule: e.Rule, RaisedAt: e.RaisedAt}, e.Type, e.Value, e.Threshold).ClearedAt = &at
+	case domain.DeviceWentSilent:
+		c.Status[e.DeviceID] = StatusRow{Online: false, LastMeasuredAt: e.LastMeasuredAt, Since: e.At}
+	case domain.DeviceResumed:
+		c.Status[e.DeviceID] = StatusRow{Online: true, LastMeasuredAt: e.MeasuredAt, Since: e.At}
 	}
 	return nil
+}
+
+// alert returns the batch's row of an alert; the values of the event that
+// first names it stay (a stored alert keeps its raised value).
+func (c *Changes) alert(k AlertKey, typ string, value, threshold float64) *AlertRow {
+	row := c.Alerts[k]
+	if row == nil {
+		row = &AlertRow{Type: typ, Value: value, Threshold: threshold}
+		c.Alerts[k] = row
+	}
+	return row
 }
 
 func (c *Changes) device(r domain.RecordedEvent, e domain.Event, id string, at time.Time, details any) error {

@@ -153,6 +153,26 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.get("/v1/stations/st-1/export?type=pm25&resolution=hourly", 200)
 	c.get("/v1/stations/st-1/export?type=pm25&format=xml", 400)
 
+	// Alerts and device status.
+	active := c.get("/v1/alerts?active=true", 200)
+	if list := active["alerts"].([]any); len(list) != 1 || list[0].(map[string]any)["rule"] != "pm25-high" {
+		t.Errorf("active alerts = %v", active)
+	}
+	if all := c.get("/v1/alerts?limit=10", 200); len(all["alerts"].([]any)) != 2 {
+		t.Errorf("all alerts = %v", all)
+	}
+	c.get("/v1/alerts?active=yes", 400)
+	c.get("/v1/stations/st-1/alerts?active=false", 200)
+	c.get("/v1/stations/nope/alerts", 404)
+	if st := c.get("/v1/devices/st-1/status", 200); st["online"] != false || st["since"] == nil {
+		t.Errorf("st-1 is silent: %v", st)
+	}
+	if st := c.get("/v1/devices/veh-1/status", 200); st["online"] != true || st["last_measured_at"] == nil {
+		t.Errorf("veh-1 sends data: %v", st)
+	}
+	c.get("/v1/devices/st-2/status", 200) // never sent data
+	c.get("/v1/devices/nope/status", 404)
+
 	// Operations and pages.
 	c.get("/healthz", 200)
 	c.get("/readyz", 200)
@@ -211,6 +231,11 @@ func seedReadModels(t *testing.T, pool *pgxpool.Pool) {
 			('veh-1', 'e-1', 'telemetry', $1::timestamptz - interval '10 minutes', '{"speed_kmh": 42.5, "battery_pct": 81}', 52.2, 21.0, NULL),
 			('veh-1', 'e-2', 'door_opened', $1::timestamptz - interval '20 minutes', NULL, NULL, NULL, '{"door": "rear"}'),
 			('veh-1', 'e-3', 'telemetry', $1::timestamptz - interval '30 minutes', '{"speed_kmh": 0}', NULL, NULL, NULL)`,
+		`INSERT INTO rm_alerts (device_id, rule, type, raised_at, cleared_at, value, threshold) VALUES
+			('st-1', 'pm25-high', 'pm25', $1::timestamptz - interval '2 hours', NULL, 52.5, 35),
+			('st-1', 'pm25-high', 'pm25', $1::timestamptz - interval '2 days', $1::timestamptz - interval '47 hours', 40, 35)`,
+		`INSERT INTO rm_device_status (device_id, online, last_measured_at, since) VALUES
+			('st-1', false, $1::timestamptz - interval '1 hour', $1::timestamptz - interval '30 minutes')`,
 	}
 	for _, s := range stmts {
 		if _, err := pool.Exec(ctx, s, specNow); err != nil {

@@ -69,6 +69,9 @@ func NewHandler(db *pgxpool.Pool, cfg Config, clock func() time.Time, reg *prome
 	v1.HandleFunc("/vehicles/{id}/events/{eid}", a.vehicleEvent).Methods(http.MethodGet)
 	v1.HandleFunc("/vehicles/{id}/readings/daily", a.vehicleDaily).Methods(http.MethodGet)
 	v1.HandleFunc("/vehicles/{id}/history", a.history("vehicle")).Methods(http.MethodGet)
+	v1.HandleFunc("/alerts", a.alerts).Methods(http.MethodGet)
+	v1.HandleFunc("/stations/{id}/alerts", a.stationAlerts).Methods(http.MethodGet)
+	v1.HandleFunc("/devices/{id}/status", a.deviceStatus).Methods(http.MethodGet)
 
 	// The API's own description, and the dashboard (static, embedded).
 	httpx.APIDocs(r, openAPI)

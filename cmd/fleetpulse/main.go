@@ -115,6 +115,9 @@ func dev(args []string) {
 		// process refuses to start without one.
 		_ = os.Setenv("FLEETPULSE_ADMIN_TOKEN", "dev-admin-token")
 	}
+	if os.Getenv("FLEETPULSE_MQTT_ENABLED") == "" {
+		_ = os.Setenv("FLEETPULSE_MQTT_ENABLED", "true") // devices may also write through local Mosquitto
+	}
 	service.Main("dev", func(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if err := postgres.EnsureDatabase(ctx, cfg.PostgresURL); err != nil {
 			return err
@@ -131,6 +134,7 @@ func dev(args []string) {
 			g.Go(func() error { return service.RunCommandAPI(ctx, cfg, env, logger, ready) })
 			g.Go(func() error { return service.RunProjector(ctx, cfg, env, logger, ready) })
 			g.Go(func() error { return service.RunReadAPI(ctx, cfg, env, logger, ready) })
+			g.Go(func() error { return service.RunAlerting(ctx, cfg, env, logger) })
 			g.Go(func() error {
 				var addr string
 				select {

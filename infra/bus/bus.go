@@ -28,6 +28,8 @@ type CommandBus struct {
 	router  *message.Router
 	pubsub  *gochannel.GoChannel
 	done    chan struct{}
+	// closeBroker, if set, disconnects a distributed bus from its broker.
+	closeBroker func() error
 }
 
 // commandTopic gives every command type a topic of its own: a processor
@@ -127,6 +129,7 @@ func Handlers(app commands.Application, backend requestreply.Backend[commands.Ou
 		handler("RevokeDeviceToken", backend, logger, app.RevokeDeviceToken.Handle),
 		handler("CorrectMeasurement", backend, logger, app.CorrectMeasurement.Handle),
 		handler("RetractMeasurement", backend, logger, app.RetractMeasurement.Handle),
+		handler("SetAlertRule", backend, logger, app.SetAlertRule.Handle),
 	}
 }
 
@@ -175,6 +178,11 @@ func (b *CommandBus) Close() error {
 	<-b.done
 	if cerr := b.pubsub.Close(); err == nil {
 		err = cerr
+	}
+	if b.closeBroker != nil {
+		if cerr := b.closeBroker(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

@@ -65,6 +65,7 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/stations/{id}/measurements", a.recordMeasurements).Methods(http.MethodPost)
 	v1.HandleFunc("/stations/{id}/measurements/{mid}/correction", a.correctMeasurement).Methods(http.MethodPost)
 	v1.HandleFunc("/stations/{id}/measurements/{mid}/retraction", a.retractMeasurement).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}/alert-rules", a.setAlertRule).Methods(http.MethodPost)
 	v1.HandleFunc("/vehicles", a.registerVehicle).Methods(http.MethodPost)
 	v1.HandleFunc("/vehicles/{id}", a.updateVehicle).Methods(http.MethodPut)
 	v1.HandleFunc("/vehicles/{id}", a.decommissionVehicle).Methods(http.MethodDelete)
@@ -305,15 +306,24 @@ func Decode(body io.Reader, v any) error {
 	return nil
 }
 
-// caller reads the bearer token: the admin token, or "<device id>.<secret>"
-// of which only the hash travels on.
+// caller reads the bearer token.
 func (a *api) caller(r *http.Request) commands.Caller {
 	h := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	if !ok {
 		return commands.Caller{}
 	}
-	if a.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.AdminToken)) == 1 {
+	return CallerFromToken(token, a.cfg.AdminToken)
+}
+
+// CallerFromToken says who a token belongs to: the operator when it is
+// adminToken, else the device of "<device id>.<secret>", of which only the
+// hash travels on. Any other token is an anonymous caller.
+func CallerFromToken(token, adminToken string) commands.Caller {
+	if token == "" {
+		return commands.Caller{}
+	}
+	if adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(adminToken)) == 1 {
 		return commands.Caller{Admin: true}
 	}
 	i := strings.LastIndexByte(token, '.')

@@ -30,6 +30,19 @@ type Config struct {
 	DeviceRate       float64       // FLEETPULSE_DEVICE_RATE
 	DeviceBurst      int           // FLEETPULSE_DEVICE_BURST
 	LogLevel         slog.Level    // FLEETPULSE_LOG_LEVEL
+
+	CommandBus         string        // FLEETPULSE_COMMAND_BUS: inprocess, nats or postgres
+	NATSURL            string        // FLEETPULSE_NATS_URL
+	BusPrefix          string        // FLEETPULSE_BUS_PREFIX
+	BusAckWait         time.Duration // FLEETPULSE_BUS_ACK_WAIT
+	BusConcurrency     int           // FLEETPULSE_BUS_CONCURRENCY
+	WorkerAddr         string        // FLEETPULSE_WORKER_ADDR
+	CommandAPIHandlers bool          // FLEETPULSE_COMMAND_API_HANDLERS
+	MQTTEnabled        bool          // FLEETPULSE_MQTT_ENABLED
+	MQTTURL            string        // FLEETPULSE_MQTT_URL
+	MQTTClientID       string        // FLEETPULSE_MQTT_CLIENT_ID
+	MQTTShareGroup     string        // FLEETPULSE_MQTT_SHARE_GROUP
+	OfflineAfter       time.Duration // FLEETPULSE_OFFLINE_AFTER
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -51,6 +64,18 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_DEVICE_RATE", "50", "requests per second one device may send to the command API (429 beyond)"},
 	{"FLEETPULSE_DEVICE_BURST", "100", "requests one device may send at once above its rate"},
 	{"FLEETPULSE_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"FLEETPULSE_COMMAND_BUS", "inprocess", "command bus: inprocess, nats (JetStream) or postgres (watermill tables in FLEETPULSE_PG_URL's database)"},
+	{"FLEETPULSE_NATS_URL", "nats://127.0.0.1:4222", "NATS server (command bus nats)"},
+	{"FLEETPULSE_BUS_PREFIX", "fleetpulse", "prefix of the distributed bus's streams, subjects and tables (letters, digits, underscores)"},
+	{"FLEETPULSE_BUS_ACK_WAIT", "30s", "a command not acknowledged by its worker within this time is redelivered"},
+	{"FLEETPULSE_BUS_CONCURRENCY", "16", "commands of one type a worker handles at once (command bus nats)"},
+	{"FLEETPULSE_WORKER_ADDR", ":8083", "command worker health and metrics address"},
+	{"FLEETPULSE_COMMAND_API_HANDLERS", "false", "with a distributed bus, the command API also runs a worker (true/false)"},
+	{"FLEETPULSE_MQTT_ENABLED", "false", "run the MQTT ingestion bridge inside the command API (`fleetpulse dev` turns it on)"},
+	{"FLEETPULSE_MQTT_URL", "tcp://127.0.0.1:1883", "MQTT broker the bridge subscribes to"},
+	{"FLEETPULSE_MQTT_CLIENT_ID", "fleetpulse-bridge-<host name>", "the bridge's MQTT session; unique per bridge, stable across its restarts"},
+	{"FLEETPULSE_MQTT_SHARE_GROUP", "fleetpulse", "shared-subscription group: the bridges of one group split the devices' messages"},
+	{"FLEETPULSE_OFFLINE_AFTER", "10m", "a device that sends no measured data for this long is reported silent (DeviceWentSilent)"},
 }
 
 // FromEnv reads the configuration from the environment; getenv is os.Getenv
@@ -80,6 +105,38 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:  r.duration("FLEETPULSE_SHUTDOWN_TIMEOUT"),
 		DeviceRate:       float64(r.int("FLEETPULSE_DEVICE_RATE")),
 		DeviceBurst:      r.int("FLEETPULSE_DEVICE_BURST"),
+
+		CommandBus:     r.str("FLEETPULSE_COMMAND_BUS"),
+		NATSURL:        r.str("FLEETPULSE_NATS_URL"),
+		BusPrefix:      r.str("FLEETPULSE_BUS_PREFIX"),
+		BusAckWait:     r.duration("FLEETPULSE_BUS_ACK_WAIT"),
+		BusConcurrency: r.int("FLEETPULSE_BUS_CONCURRENCY"),
+		WorkerAddr:     r.str("FLEETPULSE_WORKER_ADDR"),
+	}
+	c.MQTTEnabled = r.bool("FLEETPULSE_MQTT_ENABLED")
+	c.MQTTURL = r.str("FLEETPULSE_MQTT_URL")
+	c.MQTTShareGroup = r.str("FLEETPULSE_MQTT_SHARE_GROUP")
+	c.OfflineAfter = r.duration("FLEETPULSE_OFFLINE_AFTER")
+	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
+	if c.MQTTClientID == "" {
+		host, _ := os.Hostname()
+		c.MQTTClientID = "fleetpulse-bridge-" + host
+	}
+	switch c.CommandBus {
+	case "inprocess", "nats", "postgres":
+	default:
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_COMMAND_BUS: %q is none of inprocess, nats, postgres", c.CommandBus))
+	}
+	if h, err := strconv.ParseBool(r.str("FLEETPULSE_COMMAND_API_HANDLERS")); err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_COMMAND_API_HANDLERS: want true or false, got %q", r.str("FLEETPULSE_COMMAND_API_HANDLERS")))
+	} else {
+		c.CommandAPIHandlers = h
+	}
+	for _, ch := range c.BusPrefix {
+		if !(ch == '_' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9') {
+			r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_BUS_PREFIX: %q holds more than letters, digits and underscores", c.BusPrefix))
+			break
+		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("FLEETPULSE_LOG_LEVEL"))); err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_LOG_LEVEL: %v", err))
@@ -110,6 +167,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Duration("max_future_skew", c.MaxFutureSkew),
 		slog.Int("projector_batch", c.ProjectorBatch),
+		slog.String("command_bus", c.CommandBus),
+		slog.String("nats_url", maskURL(c.NATSURL)),
+		slog.String("bus_prefix", c.BusPrefix),
+		slog.Bool("mqtt_enabled", c.MQTTEnabled),
+		slog.String("mqtt_url", maskURL(c.MQTTURL)),
 	)
 }
 
@@ -144,6 +206,14 @@ func (r *reader) int(name string) int {
 	v, err := strconv.Atoi(r.str(name))
 	if err != nil || v <= 0 {
 		r.errs = append(r.errs, fmt.Sprintf("%s: want a positive integer, got %q", name, r.str(name)))
+	}
+	return v
+}
+
+func (r *reader) bool(name string) bool {
+	v, err := strconv.ParseBool(r.str(name))
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("%s: want true or false, got %q", name, r.str(name)))
 	}
 	return v
 }

@@ -119,9 +119,21 @@ ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value, measured_at 
 WHERE excluded.measured_at >= l.measured_at`
 )
 
+// Alerts keep the values they were raised with; a clear only ends them.
+const (
+	upsertAlertsSQL = `
+INSERT INTO rm_alerts AS a (device_id, rule, raised_at, type, value, threshold, cleared_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::float8[], $6::float8[], $7::timestamptz[])
+ON CONFLICT (device_id, rule, raised_at) DO UPDATE SET cleared_at = coalesce(excluded.cleared_at, a.cleared_at)`
+	upsertStatusSQL = `
+INSERT INTO rm_device_status AS s (device_id, online, last_measured_at, since)
+SELECT * FROM unnest($1::text[], $2::bool[], $3::timestamptz[], $4::timestamptz[])
+ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, last_measured_at = excluded.last_measured_at, since = excluded.since`
+)
+
 // ReadModelTables are the tables of the read models, in the order a
 // rebuild creates them.
-var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets"}
+var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets", "rm_alerts", "rm_device_status"}
 
 // ReadModelStore writes the read models for projectors: the live tables,
 // or a shadow set (same tables with a suffix) that a rebuild fills.
@@ -200,6 +212,7 @@ func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain
 		s.queueHourly(b, c)
 		s.queueBuckets(b, c)
 		s.queueLatest(b, c)
+		s.queueAlerts(b, c)
 		if b.Len() > 0 {
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return fmt.Errorf("write aggregates: %w", err)
@@ -375,6 +388,31 @@ func (s *ReadModelStore) queueLatest(b *pgx.Batch, c *projections.Changes) {
 		devices[i], names[i], values[i], ats[i] = k.DeviceID, k.Name, p.Value, p.At
 	}
 	b.Queue(s.sql(upsertLatestSQL), devices, names, values, ats)
+}
+
+func (s *ReadModelStore) queueAlerts(b *pgx.Batch, c *projections.Changes) {
+	if n := len(c.Alerts); n > 0 {
+		devices, rules, types := make([]string, n), make([]string, n), make([]string, n)
+		raised := make([]time.Time, n)
+		cleared := make([]*time.Time, n)
+		values, thresholds := make([]float64, n), make([]float64, n)
+		for i, k := range c.SortedAlerts() {
+			a := c.Alerts[k]
+			devices[i], rules[i], raised[i], types[i] = k.DeviceID, k.Rule, k.RaisedAt, a.Type
+			values[i], thresholds[i], cleared[i] = a.Value, a.Threshold, a.ClearedAt
+		}
+		b.Queue(s.sql(upsertAlertsSQL), devices, rules, raised, types, values, thresholds, cleared)
+	}
+	if n := len(c.Status); n > 0 {
+		devices := make([]string, n)
+		online := make([]bool, n)
+		last, since := make([]time.Time, n), make([]time.Time, n)
+		for i, id := range c.SortedStatus() {
+			st := c.Status[id]
+			devices[i], online[i], last[i], since[i] = id, st.Online, st.LastMeasuredAt, st.Since
+		}
+		b.Queue(s.sql(upsertStatusSQL), devices, online, last, since)
+	}
 }
 
 func (s *ReadModelStore) copyMeasurements(ctx context.Context, tx pgx.Tx, rows []projections.MeasurementRow) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/alerting"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/config"
@@ -110,18 +111,77 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 		return errors.New("FLEETPULSE_ADMIN_TOKEN is required by the command API")
 	}
 	app := commands.NewApplication(store, time.Now, domain.TelemetryPolicy{MaxFutureSkew: cfg.MaxFutureSkew})
-	cmdBus, err := bus.NewInProcess(app, logger, cfg.RequestTimeout)
-	if err != nil {
-		return err
+	var cmdBus interface {
+		commandapi.Dispatcher
+		Close() error
+	}
+	if cfg.CommandBus == "nats" || cfg.CommandBus == "postgres" {
+		// Handlers run in command workers; this process only sends,
+		// unless told to run a worker of its own as well.
+		if cfg.CommandAPIHandlers {
+			w, err := bus.NewWorker(ctx, app, busConfig(cfg, env), logger)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+		}
+		sender, err := bus.NewSender(ctx, busConfig(cfg, env), logger)
+		if err != nil {
+			return err
+		}
+		cmdBus = sender
+	} else {
+		inproc, err := bus.NewInProcess(app, logger, cfg.RequestTimeout)
+		if err != nil {
+			return err
+		}
+		cmdBus = inproc
 	}
 	reg := httpx.NewRegistry()
 	h := commandapi.NewHandler(cmdBus, commandapi.Config{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		DeviceLimiter: httpx.NewDeviceRateLimiter(cfg.DeviceRate, cfg.DeviceBurst, time.Now),
 	}, reg, logger.With("api", "command"), httpx.Pinger(store.Ping))
-	err = httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
-	// The HTTP server drained first; the bus then finishes what it holds.
+	stopMQTT := startMQTTBridge(ctx, cfg, cmdBus, logger)
+	err := httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
+	if merr := stopMQTT(); err == nil {
+		err = merr
+	}
+	// The HTTP server and the MQTT bridge drained first; the bus then
+	// finishes what it holds.
 	if cerr := cmdBus.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// busConfig is the distributed command bus's configuration.
+func busConfig(cfg config.Config, env Env) bus.Config {
+	return bus.Config{
+		Backend: cfg.CommandBus, NATSURL: cfg.NATSURL, Pool: env.Pool, Prefix: cfg.BusPrefix,
+		AckWait: cfg.BusAckWait, ReplyTimeout: cfg.RequestTimeout, Concurrency: cfg.BusConcurrency,
+	}
+}
+
+// RunCommandWorker handles commands that command APIs send over a
+// distributed bus (FLEETPULSE_COMMAND_BUS nats or postgres) until ctx ends,
+// serving health and metrics on cfg.WorkerAddr.
+func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
+	if cfg.CommandBus != "nats" && cfg.CommandBus != "postgres" {
+		return fmt.Errorf("a command worker needs a distributed command bus (FLEETPULSE_COMMAND_BUS nats or postgres), not %q", cfg.CommandBus)
+	}
+	store := env.Store
+	app := commands.NewApplication(store, time.Now, domain.TelemetryPolicy{MaxFutureSkew: cfg.MaxFutureSkew})
+	w, err := bus.NewWorker(ctx, app, busConfig(cfg, env), logger)
+	if err != nil {
+		return err
+	}
+	reg := httpx.NewRegistry()
+	r := mux.NewRouter()
+	httpx.Ops(r, reg, httpx.Pinger(store.Ping))
+	err = httpx.Serve(ctx, cfg.WorkerAddr, r, cfg.ShutdownTimeout, logger.With("component", "worker-http"), readyChan(ready, "worker"))
+	// Commands being handled finish and their outcomes are sent.
+	if cerr := w.Close(); err == nil || errors.Is(err, http.ErrServerClosed) {
 		err = cerr
 	}
 	return err
@@ -166,6 +226,13 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		err = herr
 	}
 	return err
+}
+
+// RunAlerting forwards the event log as integration events and raises
+// alerts from them (thresholds, silent devices) until ctx ends.
+func RunAlerting(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger) error {
+	return alerting.Run(ctx, env.Store, postgres.NewReadModelStore(env.Pool), alerting.SystemClock{}, logger.With("component", "alerting"),
+		alerting.Config{OfflineAfter: cfg.OfflineAfter})
 }
 
 func readyChan(ready Ready, name string) chan<- string {

@@ -1,0 +1,65 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/fleetpulse/fleetpulse/commands"
+	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/bus"
+	"github.com/fleetpulse/fleetpulse/infra/commandapi"
+	"github.com/fleetpulse/fleetpulse/infra/config"
+	"github.com/fleetpulse/fleetpulse/infra/mqttbridge"
+)
+
+// RunMQTTBridge carries devices' MQTT messages to dispatcher until ctx ends;
+// it then lets messages being handled finish before it disconnects, so the
+// caller closes the dispatcher only after it returns.
+func RunMQTTBridge(ctx context.Context, cfg config.Config, dispatcher commandapi.Dispatcher, logger *slog.Logger) error {
+	b := mqttbridge.New(dispatcher, mqttbridge.Config{
+		URL:             cfg.MQTTURL,
+		ClientID:        cfg.MQTTClientID,
+		ShareGroup:      cfg.MQTTShareGroup,
+		AdminToken:      cfg.AdminToken,
+		MaxPayloadBytes: cfg.MaxBodyBytes,
+		DispatchTimeout: cfg.RequestTimeout,
+	}, logger.With("component", "mqtt-bridge"))
+	logger.Info("mqtt bridge starting", "url", cfg.MQTTURL, "client_id", cfg.MQTTClientID)
+	return b.Run(ctx)
+}
+
+// startMQTTBridge runs the bridge beside the command API when it is enabled;
+// stop ends it and returns its error (nil when disabled).
+func startMQTTBridge(ctx context.Context, cfg config.Config, dispatcher commandapi.Dispatcher, logger *slog.Logger) (stop func() error) {
+	if !cfg.MQTTEnabled {
+		return func() error { return nil }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		err := RunMQTTBridge(ctx, cfg, dispatcher, logger)
+		if err != nil {
+			logger.Error("mqtt bridge stopped; the command API goes on without it", "err", err)
+		}
+		errc <- err
+	}()
+	return func() error {
+		cancel()
+		return <-errc
+	}
+}
+
+// RunMQTTBridgeAlone runs the bridge as a process of its own: it builds the
+// command handlers behind an in-process bus, as the command API does, and
+// closes the bus after the bridge has drained.
+func RunMQTTBridgeAlone(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger) error {
+	app := commands.NewApplication(env.Store, time.Now, domain.TelemetryPolicy{MaxFutureSkew: cfg.MaxFutureSkew})
+	cmdBus, err := bus.NewInProcess(app, logger, cfg.RequestTimeout)
+	if err != nil {
+		return err
+	}
+	err = RunMQTTBridge(ctx, cfg, cmdBus, logger)
+	return errors.Join(err, cmdBus.Close())
+}
