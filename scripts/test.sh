@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The test command (README): makes sure PostgreSQL runs, runs vet, every Go
+# The test command (README): makes sure PostgreSQL (and the NATS and
+# Mosquitto brokers the bus and MQTT tests use) run, runs vet, every Go
 # test, the browser test of the dashboard and short fuzz runs, and drops the
 # throwaway databases tests left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 scripts/ensure-postgres.sh
+scripts/ensure-brokers.sh
 
 admin_url=${FLEETPULSE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 cleanup() {
