@@ -254,40 +254,49 @@ func (s *ReadModelStore) queueDeviceChange(b *pgx.Batch, d projections.DeviceCha
 	}
 }
 
+// bucketColumns turns pre-grouped buckets into the column arrays an
+// unnest upsert takes: device, name, bucket start, then the aggregates.
+type bucketColumns struct {
+	devices, names   []string
+	starts           []time.Time
+	counts           []int64
+	sums, mins, maxs []float64
+}
+
+func columnsOf[K any](keys []K, agg func(K) (device, name string, start time.Time, a *projections.Aggregate)) bucketColumns {
+	n := len(keys)
+	c := bucketColumns{devices: make([]string, n), names: make([]string, n), starts: make([]time.Time, n),
+		counts: make([]int64, n), sums: make([]float64, n), mins: make([]float64, n), maxs: make([]float64, n)}
+	for i, k := range keys {
+		var a *projections.Aggregate
+		c.devices[i], c.names[i], c.starts[i], a = agg(k)
+		c.counts[i], c.sums[i], c.mins[i], c.maxs[i] = a.Count, a.Sum, a.Min, a.Max
+	}
+	return c
+}
+
+func (c bucketColumns) args() []any {
+	return []any{c.devices, c.names, c.starts, c.counts, c.sums, c.mins, c.maxs}
+}
+
 func (s *ReadModelStore) queueDaily(b *pgx.Batch, c *projections.Changes) {
 	if len(c.Daily) == 0 {
 		return
 	}
-	keys := c.SortedDaily()
-	n := len(keys)
-	devices, names := make([]string, n), make([]string, n)
-	days := make([]time.Time, n)
-	counts := make([]int64, n)
-	sums, mins, maxs := make([]float64, n), make([]float64, n), make([]float64, n)
-	for i, k := range keys {
-		a := c.Daily[k]
-		devices[i], names[i], days[i] = k.DeviceID, k.Name, k.Day
-		counts[i], sums[i], mins[i], maxs[i] = a.Count, a.Sum, a.Min, a.Max
-	}
-	b.Queue(s.sql(upsertDailySQL), devices, names, days, counts, sums, mins, maxs)
+	cols := columnsOf(c.SortedDaily(), func(k projections.DayKey) (string, string, time.Time, *projections.Aggregate) {
+		return k.DeviceID, k.Name, k.Day, c.Daily[k]
+	})
+	b.Queue(s.sql(upsertDailySQL), cols.args()...)
 }
 
 func (s *ReadModelStore) queueHourly(b *pgx.Batch, c *projections.Changes) {
 	if len(c.Hourly) == 0 {
 		return
 	}
-	keys := c.SortedHourly()
-	n := len(keys)
-	devices, names := make([]string, n), make([]string, n)
-	hours := make([]time.Time, n)
-	counts := make([]int64, n)
-	sums, mins, maxs := make([]float64, n), make([]float64, n), make([]float64, n)
-	for i, k := range keys {
-		a := c.Hourly[k]
-		devices[i], names[i], hours[i] = k.DeviceID, k.Name, k.Hour
-		counts[i], sums[i], mins[i], maxs[i] = a.Count, a.Sum, a.Min, a.Max
-	}
-	b.Queue(s.sql(upsertHourlySQL), devices, names, hours, counts, sums, mins, maxs)
+	cols := columnsOf(c.SortedHourly(), func(k projections.HourKey) (string, string, time.Time, *projections.Aggregate) {
+		return k.DeviceID, k.Name, k.Hour, c.Hourly[k]
+	})
+	b.Queue(s.sql(upsertHourlySQL), cols.args()...)
 }
 
 func (s *ReadModelStore) queueBuckets(b *pgx.Batch, c *projections.Changes) {
@@ -295,17 +304,14 @@ func (s *ReadModelStore) queueBuckets(b *pgx.Batch, c *projections.Changes) {
 		return
 	}
 	keys := c.SortedBuckets()
-	n := len(keys)
-	specs, devices, names := make([]string, n), make([]string, n), make([]string, n)
-	starts := make([]time.Time, n)
-	counts := make([]int64, n)
-	sums, mins, maxs := make([]float64, n), make([]float64, n), make([]float64, n)
+	specs := make([]string, len(keys))
 	for i, k := range keys {
-		a := c.Buckets[k]
-		specs[i], devices[i], names[i], starts[i] = k.Spec, k.DeviceID, k.Name, k.Start
-		counts[i], sums[i], mins[i], maxs[i] = a.Count, a.Sum, a.Min, a.Max
+		specs[i] = k.Spec
 	}
-	b.Queue(s.sql(upsertBucketsSQL), specs, devices, names, starts, counts, sums, mins, maxs)
+	cols := columnsOf(keys, func(k projections.BucketKey) (string, string, time.Time, *projections.Aggregate) {
+		return k.DeviceID, k.Name, k.Start, c.Buckets[k]
+	})
+	b.Queue(s.sql(upsertBucketsSQL), append([]any{specs}, cols.args()...)...)
 }
 
 // BucketSpecs returns the operator-defined bucket projections.
