@@ -20,7 +20,7 @@ import (
 // one worker per command type run at a time. The queue reader does not skip a
 // row that commits late: it takes every unacked row, in no promised order.
 // Its cost: deleted rows stay in the table until vacuum, and a sustained run
-// slows as the reader steps over them (see docs/buses.md).
+// slows as the reader steps over them (see docs/benchmarks.md, "Command buses").
 //
 // Replies: each sender process has a reply table of its own (a queue table,
 // rows deleted on ack) read by ONE polling subscriber that fans out to the

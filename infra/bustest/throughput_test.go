@@ -16,7 +16,7 @@ import (
 // process per command bus backend (and one worker process for nats and
 // postgres): -clients devices post batches of 100 with client ids, each
 // waiting for its reply before the next. It runs only when
-// FLEETPULSE_BUS_BENCH_DURATION is set (e.g. 20s); see docs/buses.md.
+// FLEETPULSE_BUS_BENCH_DURATION is set (e.g. 20s); see docs/benchmarks.md, "Command buses".
 func TestCommandBusThroughput(t *testing.T) {
 	d, err := time.ParseDuration(os.Getenv("FLEETPULSE_BUS_BENCH_DURATION"))
 	if err != nil || d <= 0 {

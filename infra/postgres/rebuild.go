@@ -68,7 +68,8 @@ func CreateShadow(ctx context.Context, pool *pgxpool.Pool) (*Shadow, error) {
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, deleteCheckpointSQL, sh.CheckpointName(""))
+		// The shadow's projection starts from the beginning again.
+		_, err := tx.Exec(ctx, deleteCheckpointSQL, sh.CheckpointName(projections.ReadModels))
 		return err
 	})
 	if err != nil {

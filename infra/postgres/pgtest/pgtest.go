@@ -66,12 +66,8 @@ func NewDatabase(t testing.TB) (*pgxpool.Pool, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbCfg, err := pgxpool.ParseConfig(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbCfg.MaxConns = 20
-	pool, err := pgxpool.NewWithConfig(ctx, dbCfg)
+	// The same pool settings as the services (postgres.Connect).
+	pool, err := postgres.Connect(ctx, dbURL, 20)
 	if err != nil {
 		t.Fatalf("open pool on %s: %v", name, err)
 	}
