@@ -1,4 +1,6 @@
-// The projector process keeps the read models up to date with the event log.
+// The projector process keeps the read models up to date with the event log,
+// and runs alerting beside it: the forwarder of integration events and the
+// alert evaluator (thresholds, offline detection).
 // Configuration comes from FLEETPULSE_* environment variables (see README).
 package main
 
@@ -6,12 +8,17 @@ import (
 	"context"
 	"log/slog"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/service"
 )
 
 func main() {
 	service.Main("projector", service.WithPostgres(func(ctx context.Context, cfg config.Config, env service.Env, logger *slog.Logger) error {
-		return service.RunProjector(ctx, cfg, env, logger, nil)
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return service.RunProjector(ctx, cfg, env, logger, nil) })
+		g.Go(func() error { return service.RunAlerting(ctx, cfg, env, logger) })
+		return g.Wait()
 	}))
 }
