@@ -10,6 +10,9 @@
 //	                        report throughput, HTTP latency, errors by status,
 //	                        projection lag (probe measurements timed until the
 //	                        read API shows them), CPU and RSS of -pids
+//	loadgen soak            ingest held at -rate (say half of peak) for 30
+//	                        minutes unless -duration says otherwise: errors,
+//	                        projection lag and RSS growth (first -> last sample)
 //	loadgen read            -clients dashboard clients reading the 365-day daily
 //	                        view and one day of raw points; client-side latency
 //	                        next to the read API's own histogram (scraped from
@@ -74,6 +77,7 @@ func main() {
 
 var modes = map[string]func(context.Context, []string) error{
 	"ingest":          runIngest,
+	"soak":            runSoak,
 	"read":            runRead,
 	"seed":            runSeed,
 	"append-baseline": runAppendBaseline,
@@ -239,15 +243,22 @@ func fmtFloat(v float64) string {
 	}
 }
 
+// runSoak is ingest held for a long time at a set rate (give -rate, e.g.
+// half of the measured peak): 30 minutes unless -duration says otherwise.
+// Its report's RSS growth column shows whether memory creeps.
+func runSoak(ctx context.Context, args []string) error {
+	return runIngest(ctx, append([]string{"-duration", "30m"}, args...))
+}
+
 func printProcs(c cpuReport) {
 	t := newTable("CPU and memory during the run")
-	t.row("process", "pid", "cpu (cores)", "max RSS (MiB)", "peak RSS VmHWM (MiB)")
+	t.row("process", "pid", "cpu (cores)", "max RSS (MiB)", "peak RSS VmHWM (MiB)", "RSS first -> last (MiB)")
 	for _, p := range c.Processes {
-		t.row(p.Name, p.PID, p.CPUCores, p.MaxRSSMiB, p.HWMMiB)
+		t.row(p.Name, p.PID, p.CPUCores, p.MaxRSSMiB, p.HWMMiB, fmt.Sprintf("%.1f -> %.1f", p.FirstRSSMiB, p.LastRSSMiB))
 	}
-	t.row("all postgres processes", "-", c.PostgresCores, "-", "-")
-	t.row("loadgen itself", os.Getpid(), c.LoadgenCores, "-", "-")
-	t.row("machine busy (% of all cores)", "-", c.MachineBusyPct, "-", "-")
+	t.row("all postgres processes", "-", c.PostgresCores, "-", "-", "-")
+	t.row("loadgen itself", os.Getpid(), c.LoadgenCores, "-", "-", "-")
+	t.row("machine busy (% of all cores)", "-", c.MachineBusyPct, "-", "-", "-")
 	t.row("everything else (kernel threads, other work)", "-", c.OtherCores, "-", "-")
 	t.flush()
 }

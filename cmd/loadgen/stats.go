@@ -252,6 +252,10 @@ type procReport struct {
 	MaxRSSMiB float64 `json:"max_rss_mib"`
 	HWMMiB    float64 `json:"peak_rss_hwm_mib"`
 	CPUCores  float64 `json:"cpu_cores"`
+	// FirstRSSMiB and LastRSSMiB are the first and last samples: growth
+	// over a soak run.
+	FirstRSSMiB float64 `json:"first_rss_mib"`
+	LastRSSMiB  float64 `json:"last_rss_mib"`
 }
 
 // cpuReport is where the machine's CPU went during a run.
@@ -282,6 +286,7 @@ func (w *procWatch) finish() cpuReport {
 		pr := procReport{
 			PID: p, Name: w.names[p],
 			MaxRSSMiB: float64(w.maxRSS[p]) / 1024, HWMMiB: float64(w.last[p].HWMKiB) / 1024,
+			FirstRSSMiB: float64(w.first[p].RSSKiB) / 1024, LastRSSMiB: float64(w.last[p].RSSKiB) / 1024,
 			CPUCores: float64(w.last[p].CPUTicks-w.first[p].CPUTicks) / clockTicks / secs,
 		}
 		ours += pr.CPUCores
