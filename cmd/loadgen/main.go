@@ -11,8 +11,11 @@
 //	                        projection lag (probe measurements timed until the
 //	                        read API shows them), CPU and RSS of -pids
 //	loadgen soak            ingest held at -rate (say half of peak) for 30
-//	                        minutes unless -duration says otherwise: errors,
-//	                        projection lag and RSS growth (first -> last sample)
+//	                        minutes unless -duration says otherwise, reported
+//	                        every -report-every (throughput, errors, latency,
+//	                        lag, RSS) and judged at the end against limits on
+//	                        errors, achieved rate, lag, catch-up and memory
+//	                        growth; exits 1 when a limit is broken
 //	loadgen read            -clients dashboard clients reading the 365-day daily
 //	                        view and one day of raw points; client-side latency
 //	                        next to the read API's own histogram (scraped from
@@ -52,7 +55,7 @@ import (
 
 const usage = `usage: loadgen <mode> [flags]
 
-modes: ingest, read, seed, append-baseline, query-baseline
+modes: ingest, soak, read, seed, append-baseline, query-baseline
 "loadgen <mode> -h" lists a mode's flags.
 `
 
@@ -241,13 +244,6 @@ func fmtFloat(v float64) string {
 	default:
 		return strconv.FormatFloat(v, 'f', 3, 64)
 	}
-}
-
-// runSoak is ingest held for a long time at a set rate (give -rate, e.g.
-// half of the measured peak): 30 minutes unless -duration says otherwise.
-// Its report's RSS growth column shows whether memory creeps.
-func runSoak(ctx context.Context, args []string) error {
-	return runIngest(ctx, append([]string{"-duration", "30m"}, args...))
 }
 
 func printProcs(c cpuReport) {

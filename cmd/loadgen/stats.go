@@ -245,6 +245,17 @@ func (w *procWatch) sample() {
 	}
 }
 
+// currentRSS is each watched process's RSS at the latest sample, by name.
+func (w *procWatch) currentRSS() map[string]float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]float64, len(w.pids))
+	for _, p := range w.pids {
+		out[w.names[p]] = float64(w.last[p].RSSKiB) / 1024
+	}
+	return out
+}
+
 // procReport is one process's memory and CPU over a run.
 type procReport struct {
 	PID       int     `json:"pid"`

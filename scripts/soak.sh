@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Soak test: the three services on a private PostgreSQL cluster configured
+# with infra/postgres/postgresql.conf, the ingest peak measured first, then
+# load at half of that peak for 30 minutes. Loopback only; everything it
+# starts is stopped and deleted on exit (also on Ctrl-C).
+#
+#   scripts/soak.sh                       # peak for 60 s, then 30 min at half of it
+#   SOAK_RATE=15000 scripts/soak.sh       # skip the peak run, soak at this rate
+#   SOAK_DURATION=5m scripts/soak.sh      # shorter
+#
+# Environment: SOAK_DURATION (30m), PEAK_DURATION (60s), SOAK_RATE (half of
+# the measured peak), SOAK_STATIONS (100), SOAK_CONCURRENCY (64),
+# SOAK_PGPORT (55432), SOAK_DIR (a new temporary directory; results and
+# service logs are copied to SOAK_OUT, default ./soak-results/<time>).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin
+
+duration=${SOAK_DURATION:-30m}
+peak_duration=${PEAK_DURATION:-60s}
+stations=${SOAK_STATIONS:-100}
+concurrency=${SOAK_CONCURRENCY:-64}
+pgport=${SOAK_PGPORT:-55432}
+out=${SOAK_OUT:-soak-results/$(date -u +%Y%m%dT%H%M%SZ)}
+dir=$(mktemp -d "${SOAK_DIR:-${TMPDIR:-/tmp}}/fleetpulse-soak.XXXXXX")
+chmod 755 "$dir"
+chown postgres "$dir" 2>/dev/null || true
+mkdir -p "$out"
+conf=$(pwd)/infra/postgres/postgresql.conf
+
+pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)")
+[ -x "$pgbin/initdb" ] || { echo "soak: PostgreSQL's initdb is not installed (scripts/ensure-postgres.sh installs it)" >&2; exit 1; }
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); fi
+
+pids=()
+cleanup() {
+  set +e
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  cp "$dir"/*.log "$out"/ 2>/dev/null
+  if [ -f "$dir/pg/postmaster.pid" ]; then "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "soak: building the binaries" >&2
+go build -o "$dir/bin/" ./cmd/command-api ./cmd/projector ./cmd/read-api ./cmd/fleetpulse ./cmd/loadgen
+
+echo "soak: private PostgreSQL cluster in $dir/pg on port $pgport with $conf" >&2
+mkdir -p "$dir/pg" "$dir/sock"
+chown postgres "$dir/pg" "$dir/sock" 2>/dev/null || true
+"${as_pg[@]}" "$pgbin/initdb" -D "$dir/pg" -A trust -U postgres -E UTF8 >/dev/null
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -w -t 60 -l "$dir/postgresql.log" \
+  -o "-c config_file=$conf -c hba_file=$dir/pg/pg_hba.conf -c ident_file=$dir/pg/pg_ident.conf -c listen_addresses=127.0.0.1 -c port=$pgport -c unix_socket_directories=$dir/sock" start >/dev/null
+psql -h 127.0.0.1 -p "$pgport" -U postgres -qc "CREATE DATABASE fleetpulse" -c "CREATE EXTENSION pg_stat_statements" postgres
+
+export FLEETPULSE_PG_URL="postgres://postgres@127.0.0.1:$pgport/fleetpulse?sslmode=disable"
+export FLEETPULSE_ADMIN_TOKEN=soak-admin-$RANDOM$RANDOM
+export FLEETPULSE_COMMAND_ADDR=127.0.0.1:28080 FLEETPULSE_READ_ADDR=127.0.0.1:28081 FLEETPULSE_PROJECTOR_ADDR=127.0.0.1:28082
+# The load generator's stations post far above a real device's rate.
+export FLEETPULSE_DEVICE_RATE=100000 FLEETPULSE_DEVICE_BURST=100000
+"$dir/bin/fleetpulse" migrate
+for svc in command-api projector read-api; do
+  "$dir/bin/$svc" >"$dir/$svc.log" 2>&1 &
+  pids+=($!)
+done
+for port in 28080 28081 28082; do
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break
+    sleep 0.1
+  done
+done
+pidlist=$(IFS=,; echo "${pids[*]}")
+common=(-url http://127.0.0.1:28080 -read-url http://127.0.0.1:28081 -projector-url http://127.0.0.1:28082
+  -stations "$stations" -concurrency "$concurrency" -pids "$pidlist")
+
+rate=${SOAK_RATE:-}
+if [ -z "$rate" ]; then
+  echo "soak: measuring the ingest peak for $peak_duration" >&2
+  "$dir/bin/loadgen" ingest "${common[@]}" -duration "$peak_duration" -json "$out/peak.json" | tee "$out/peak.txt"
+  peak=$(sed -n 's/.*"measurements_per_sec": *\([0-9.]*\).*/\1/p' "$out/peak.json" | head -n 1)
+  rate=$(awk -v p="$peak" 'BEGIN { printf "%d", p / 2 }')
+  echo "soak: peak $peak measurements/s; soaking at half of it: $rate/s" >&2
+fi
+
+"$dir/bin/loadgen" soak "${common[@]}" -rate "$rate" -duration "$duration" -json "$out/soak.json" | tee "$out/soak.txt"
+psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "
+  SELECT pg_size_pretty(pg_database_size('fleetpulse')) AS database,
+         (SELECT count(*) FROM events) AS events" -c "SELECT name, events FROM projection_checkpoints" | tee "$out/database.txt"
+psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "SELECT * FROM pg_stat_bgwriter" -x | tee -a "$out/database.txt"
+echo "soak: results in $out" >&2
