@@ -54,7 +54,8 @@ chown postgres "$dir/pg" "$dir/sock" 2>/dev/null || true
 "${as_pg[@]}" "$pgbin/initdb" -D "$dir/pg" -A trust -U postgres -E UTF8 >/dev/null
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -w -t 60 -l "$dir/postgresql.log" \
   -o "-c config_file=$conf -c hba_file=$dir/pg/pg_hba.conf -c ident_file=$dir/pg/pg_ident.conf -c listen_addresses=127.0.0.1 -c port=$pgport -c unix_socket_directories=$dir/sock" start >/dev/null
-psql -h 127.0.0.1 -p "$pgport" -U postgres -qc "CREATE DATABASE fleetpulse" -c "CREATE EXTENSION pg_stat_statements" postgres
+psql -h 127.0.0.1 -p "$pgport" -U postgres -qc "CREATE DATABASE fleetpulse" postgres
+psql -h 127.0.0.1 -p "$pgport" -U postgres -qc "CREATE EXTENSION pg_stat_statements" fleetpulse
 
 export FLEETPULSE_PG_URL="postgres://postgres@127.0.0.1:$pgport/fleetpulse?sslmode=disable"
 export FLEETPULSE_ADMIN_TOKEN=soak-admin-$RANDOM$RANDOM
@@ -85,9 +86,17 @@ if [ -z "$rate" ]; then
   echo "soak: peak $peak measurements/s; soaking at half of it: $rate/s" >&2
 fi
 
-"$dir/bin/loadgen" soak "${common[@]}" -rate "$rate" -duration "$duration" -json "$out/soak.json" | tee "$out/soak.txt"
+# SOAK_ARGS: more loadgen soak flags, e.g. "-report-every 30s -max-lag 1s".
+status=0
+# shellcheck disable=SC2086
+"$dir/bin/loadgen" soak "${common[@]}" -rate "$rate" -duration "$duration" -json "$out/soak.json" ${SOAK_ARGS:-} | tee "$out/soak.txt" || status=$?
 psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "
   SELECT pg_size_pretty(pg_database_size('fleetpulse')) AS database,
          (SELECT count(*) FROM events) AS events" -c "SELECT name, events FROM projection_checkpoints" | tee "$out/database.txt"
 psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "SELECT * FROM pg_stat_bgwriter" -x | tee -a "$out/database.txt"
+psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "
+  SELECT calls, round(total_exec_time::numeric / 1000, 1) AS total_s, round(mean_exec_time::numeric, 2) AS mean_ms, rows,
+         left(regexp_replace(query, '\s+', ' ', 'g'), 100) AS query
+  FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" >>"$out/database.txt"
 echo "soak: results in $out" >&2
+exit "$status"

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetpulse/fleetpulse/infra/forwarder"
+	"github.com/fleetpulse/fleetpulse/infra/wmlog"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -25,9 +25,7 @@ type Store interface {
 // then the forwarder publishes from there.
 // The forwarder's checkpoint is kept with the projections' (checkpoints).
 func Run(ctx context.Context, store Store, checkpoints projections.ReadModelStore, clock Clock, logger *slog.Logger, cfg Config) error {
-	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger.With("component", "event-bus"),
-		map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	bus := forwarder.NewGoChannel(wmLogger)
+	bus := forwarder.NewGoChannel(wmlog.New(logger, "event-bus"))
 	defer bus.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

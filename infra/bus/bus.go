@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/components/requestreply"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/wmlog"
 )
 
 // CommandBus sends commands and waits for their outcomes.
@@ -42,9 +42,7 @@ func replyTopic(op requestreply.OperationID) string { return "replies_" + string
 // NewInProcess wires app's handlers behind an in-process (Go channel) bus and
 // starts routing. Close stops it after in-flight commands are handled.
 func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout time.Duration) (*CommandBus, error) {
-	// Watermill logs every handler start at info; that is debug detail here.
-	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger.With("component", "command-bus"),
-		map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	wmLogger := wmlog.New(logger, "command-bus")
 	// Without BlockPublishUntilSubscriberAck a Go channel may reorder
 	// commands; callers wait for each reply, so a device's sequential
 	// requests keep their order, and concurrent ones have none to keep.

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/commands"
+	"github.com/fleetpulse/fleetpulse/infra/wmlog"
 )
 
 // Distributed command bus
@@ -108,8 +109,7 @@ type workerEnds struct {
 }
 
 func wmLoggerFor(logger *slog.Logger, component string) watermill.LoggerAdapter {
-	return watermill.NewSlogLoggerWithLevelMapping(logger.With("component", component),
-		map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	return wmlog.New(logger, component)
 }
 
 // NewSender connects to the configured broker and returns a command bus
