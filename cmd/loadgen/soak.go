@@ -104,7 +104,11 @@ func reportIntervals(every time.Duration, start time.Time, read func() counters,
 	for {
 		select {
 		case <-stop:
-			emit(time.Now())
+			// The load ends at a tick; a sliver of an interval after it
+			// would only report noise.
+			if now := time.Now(); now.Sub(prevAt) >= every/4 {
+				emit(now)
+			}
 			return
 		case now := <-t.C:
 			emit(now)
