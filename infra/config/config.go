@@ -43,6 +43,7 @@ type Config struct {
 	MQTTClientID       string        // FLEETPULSE_MQTT_CLIENT_ID
 	MQTTShareGroup     string        // FLEETPULSE_MQTT_SHARE_GROUP
 	OfflineAfter       time.Duration // FLEETPULSE_OFFLINE_AFTER
+	Alerting           bool          // FLEETPULSE_ALERTING
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -76,6 +77,7 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_MQTT_CLIENT_ID", "fleetpulse-bridge-<host name>", "the bridge's MQTT session; unique per bridge, stable across its restarts"},
 	{"FLEETPULSE_MQTT_SHARE_GROUP", "fleetpulse", "shared-subscription group: the bridges of one group split the devices' messages"},
 	{"FLEETPULSE_OFFLINE_AFTER", "10m", "a device that sends no measured data for this long is reported silent (DeviceWentSilent)"},
+	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
 // FromEnv reads the configuration from the environment; getenv is os.Getenv
@@ -117,6 +119,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.MQTTURL = r.str("FLEETPULSE_MQTT_URL")
 	c.MQTTShareGroup = r.str("FLEETPULSE_MQTT_SHARE_GROUP")
 	c.OfflineAfter = r.duration("FLEETPULSE_OFFLINE_AFTER")
+	c.Alerting = r.bool("FLEETPULSE_ALERTING")
 	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
 	if c.MQTTClientID == "" {
 		host, _ := os.Hostname()
@@ -171,6 +174,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("nats_url", maskURL(c.NATSURL)),
 		slog.String("bus_prefix", c.BusPrefix),
 		slog.Bool("mqtt_enabled", c.MQTTEnabled),
+		slog.Bool("alerting", c.Alerting),
 		slog.String("mqtt_url", maskURL(c.MQTTURL)),
 	)
 }
