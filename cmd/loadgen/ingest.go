@@ -210,20 +210,13 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 		Concurrency: c.concurrency, TargetRate: c.rate, Errors: map[string]int64{}}
 	var (
 		requests, accepted, dups, late atomic.Int64
-		errCount                       atomic.Int64
 		win                            window
 		slot, rr                       atomic.Int64
-		errMu                          sync.Mutex
 		httpLat                        samples
 		lagAppended, lagSent, gaugeLag samples
 		probeTimeouts                  atomic.Int64
 	)
-	countErr := func(key string) {
-		errCount.Add(1)
-		errMu.Lock()
-		res.Errors[key]++
-		errMu.Unlock()
-	}
+	errs := newErrorTally(res.Errors)
 
 	watch := newProcWatch(pids, names)
 	start := time.Now()
@@ -283,52 +276,47 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	}()
 	stopTickers := make(chan struct{})
 	var tickers sync.WaitGroup
-	if c.probes > 0 {
+	every := func(d time.Duration, f func()) {
 		tickers.Add(1)
 		go func() {
 			defer tickers.Done()
-			t := time.NewTicker(time.Duration(float64(time.Second) / c.probes))
+			t := time.NewTicker(d)
 			defer t.Stop()
 			for {
 				select {
 				case <-stopTickers:
 					return
 				case <-t.C:
-					select {
-					case probeReq <- struct{}{}:
-					default:
-					}
+					f()
 				}
 			}
 		}()
 	}
+	if c.probes > 0 {
+		every(time.Duration(float64(time.Second)/c.probes), func() {
+			select {
+			case probeReq <- struct{}{}:
+			default:
+			}
+		})
+	}
 	if c.projectorURL != "" {
-		tickers.Add(1)
-		go func() {
-			defer tickers.Done()
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopTickers:
-					return
-				case <-t.C:
-					if ss, err := scrape(client, c.projectorURL+"/metrics"); err == nil {
-						if v, ok := gauge(ss, "fleetpulse_projection_lag_seconds"); ok {
-							gaugeLag.add(time.Duration(v * float64(time.Second)))
-							win.addGauge(time.Duration(v * float64(time.Second)))
-						}
-					}
+		every(time.Second, func() {
+			if ss, err := scrape(client, c.projectorURL+"/metrics"); err == nil {
+				if v, ok := gauge(ss, "fleetpulse_projection_lag_seconds"); ok {
+					lag := time.Duration(v * float64(time.Second))
+					gaugeLag.add(lag)
+					win.addGauge(lag)
 				}
 			}
-		}()
+		})
 	}
 
 	if c.reportEvery > 0 {
 		tickers.Add(1)
 		go func() {
 			defer tickers.Done()
-			read := func() counters { return counters{accepted.Load(), errCount.Load(), late.Load()} }
+			read := func() counters { return counters{accepted.Load(), errs.total.Load(), late.Load()} }
 			reportIntervals(c.reportEvery, start, read, &win, watch, stopTickers, func(r intervalReport) {
 				res.Intervals = append(res.Intervals, r) // only this goroutine appends; read after tickers.Wait
 			})
@@ -395,10 +383,8 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 				t1 := time.Now()
 				requests.Add(1)
 				switch {
-				case err != nil:
-					countErr("transport: " + shortErr(err))
-				case st != http.StatusCreated:
-					countErr("status " + strconv.Itoa(st))
+				case err != nil || st != http.StatusCreated:
+					errs.failed(st, err)
 				default:
 					lats = append(lats, t1.Sub(t0))
 					if c.reportEvery > 0 {

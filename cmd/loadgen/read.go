@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -119,7 +118,7 @@ func runRead(ctx context.Context, args []string) error {
 		return err
 	}
 	res := &readResult{Mode: "read", Clients: c.clients, ThinkMS: float64(c.think) / 1e6, Errors: map[string]int64{}, Kinds: []*readKind{daily, raw}}
-	var errMu sync.Mutex
+	errs := newErrorTally(res.Errors)
 	watch := newProcWatch(pids, names)
 	start := time.Now()
 	deadline := start.Add(c.duration)
@@ -148,13 +147,7 @@ func runRead(ctx context.Context, args []string) error {
 				st, err := get(ctx, client, u, nil)
 				el := time.Since(t0)
 				if err != nil || st != http.StatusOK {
-					key := "status " + strconv.Itoa(st)
-					if err != nil {
-						key = "transport: " + shortErr(err)
-					}
-					errMu.Lock()
-					res.Errors[key]++
-					errMu.Unlock()
+					errs.failed(st, err)
 				} else {
 					lat[k] = append(lat[k], el)
 				}

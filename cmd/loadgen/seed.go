@@ -80,7 +80,7 @@ func runSeed(ctx context.Context, args []string) error {
 	res := &seedResult{Mode: "seed", Station: c.station, Measurements: c.count, Errors: map[string]int64{}}
 	var accepted, dups atomic.Int64
 	var next atomic.Int64
-	var errMu sync.Mutex
+	errs := newErrorTally(res.Errors)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := 0; w < c.concurrency; w++ {
@@ -109,13 +109,7 @@ func runSeed(ctx context.Context, args []string) error {
 				}
 				st, err := post(ctx, client, c.url+"/v1/stations/"+c.station+"/measurements", token, buf, &out)
 				if err != nil || st != http.StatusCreated {
-					key := "status " + strconv.Itoa(st)
-					if err != nil {
-						key = "transport: " + shortErr(err)
-					}
-					errMu.Lock()
-					res.Errors[key]++
-					errMu.Unlock()
+					errs.failed(st, err)
 					continue
 				}
 				accepted.Add(out.Accepted)

@@ -71,21 +71,25 @@ const benchPrefill = 20_000
 // BenchmarkAppend appends batches of 1, 100 and 1000 events, one
 // transaction per batch, round robin over many streams, from one writer.
 func BenchmarkAppend(b *testing.B) {
-	ctx := context.Background()
 	for _, size := range []int{1, 100, 1000} {
 		store, _ := prefilledStore(b)
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			evs := benchMeasurements(b.N * size)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				stream := domain.TelemetryStream(fmt.Sprintf("bench-%03d", i%benchStreams))
-				if _, err := store.Append(ctx, stream, domain.AnyVersion, evs[i*size:(i+1)*size]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
-		})
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { appendRoundRobin(b, store, size) })
 	}
+}
+
+// appendRoundRobin appends b.N batches of size events, one transaction each,
+// round robin over benchStreams telemetry streams, and reports events/s.
+func appendRoundRobin(b *testing.B, store *postgres.EventStore, size int) {
+	b.Helper()
+	evs := benchMeasurements(b.N * size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		stream := domain.TelemetryStream(fmt.Sprintf("bench-%03d", i%benchStreams))
+		if _, err := store.Append(context.Background(), stream, domain.AnyVersion, evs[i*size:(i+1)*size]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkAppendAfterEmptyStart reproduces the command API's slowdown:
@@ -107,17 +111,7 @@ func BenchmarkAppendAfterEmptyStart(b *testing.B) {
 		}
 	}
 	const size = 100
-	b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-		evs := benchMeasurements(b.N * size)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			stream := domain.TelemetryStream(fmt.Sprintf("bench-%03d", i%benchStreams))
-			if _, err := store.Append(ctx, stream, domain.AnyVersion, evs[i*size:(i+1)*size]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
-	})
+	b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { appendRoundRobin(b, store, size) })
 	logPlans(b, pool, "= ANY($1::uuid[])")
 }
 
