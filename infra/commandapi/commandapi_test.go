@@ -32,17 +32,17 @@ type server struct {
 	pool *pgxpool.Pool
 }
 
-func newServer(t *testing.T) server {
+func newServer(t testing.TB) server {
 	t.Helper()
 	return newServerWith(t, nil)
 }
 
-func newServerWith(t *testing.T, limiter *httpx.DeviceRateLimiter) server {
+func newServerWith(t testing.TB, limiter *httpx.DeviceRateLimiter) server {
 	t.Helper()
 	return newServerLogging(t, limiter, io.Discard)
 }
 
-func newServerLogging(t *testing.T, limiter *httpx.DeviceRateLimiter, logs io.Writer) server {
+func newServerLogging(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io.Writer) server {
 	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -65,7 +65,7 @@ type response struct {
 	body   map[string]any
 }
 
-func (s server) do(t *testing.T, method, path, token, body string, headers ...string) response {
+func (s server) do(t testing.TB, method, path, token, body string, headers ...string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
 	if err != nil {
@@ -92,7 +92,7 @@ func (s server) do(t *testing.T, method, path, token, body string, headers ...st
 	return out
 }
 
-func (s server) events(t *testing.T) int {
+func (s server) events(t testing.TB) int {
 	t.Helper()
 	var n int
 	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
@@ -101,7 +101,7 @@ func (s server) events(t *testing.T) int {
 	return n
 }
 
-func (s server) register(t *testing.T, kind, id string) string {
+func (s server) register(t testing.TB, kind, id string) string {
 	t.Helper()
 	body := fmt.Sprintf(`{"id": %q, "name": "n", "location": {"lat": 1, "lon": 2}, "timezone": "Europe/Warsaw"}`, id)
 	if kind == "vehicles" {
