@@ -182,7 +182,7 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 // seedReadModels writes read-model rows as projectors would: two stations
 // (one without a location), two vehicles (one without readings), five days
 // of hourly points, 30 daily rows, latest values and vehicle events.
-func seedReadModels(t *testing.T, pool *pgxpool.Pool) {
+func seedReadModels(t testing.TB, pool *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	stmts := []string{

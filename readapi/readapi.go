@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5"
@@ -53,6 +54,7 @@ func NewHandler(db *pgxpool.Pool, cfg Config, clock func() time.Time, reg *prome
 	httpx.Ops(r, reg, db.Ping)
 
 	v1 := r.PathPrefix("/v1").Subrouter()
+	v1.Use(refuseUnstorableText)
 	v1.HandleFunc("/stations", a.listDevices("station", "stations")).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}", a.getDevice("station")).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/measurements", a.stationPoints).Methods(http.MethodGet)
@@ -528,7 +530,7 @@ func decodeCursor(c string) (time.Time, string, error) {
 		return time.Time{}, "", errors.New("cursor is not valid")
 	}
 	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
+	if err != nil || !storableText(eid) {
 		return time.Time{}, "", errors.New("cursor is not valid")
 	}
 	return t, eid, nil
@@ -596,6 +598,38 @@ func (q *query) intIn(key string, def, lo, hi int) int {
 	}
 	return n
 }
+
+// notFoundCodes names the 404 of each path variable.
+var notFoundCodes = map[string]string{"id": "device_not_found", "eid": "event_not_found", "projection": "projection_not_found"}
+
+// refuseUnstorableText answers, before any SQL runs, requests whose path
+// variables or query values PostgreSQL text cannot hold (invalid UTF-8, NUL):
+// no read model row can have such a name, and the query would fail as a 500.
+func refuseUnstorableText(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, v := range mux.Vars(r) {
+			if !storableText(v) {
+				code := notFoundCodes[name]
+				if code == "" {
+					code = "not_found"
+				}
+				httpx.WriteError(w, http.StatusNotFound, code, fmt.Sprintf("no such %s", name))
+				return
+			}
+		}
+		for key, vs := range r.URL.Query() {
+			for _, v := range vs {
+				if !storableText(key) || !storableText(v) {
+					badRequest(w, errors.New("query parameters must be UTF-8 text without NUL characters"))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func storableText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 func badRequest(w http.ResponseWriter, err error) {
 	httpx.WriteError(w, http.StatusBadRequest, "invalid_query", err.Error())

@@ -1,0 +1,122 @@
+package commandapi_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// FuzzCommandAPI sends arbitrary requests to every write route of a real
+// command API (PostgreSQL event store, in-process bus): any path id, token,
+// If-Match header and body. Whatever arrives, the answer is JSON and never a
+// 5xx, a refused request stores nothing, and only the operator or the device
+// itself, on its own telemetry route, gets a 2xx.
+func FuzzCommandAPI(f *testing.F) {
+	for i, r := range writeRoutes {
+		f.Add(uint8(i), "st-a", uint8(3), "", "", []byte(r.body))
+	}
+	seeds := []struct {
+		route          uint8
+		id             string
+		caller         uint8
+		token, ifMatch string
+		body           string
+	}{
+		{1, "st-a", 2, "", "", writeRoutes[1].body},
+		{1, "st-b", 2, "", "", writeRoutes[1].body},
+		{10, "veh-a", 2, "", "", writeRoutes[10].body},
+		{2, "st-a", 3, "", `"0"`, writeRoutes[2].body},
+		{2, "st-a", 3, "", "W/\"99\"", writeRoutes[2].body},
+		{2, "st-a", 3, "", "-1", writeRoutes[2].body},
+		{1, "st-a", 4, "st-a.forged", "", writeRoutes[1].body},
+		{1, "st-a", 4, admin, "", writeRoutes[1].body},
+		{1, "..%2F..%2Fetc", 3, "", "", writeRoutes[1].body},
+		{1, "st-a' OR '1'='1", 3, "", "", writeRoutes[1].body},
+		{1, "st-a", 2, "", "", `{"measurements": [{"type": "pm25", "value": 1, "measured_at": "9999-12-31T23:59:59Z"}]}`},
+		{1, "st-a", 2, "", "", `{"measurements": [{"type": "pm25", "value": 1, "measured_at": "1969-12-31T23:59:59Z"}]}`},
+		{1, "st-a", 2, "", "", "{\"measurements\": [{\"id\": \"\xff\", \"type\": \"pm25\", \"value\": 1, \"measured_at\": \"2026-06-01T11:00:00Z\"}]}"},
+		{10, "veh-a", 2, "", "", `{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "data": ` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}]}`},
+		{5, "st-a", 3, "", "", `{"rule": "r", "type": "pm25", "above": 1, "for": "-5m"}`},
+		{3, "st-a", 3, "", "", `{"value": 1e308, "reason": "r", "actor": "a"}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.route, s.id, s.caller, s.token, s.ifMatch, []byte(s.body))
+	}
+
+	s := newServer(f)
+	tokens := map[string]string{
+		"st-a":  s.register(f, "stations", "st-a"),
+		"veh-a": s.register(f, "vehicles", "veh-a"),
+	}
+
+	f.Fuzz(func(t *testing.T, route uint8, id string, callerKind uint8, rawToken, ifMatch string, body []byte) {
+		r := writeRoutes[int(route)%len(writeRoutes)]
+		var token, tokenOwner string
+		switch callerKind % 5 {
+		case 1:
+			token = "not-a-token"
+		case 2:
+			tokenOwner = map[bool]string{true: "st-a", false: "veh-a"}[strings.HasPrefix(r.path, "/v1/stations")]
+			token = tokens[tokenOwner]
+		case 3:
+			token, tokenOwner = admin, "operator"
+		case 4:
+			token = rawToken
+			if token == admin {
+				tokenOwner = "operator"
+			}
+			for owner, tok := range tokens {
+				if token == tok {
+					tokenOwner = owner
+				}
+			}
+		}
+		req, err := http.NewRequest(r.method, s.url+strings.ReplaceAll(r.path, "{id}", id), strings.NewReader(string(body)))
+		if err != nil {
+			return // not a request a client can send
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
+		before := s.events(t)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return // the client refused to send it (a header with a newline, say)
+		}
+		if resp.StatusCode == http.StatusBadRequest && resp.Header.Get("Content-Type") == "text/plain; charset=utf-8" {
+			// net/http refused the request line itself (a space or a
+			// control byte in the path, say); no handler of ours saw it.
+			resp.Body.Close()
+			if s.events(t) != before {
+				t.Fatal("a request net/http refused stored events")
+			}
+			return
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%s %s (token %q, If-Match %q): %d %s", req.Method, req.URL, token, ifMatch, resp.StatusCode, raw)
+		}
+		if !json.Valid(raw) {
+			t.Fatalf("%s %s: %d, answer is not JSON: %q", req.Method, req.URL, resp.StatusCode, raw)
+		}
+		stored := s.events(t) != before
+		ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+		switch {
+		case !ok && stored:
+			t.Fatalf("%s %s: refused with %d %s but stored events", req.Method, req.URL, resp.StatusCode, raw)
+		case ok && tokenOwner == "":
+			t.Fatalf("%s %s: %d for a caller without a valid token (%q)", req.Method, req.URL, resp.StatusCode, token)
+		case ok && tokenOwner != "operator" && (!r.deviceMay || req.URL.Path != strings.ReplaceAll(r.path, "{id}", tokenOwner)):
+			t.Fatalf("%s %s: %d for device %s", req.Method, req.URL, resp.StatusCode, tokenOwner)
+		}
+	})
+}
