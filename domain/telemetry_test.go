@@ -47,6 +47,33 @@ func TestValidateMeasurements_NamesTheFirstBadItem(t *testing.T) {
 	}
 }
 
+func TestTelemetryPolicy_FutureSkewIsConfigurable(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		skew  time.Duration
+		ahead time.Duration
+		ok    bool
+	}{
+		{time.Hour, 59 * time.Minute, true},
+		{time.Hour, time.Hour, true},
+		{time.Hour, time.Hour + time.Second, false},
+		{0, 0, true},
+		{0, time.Nanosecond, false},
+		{24 * time.Hour, 23 * time.Hour, true},
+	}
+	for _, tt := range tests {
+		p := TelemetryPolicy{MaxFutureSkew: tt.skew}
+		m := []Measurement{{Type: "pm25", Value: 1, MeasuredAt: now.Add(tt.ahead)}}
+		e := []VehicleEvent{{Type: "telemetry", OccurredAt: now.Add(tt.ahead)}}
+		if err := p.ValidateMeasurements(m, now); (err == nil) != tt.ok {
+			t.Errorf("skew %s, measured %s ahead: got %v, want ok=%v", tt.skew, tt.ahead, err, tt.ok)
+		}
+		if err := p.ValidateVehicleEvents(e, now); (err == nil) != tt.ok {
+			t.Errorf("skew %s, vehicle event %s ahead: got %v, want ok=%v", tt.skew, tt.ahead, err, tt.ok)
+		}
+	}
+}
+
 func TestErrorFromCode_KeepsTheSentinelAcrossTheBus(t *testing.T) {
 	for _, sentinel := range []error{ErrDeviceNotFound, ErrVersionConflict, ErrForbidden, ErrUnauthenticated, ErrDeviceDecommissioned} {
 		err := ErrorFromCode(Code(sentinel), "text")

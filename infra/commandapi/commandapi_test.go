@@ -214,6 +214,7 @@ func TestCommandAPI_BadInputIsRefusedAndNothingStored(t *testing.T) {
 		{"missing measured_at", batch(good, good, `{"type": "pm25", "value": 1}`), 400, domain.CodeInvalid, 2},
 		{"before 1970", batch(`{"type": "pm25", "value": 1, "measured_at": "1969-12-31T23:59:59Z"}`), 400, domain.CodeInvalid, 0},
 		{"far future", batch(`{"type": "pm25", "value": 1, "measured_at": "9999-01-01T00:00:00Z"}`), 400, domain.CodeInvalid, 0},
+		{"beyond the 15-minute clock skew", batch(good, `{"type": "pm25", "value": 1, "measured_at": "2026-06-01T12:15:01Z"}`), 400, domain.CodeInvalid, 1},
 		{"id with SQL metacharacters", batch(`{"id": "x'; DROP TABLE events;--", "type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}`), 400, domain.CodeInvalid, 0},
 		{"body over the limit", batch(strings.Repeat(good+",", 2000) + good), 413, "body_too_large", -1},
 		{"deeply nested JSON", `{"measurements": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, 400, "malformed_json", -1},

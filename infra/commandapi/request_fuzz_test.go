@@ -27,6 +27,7 @@ func FuzzCommandAPI(f *testing.F) {
 		{1, "st-a", 2, "", "", writeRoutes[1].body},
 		{1, "st-b", 2, "", "", writeRoutes[1].body},
 		{10, "veh-a", 2, "", "", writeRoutes[10].body},
+		{10, "veh-b", 2, "", "", writeRoutes[10].body},
 		{2, "st-a", 3, "", `"0"`, writeRoutes[2].body},
 		{2, "st-a", 3, "", "W/\"99\"", writeRoutes[2].body},
 		{2, "st-a", 3, "", "-1", writeRoutes[2].body},
@@ -50,6 +51,10 @@ func FuzzCommandAPI(f *testing.F) {
 		"st-a":  s.register(f, "stations", "st-a"),
 		"veh-a": s.register(f, "vehicles", "veh-a"),
 	}
+	// Devices whose tokens the fuzzer never holds: writing to them as st-a
+	// or veh-a must be refused.
+	s.register(f, "stations", "st-b")
+	s.register(f, "vehicles", "veh-b")
 
 	f.Fuzz(func(t *testing.T, route uint8, id string, callerKind uint8, rawToken, ifMatch string, body []byte) {
 		r := writeRoutes[int(route)%len(writeRoutes)]
