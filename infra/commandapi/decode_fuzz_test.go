@@ -21,6 +21,9 @@ func FuzzDecodeMeasurements(f *testing.F) {
 		`{"measurements": []}`,
 		`{"measurements": [{"type": "PM", "value": NaN}]}`,
 		`{"measurements": [{"type": "pm25", "value": 1, "measured_at": "9999-12-31T23:59:59Z"}]}`,
+		`{"measurements": [{"type": "pm25", "value": 1, "measured_at": "1969-12-31T23:59:59Z"}]}`,
+		`{"measurements": [{"type": "pm25", "value": 1, "measured_at": "2026-06-01T12:15:01Z"}]}`,
+		`{"measurements": [{"type": "pm25", "value": 1, "measured_at": "2026-06-01T12:15:00Z"}]}`,
 		`{"measurements": null}`,
 		`[[[[[[[[[[[[]]]]]]]]]]]]`,
 		"{\"measurements\": [{\"id\": \"\xff\xfe\", \"type\": \"pm25\"}]}",
@@ -37,7 +40,7 @@ func FuzzDecodeMeasurements(f *testing.F) {
 			return
 		}
 		for _, m := range body.Measurements {
-			if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) || m.MeasuredAt.Year() < 1970 || m.MeasuredAt.After(fuzzNow.Add(time.Hour)) {
+			if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) || m.MeasuredAt.Year() < 1970 || m.MeasuredAt.After(fuzzNow.Add(domain.DefaultTelemetryPolicy.MaxFutureSkew)) {
 				t.Fatalf("validation let %+v through", m)
 			}
 			if strings.ContainsAny(m.ID, "/' ;") {
@@ -54,6 +57,9 @@ func FuzzDecodeVehicleEvents(f *testing.F) {
 		`{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "data": "str"}]}`,
 		`{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "readings": {"": 1}}]}`,
 		`{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "location": {"lat": 1e999}}]}`,
+		`{"events": [{"type": "t", "occurred_at": "1969-12-31T23:59:59Z"}]}`,
+		`{"events": [{"type": "t", "occurred_at": "2026-06-01T12:15:01Z"}]}`,
+		`{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "location": {"lat": 91, "lon": 0}}]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -66,6 +72,12 @@ func FuzzDecodeVehicleEvents(f *testing.F) {
 			return
 		}
 		for _, e := range body.Events {
+			if e.OccurredAt.Year() < 1970 || e.OccurredAt.After(fuzzNow.Add(domain.DefaultTelemetryPolicy.MaxFutureSkew)) {
+				t.Fatalf("validation let occurred_at %s through", e.OccurredAt)
+			}
+			if l := e.Location; l != nil && (math.Abs(l.Lat) > 90 || math.Abs(l.Lon) > 180) {
+				t.Fatalf("validation let location %+v through", *l)
+			}
 			for name, v := range e.Readings {
 				if math.IsNaN(v) || math.IsInf(v, 0) || name == "" {
 					t.Fatalf("validation let reading %q=%v through", name, v)

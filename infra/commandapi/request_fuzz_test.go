@@ -14,8 +14,13 @@ import (
 // 5xx, a refused request stores nothing, and only the operator or the device
 // itself, on its own telemetry route, gets a 2xx.
 func FuzzCommandAPI(f *testing.F) {
-	for i, r := range writeRoutes {
-		f.Add(uint8(i), "st-a", uint8(3), "", "", []byte(r.body))
+	// Every route as the device itself, then as the operator (who revokes
+	// and decommissions last).
+	for _, caller := range []uint8{2, 3} {
+		for i, r := range writeRoutes {
+			id := map[bool]string{true: "st-a", false: "veh-a"}[strings.HasPrefix(r.path, "/v1/stations")]
+			f.Add(uint8(i), id, caller, "", "", []byte(r.body))
+		}
 	}
 	seeds := []struct {
 		route          uint8
