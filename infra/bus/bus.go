@@ -81,6 +81,7 @@ func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout ti
 		SubscriberConstructor: func(cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			return pubsub, nil
 		},
+		OnHandle:  handleWithinDeadline,
 		Marshaler: marshaler,
 		Logger:    wmLogger,
 	})
@@ -94,6 +95,7 @@ func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout ti
 		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
 			return commandTopic(p.CommandName), nil
 		},
+		OnSend:    stampDeadline,
 		Marshaler: marshaler,
 		Logger:    wmLogger,
 	})
@@ -143,7 +145,16 @@ func handler[C any](name string, backend requestreply.Backend[commands.Outcome],
 				out = commands.Failed(fmt.Errorf("%s: internal error", name))
 			}
 		}()
+		if err := ctx.Err(); err != nil {
+			// The caller's deadline passed while the command waited (in a
+			// broker queue, say): it was told to retry, so store nothing.
+			return commands.Failed(fmt.Errorf("%s: %w: the caller stopped waiting: %w", name, domain.ErrUnavailable, err)), nil
+		}
 		out, err := handle(ctx, cmd)
+		if err != nil && ctx.Err() != nil && domain.Code(err) == domain.CodeInternal {
+			// Cut by the caller's deadline: the caller answers 503, retry.
+			err = fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+		}
 		if err != nil {
 			if domain.Code(err) == domain.CodeInternal || domain.Code(err) == domain.CodeUnavailable {
 				logger.Error("command failed", "handler", name, "err", err)

@@ -181,7 +181,7 @@ func newSender(cfg Config, ends senderEnds, wmLogger watermill.LoggerAdapter, lo
 		},
 		OnSend: func(p cqrs.CommandBusOnSendParams) error {
 			p.Message.Metadata.Set(replyToKey, ends.replyTopic)
-			return nil
+			return stampDeadline(p)
 		},
 		Marshaler: cqrs.JSONMarshaler{GenerateName: cqrs.StructName},
 		Logger:    wmLogger,
@@ -294,6 +294,7 @@ func newWorker(app commands.Application, cfg Config, ends workerEnds, wmLogger w
 		SubscriberConstructor: func(cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			return ends.commands, nil
 		},
+		OnHandle:  handleWithinDeadline,
 		Marshaler: cqrs.JSONMarshaler{GenerateName: cqrs.StructName},
 		Logger:    wmLogger,
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -217,4 +218,77 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// TestDistributedBus_ACommandWhoseCallerGaveUpIsNotStored sends a command
+// while no worker runs: the caller's deadline passes and it is told to retry
+// (unavailable). A worker started later finds the command in the queue and
+// must not store it, or the device's retry would store its data a second time
+// (measurements without ids get new ones on every try).
+func TestDistributedBus_ACommandWhoseCallerGaveUpIsNotStored(t *testing.T) {
+	for _, backend := range []string{"nats", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "nats" {
+				natsOrSkip(t)
+			}
+			pool, _ := pgtest.NewDatabase(t)
+			ctx := context.Background()
+			logger := testLogger()
+			cfg := Config{Backend: backend, NATSURL: testNATSURL, Pool: pool, Prefix: uniquePrefix(),
+				AckWait: 5 * time.Second, ReplyTimeout: 10 * time.Second}
+			if backend == "nats" {
+				t.Cleanup(func() { deleteStreams(t, cfg.Prefix) })
+			}
+			app := commands.NewApplication(postgres.NewEventStore(pool), time.Now, domain.TelemetryPolicy{MaxFutureSkew: time.Minute})
+			sender, err := NewSender(ctx, cfg, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sender.Close()
+			worker, err := NewWorker(ctx, app, cfg, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sender.Dispatch(ctx, &commands.RegisterStation{Caller: commands.Caller{Admin: true}, ID: "st-1",
+				Profile: domain.StationProfile{Name: "one"}, TokenHash: []byte("0123456789abcdef0123456789abcdef")}); err != nil {
+				t.Fatalf("register: %v", err)
+			}
+			if err := worker.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			record := func(value float64) *commands.RecordMeasurements {
+				return &commands.RecordMeasurements{Caller: commands.Caller{Admin: true}, StationID: "st-1",
+					Measurements: []domain.Measurement{{Type: "pm25", Value: value, MeasuredAt: time.Now().UTC().Add(-time.Minute)}}}
+			}
+			short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			_, err = sender.Dispatch(short, record(1))
+			cancel()
+			if !errors.Is(err, domain.ErrUnavailable) {
+				t.Fatalf("with no worker: %v, want unavailable", err)
+			}
+
+			worker, err = NewWorker(ctx, app, cfg, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer worker.Close()
+			if out, err := sender.Dispatch(ctx, record(2)); err != nil || out.Accepted != 1 {
+				t.Fatalf("a fresh command after the restart: %+v, %v", out, err)
+			}
+			time.Sleep(500 * time.Millisecond) // room for the stale command, had it been handled after the fresh one
+			var values []float64
+			rows, err := pool.Query(ctx, `SELECT (data->>'value')::float8 FROM events WHERE stream_id = 'telemetry-st-1' ORDER BY position`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			values, err = pgx.CollectRows(rows, pgx.RowTo[float64])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(values) != 1 || values[0] != 2 {
+				t.Fatalf("stored values %v, want only the fresh command's [2]", values)
+			}
+		})
+	}
 }

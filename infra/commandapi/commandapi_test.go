@@ -44,6 +44,11 @@ func newServerWith(t testing.TB, limiter *httpx.DeviceRateLimiter) server {
 
 func newServerLogging(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io.Writer) server {
 	t.Helper()
+	return newServerTimed(t, limiter, logs, 10*time.Second)
+}
+
+func newServerTimed(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io.Writer, requestTimeout time.Duration) server {
+	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	app := commands.NewApplication(postgres.NewEventStore(pool), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
@@ -52,7 +57,7 @@ func newServerLogging(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io.Wr
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: admin, MaxBodyBytes: 64 << 10, RequestTimeout: 10 * time.Second, DeviceLimiter: limiter},
+	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: admin, MaxBodyBytes: 64 << 10, RequestTimeout: requestTimeout, DeviceLimiter: limiter},
 		httpx.NewRegistry(), logger)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -388,5 +393,49 @@ func TestCommandAPI_NoSecretInLogs(t *testing.T) {
 		if strings.Contains(logs.String(), leaked) {
 			t.Fatalf("a secret reached the logs: %q", leaked)
 		}
+	}
+}
+
+// TestCommandAPI_RequestOverItsTimeLimitGets503AndStoresNothing holds the
+// station's stream row locked in another PostgreSQL transaction, so the
+// append waits: the request must end at its time limit with 503 and
+// Retry-After, and nothing may be stored once the lock is gone.
+func TestCommandAPI_RequestOverItsTimeLimitGets503AndStoresNothing(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	s := newServerTimed(t, nil, io.Discard, limit)
+	tok := s.register(t, "stations", "st")
+	m := `{"measurements": [{"id": "m1", "type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}]}`
+	if r := s.do(t, "POST", "/v1/stations/st/measurements", tok, m); r.status != 201 {
+		t.Fatalf("first batch: %d %v", r.status, r.body)
+	}
+	ctx := context.Background()
+	blocker, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx) //nolint:errcheck // released below; this is for early failures
+	if _, err := blocker.Exec(ctx, `SELECT 1 FROM event_streams WHERE stream_id = 'telemetry-st' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	before := s.events(t)
+	start := time.Now()
+	r := s.do(t, "POST", "/v1/stations/st/measurements", tok,
+		`{"measurements": [{"id": "m2", "type": "pm25", "value": 2, "measured_at": "2026-06-01T11:01:00Z"}]}`)
+	took := time.Since(start)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || errorCode(r) != domain.CodeUnavailable {
+		t.Fatalf("got %d %v (Retry-After %q), want 503 unavailable with Retry-After", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	if took < limit || took > limit+2*time.Second {
+		t.Fatalf("answered after %s, want just after the %s limit", took, limit)
+	}
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // a request that went on after its answer would commit now
+	if s.events(t) != before {
+		t.Fatal("a request answered 503 stored its events after the lock was released")
+	}
+	if r := s.do(t, "POST", "/v1/stations/st/measurements", tok, m); r.status != 201 || r.body["duplicates"] != float64(1) {
+		t.Fatalf("after the lock: %d %v, want 201 with the earlier batch as a duplicate", r.status, r.body)
 	}
 }

@@ -53,13 +53,15 @@ func NewBatcher(store *EventStore, cfg BatcherConfig) *Batcher {
 }
 
 // Append queues the request for the next shared transaction and waits for
-// its outcome. If ctx ends first the caller gets ctx's error, though the
-// events may still be stored: a retry with the same ids is then a duplicate.
+// its outcome. If ctx ends first the caller gets ctx's error; a request still
+// queued then is not written, but one already in a transaction may be stored:
+// a retry with the same ids is then a duplicate.
 func (b *Batcher) Append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
 	req := newAppendRequest(stream, expectedVersion, events)
 	if req.err != nil {
 		return domain.AppendResult{}, req.err
 	}
+	req.caller = ctx
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -112,12 +114,27 @@ func (b *Batcher) write() {
 				break gather
 			}
 		}
-		// The transaction is the writer's, not any one caller's: a caller
-		// that gives up must not abort the others' commit.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		b.store.appendBatch(ctx, batch)
-		cancel()
+		// A caller that stopped waiting has answered its client already
+		// (a timeout: retry); writing its request now would store the retry
+		// twice when it carries no ids.
+		live := batch[:0]
 		for _, r := range batch {
+			if err := r.caller.Err(); err != nil {
+				r.err = err
+				close(r.done)
+				continue
+			}
+			live = append(live, r)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		// The transaction is the writer's, not any one caller's: a caller
+		// that gives up now must not abort the others' commit.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		b.store.appendBatch(ctx, live)
+		cancel()
+		for _, r := range live {
 			close(r.done)
 		}
 	}

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
@@ -118,5 +121,83 @@ func TestBatcher_CloseWritesWhatIsQueued(t *testing.T) {
 	// After Close, appends still work (directly).
 	if _, err := b.Append(context.Background(), "s", domain.AnyVersion, []domain.EventData{event(t, uuid.NewString())}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBatcher_ARequestWhoseCallerGaveUpInTheQueueIsNotWritten keeps the only
+// writer busy on a stream row locked by another transaction, lets a second
+// request's caller give up while it waits in the queue, then frees the
+// writer: the abandoned request must not be stored (its caller has told its
+// client to retry).
+func TestBatcher_ARequestWhoseCallerGaveUpInTheQueueIsNotWritten(t *testing.T) {
+	pool, _ := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	b := postgres.NewBatcher(postgres.NewEventStore(pool), postgres.BatcherConfig{Writers: 1})
+	defer b.Close()
+	if _, err := b.Append(ctx, "held", domain.AnyVersion, []domain.EventData{event(t, uuid.NewString())}); err != nil {
+		t.Fatal(err)
+	}
+	blocker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx) //nolint:errcheck // released below; this is for early failures
+	if _, err := blocker.Exec(ctx, `SELECT 1 FROM event_streams WHERE stream_id = 'held' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	busy := make(chan error, 1)
+	go func() {
+		_, err := b.Append(ctx, "held", domain.AnyVersion, []domain.EventData{event(t, uuid.NewString())})
+		busy <- err
+	}()
+	waitForLockWait(t, pool)
+
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	abandoned := uuid.NewString()
+	if _, err := b.Append(short, "other", domain.AnyVersion, []domain.EventData{event(t, abandoned)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued behind a locked stream: %v, want the caller's deadline", err)
+	}
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-busy; err != nil {
+		t.Fatalf("the request holding the writer: %v", err)
+	}
+	later := uuid.NewString()
+	if _, err := b.Append(ctx, "other", domain.AnyVersion, []domain.EventData{event(t, later)}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	rows, err := pool.Query(ctx, `SELECT event_id::text FROM events WHERE stream_id = 'other'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 || ids[0] != later {
+		t.Fatalf("stream holds %v, want only the later request's %s (abandoned: %s)", ids, later, abandoned)
+	}
+}
+
+// waitForLockWait returns once a session of the test database waits for a lock.
+func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never waited for the locked stream")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

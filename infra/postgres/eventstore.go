@@ -84,6 +84,9 @@ type appendRequest struct {
 	result   domain.AppendResult
 	err      error
 	done     chan struct{}
+	// caller is the context of the caller waiting in a Batcher's queue: a
+	// writer skips the request if the caller has stopped waiting.
+	caller context.Context
 }
 
 func newAppendRequest(stream string, expected int64, events []domain.EventData) *appendRequest {
