@@ -42,6 +42,7 @@ type Config struct {
 	MQTTURL            string        // FLEETPULSE_MQTT_URL
 	MQTTClientID       string        // FLEETPULSE_MQTT_CLIENT_ID
 	MQTTShareGroup     string        // FLEETPULSE_MQTT_SHARE_GROUP
+	MQTTTopicRoot      string        // FLEETPULSE_MQTT_TOPIC_ROOT
 	OfflineAfter       time.Duration // FLEETPULSE_OFFLINE_AFTER
 	Alerting           bool          // FLEETPULSE_ALERTING
 }
@@ -76,6 +77,7 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_MQTT_URL", "tcp://127.0.0.1:1883", "MQTT broker the bridge subscribes to"},
 	{"FLEETPULSE_MQTT_CLIENT_ID", "fleetpulse-bridge-<host name>", "the bridge's MQTT session; unique per bridge, stable across its restarts"},
 	{"FLEETPULSE_MQTT_SHARE_GROUP", "fleetpulse", "shared-subscription group: the bridges of one group split the devices' messages"},
+	{"FLEETPULSE_MQTT_TOPIC_ROOT", "fleetpulse", "first level of the devices' MQTT topics (`<root>/<device id>/measurements`); one per deployment sharing a broker"},
 	{"FLEETPULSE_OFFLINE_AFTER", "10m", "a device that sends no measured data for this long is reported silent (DeviceWentSilent)"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
@@ -118,6 +120,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.MQTTEnabled = r.bool("FLEETPULSE_MQTT_ENABLED")
 	c.MQTTURL = r.str("FLEETPULSE_MQTT_URL")
 	c.MQTTShareGroup = r.str("FLEETPULSE_MQTT_SHARE_GROUP")
+	c.MQTTTopicRoot = r.str("FLEETPULSE_MQTT_TOPIC_ROOT")
 	c.OfflineAfter = r.duration("FLEETPULSE_OFFLINE_AFTER")
 	c.Alerting = r.bool("FLEETPULSE_ALERTING")
 	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
@@ -143,6 +146,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("FLEETPULSE_LOG_LEVEL"))); err != nil {
 		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_LOG_LEVEL: %v", err))
+	}
+	if c.MQTTTopicRoot == "" || strings.ContainsAny(c.MQTTTopicRoot, "/+#$") {
+		r.errs = append(r.errs, "FLEETPULSE_MQTT_TOPIC_ROOT must be one topic level without / + # $")
 	}
 	if c.EventStore != "postgres" && c.EventStore != "esdb" {
 		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_EVENT_STORE: %q is neither postgres nor esdb", c.EventStore))
@@ -176,6 +182,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("mqtt_enabled", c.MQTTEnabled),
 		slog.Bool("alerting", c.Alerting),
 		slog.String("mqtt_url", maskURL(c.MQTTURL)),
+		slog.String("mqtt_topic_root", c.MQTTTopicRoot),
 	)
 }
 

@@ -5,9 +5,11 @@
 //
 // Topics (MQTT 3.1.1, QoS 1):
 //
-//	fleetpulse/<device id>/measurements  body {"token", "request_id"?, "measurements": [...]}
-//	fleetpulse/<device id>/events        body {"token", "request_id"?, "events": [...]}
-//	fleetpulse/<device id>/results       the outcome, in the HTTP API's JSON shapes
+//	<root>/<device id>/measurements  body {"token", "request_id"?, "measurements": [...]}
+//	<root>/<device id>/events        body {"token", "request_id"?, "events": [...]}
+//	<root>/<device id>/results       the outcome, in the HTTP API's JSON shapes
+//
+// where <root> is Config.TopicRoot, "fleetpulse" by default.
 //
 // MQTT 3.1.1 has no per-message properties, so the device token travels in the
 // JSON envelope: one shared bridge connection serves every device.
@@ -28,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -40,8 +43,9 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 )
 
-// TopicRoot is the first level of every fleetpulse topic.
-const TopicRoot = "fleetpulse"
+// DefaultTopicRoot is the first level of every fleetpulse topic unless
+// Config.TopicRoot says otherwise.
+const DefaultTopicRoot = "fleetpulse"
 
 // Config holds the bridge's broker connection and limits.
 type Config struct {
@@ -50,6 +54,9 @@ type Config struct {
 	// ClientID names the bridge's session; it must be unique among running
 	// bridges and stable across restarts, so unacknowledged messages come back.
 	ClientID string
+	// TopicRoot is the first level of the devices' topics (default
+	// "fleetpulse"); deployments sharing one broker each take their own.
+	TopicRoot string
 	// ShareGroup, if set, subscribes as the shared subscription
 	// $share/<ShareGroup>/...: the bridges of one group split the messages.
 	ShareGroup string
@@ -69,6 +76,9 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
+	if c.TopicRoot == "" {
+		c.TopicRoot = DefaultTopicRoot
+	}
 	if c.MaxPayloadBytes <= 0 {
 		c.MaxPayloadBytes = 1 << 20
 	}
@@ -87,6 +97,7 @@ func (c *Config) defaults() {
 type Bridge struct {
 	dispatch commandapi.Dispatcher
 	cfg      Config
+	broker   string // cfg.URL without its password
 	logger   *slog.Logger
 
 	ready     chan struct{}
@@ -101,7 +112,18 @@ type Bridge struct {
 // New returns a bridge sending commands through d; Run connects it.
 func New(d commandapi.Dispatcher, cfg Config, logger *slog.Logger) *Bridge {
 	cfg.defaults()
-	return &Bridge{dispatch: d, cfg: cfg, logger: logger, ready: make(chan struct{}), stop: make(chan struct{})}
+	return &Bridge{dispatch: d, cfg: cfg, broker: redactedURL(cfg.URL), logger: logger, ready: make(chan struct{}), stop: make(chan struct{})}
+}
+
+// Broker is the broker's URL without its password, for logs and errors.
+func (b *Bridge) Broker() string { return b.broker }
+
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(broker URL that does not parse)"
+	}
+	return u.Redacted()
 }
 
 // Ready is closed once the bridge has subscribed for the first time.
@@ -113,7 +135,7 @@ func (b *Bridge) Filters() []string {
 	if b.cfg.ShareGroup != "" {
 		prefix = "$share/" + b.cfg.ShareGroup + "/"
 	}
-	return []string{prefix + TopicRoot + "/+/measurements", prefix + TopicRoot + "/+/events"}
+	return []string{prefix + b.cfg.TopicRoot + "/+/measurements", prefix + b.cfg.TopicRoot + "/+/events"}
 }
 
 // Run connects to the broker (retrying until it answers), handles messages
@@ -139,7 +161,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.logger.Warn("mqtt connection lost; reconnecting", "err", err)
 		}).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
-			b.logger.Debug("mqtt reconnecting", "url", b.cfg.URL)
+			b.logger.Debug("mqtt reconnecting", "url", b.broker)
 		})
 	client := mqtt.NewClient(opts)
 	tok := client.Connect()
@@ -150,11 +172,11 @@ wait:
 		select {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil {
-				return fmt.Errorf("mqtt connect %s: %w", b.cfg.URL, err)
+				return fmt.Errorf("mqtt connect %s: %w", b.broker, err)
 			}
 			break wait
 		case <-slow.C:
-			b.logger.Warn("mqtt broker not reachable yet; still trying", "url", b.cfg.URL)
+			b.logger.Warn("mqtt broker not reachable yet; still trying", "url", b.broker)
 		case <-ctx.Done():
 			break wait
 		}
@@ -193,7 +215,7 @@ func (b *Bridge) subscribe(c mqtt.Client) {
 				}
 			}
 		}
-		b.logger.Info("mqtt bridge subscribed", "url", b.cfg.URL, "filters", b.Filters())
+		b.logger.Info("mqtt bridge subscribed", "url", b.broker, "filters", b.Filters())
 		b.readyOnce.Do(func() { close(b.ready) })
 	}()
 }
@@ -210,7 +232,7 @@ func (b *Bridge) onMessage(c mqtt.Client, m mqtt.Message) {
 	b.mu.Unlock()
 	defer b.inflight.Done()
 
-	device, kind, ok := parseTopic(m.Topic())
+	device, kind, ok := parseTopic(b.cfg.TopicRoot, m.Topic())
 	if !ok {
 		// Not ours (a filter would not match it): drop it for good.
 		m.Ack()
@@ -225,16 +247,16 @@ func (b *Bridge) onMessage(c mqtt.Client, m mqtt.Message) {
 	}
 	// The result is best effort: a device that misses it can send again.
 	payload, _ := json.Marshal(result)
-	c.Publish(ResultsTopic(device), 1, false, payload)
+	c.Publish(ResultsTopic(b.cfg.TopicRoot, device), 1, false, payload)
 	m.Ack()
 }
 
 // ResultsTopic is where a device reads the outcome of its messages.
-func ResultsTopic(device string) string { return TopicRoot + "/" + device + "/results" }
+func ResultsTopic(root, device string) string { return root + "/" + device + "/results" }
 
-func parseTopic(topic string) (device, kind string, ok bool) {
+func parseTopic(root, topic string) (device, kind string, ok bool) {
 	parts := strings.Split(topic, "/")
-	if len(parts) != 3 || parts[0] != TopicRoot || (parts[2] != "measurements" && parts[2] != "events") {
+	if len(parts) != 3 || parts[0] != root || (parts[2] != "measurements" && parts[2] != "events") {
 		return "", "", false
 	}
 	return parts[1], parts[2], true

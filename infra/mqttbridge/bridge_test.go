@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +27,10 @@ import (
 )
 
 const brokerAddr = "127.0.0.1:1883"
+
+// testRoot keeps this package's topics apart from other tests' bridges on
+// the same broker (another package's bridge would answer our devices).
+var testRoot = "fp-test-" + uuid.NewString()[:8]
 
 var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
@@ -84,6 +90,7 @@ func startBridge(t *testing.T, e env, d commandapi.Dispatcher, cfg mqttbridge.Co
 	}
 	cfg.URL = "tcp://" + brokerAddr
 	cfg.ShareGroup = "test-" + e.run
+	cfg.TopicRoot = testRoot
 	cfg.AdminToken = "admin"
 	b := mqttbridge.New(d, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -128,7 +135,7 @@ func newDevice(t *testing.T, id string) *device {
 		t.Fatalf("device connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { d.client.Disconnect(100) })
-	tok := d.client.Subscribe(mqttbridge.ResultsTopic(id), 1, func(_ mqtt.Client, m mqtt.Message) {
+	tok := d.client.Subscribe(mqttbridge.ResultsTopic(testRoot, id), 1, func(_ mqtt.Client, m mqtt.Message) {
 		var r map[string]any
 		if err := json.Unmarshal(m.Payload(), &r); err != nil {
 			r = map[string]any{"unparsable": string(m.Payload())}
@@ -143,7 +150,7 @@ func newDevice(t *testing.T, id string) *device {
 
 func (d *device) publish(t *testing.T, kind, payload string) {
 	t.Helper()
-	tok := d.client.Publish("fleetpulse/"+d.id+"/"+kind, 1, false, payload)
+	tok := d.client.Publish(testRoot+"/"+d.id+"/"+kind, 1, false, payload)
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}
@@ -162,7 +169,7 @@ func (d *device) result(t *testing.T, requestID string) map[string]any {
 			}
 			t.Logf("skipping result %v", r)
 		case <-deadline:
-			t.Fatalf("no result for %q on %s", requestID, mqttbridge.ResultsTopic(d.id))
+			t.Fatalf("no result for %q on %s", requestID, mqttbridge.ResultsTopic(testRoot, d.id))
 		}
 	}
 }
@@ -403,5 +410,55 @@ func TestBridge_StopsWhileTheBrokerIsAway(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// lockedBuffer collects log lines written from the bridge's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestBridge_NoBrokerPasswordInLogs runs the bridge with credentials in the
+// broker URL and reads everything it logs, at debug level, while it connects
+// (or keeps trying, if the broker refuses them) and stops.
+func TestBridge_NoBrokerPasswordInLogs(t *testing.T) {
+	e := newEnv(t)
+	const password = "s3cret-broker-pass"
+	var logs lockedBuffer
+	b := mqttbridge.New(e.bus, mqttbridge.Config{URL: "tcp://fleet:" + password + "@" + brokerAddr, ClientID: "test-creds-" + e.run,
+		CleanSession: true, ShareGroup: "test-" + e.run, TopicRoot: testRoot},
+		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	select {
+	case <-b.Ready():
+	case <-time.After(6 * time.Second): // past the "not reachable yet" warning
+	}
+	cancel()
+	if err := <-done; err != nil && strings.Contains(err.Error(), password) {
+		t.Fatalf("the bridge's error holds the password: %v", err)
+	}
+	if !strings.Contains(logs.String(), brokerAddr) {
+		t.Fatalf("the broker was never logged, so this test shows nothing; logs:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Fatalf("a broker password reached the logs:\n%s", logs.String())
+	}
+	if strings.Contains(b.Broker(), password) {
+		t.Fatalf("Broker() = %q holds the password", b.Broker())
 	}
 }

@@ -70,7 +70,7 @@ func FuzzBridgeMessage(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
-		device, kind, ok := parseTopic(topic)
+		device, kind, ok := parseTopic(bridge.cfg.TopicRoot, topic)
 		if !ok {
 			return // the bridge subscribes to these topics only
 		}

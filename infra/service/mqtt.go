@@ -22,11 +22,12 @@ func RunMQTTBridge(ctx context.Context, cfg config.Config, dispatcher commandapi
 		URL:             cfg.MQTTURL,
 		ClientID:        cfg.MQTTClientID,
 		ShareGroup:      cfg.MQTTShareGroup,
+		TopicRoot:       cfg.MQTTTopicRoot,
 		AdminToken:      cfg.AdminToken,
 		MaxPayloadBytes: cfg.MaxBodyBytes,
 		DispatchTimeout: cfg.RequestTimeout,
 	}, logger.With("component", "mqtt-bridge"))
-	logger.Info("mqtt bridge starting", "url", cfg.MQTTURL, "client_id", cfg.MQTTClientID)
+	logger.Info("mqtt bridge starting", "url", b.Broker(), "client_id", cfg.MQTTClientID)
 	return b.Run(ctx)
 }
 

@@ -38,6 +38,7 @@ func TestCommandAPI_WithMQTTEnabledStoresWhatDevicesPublish(t *testing.T) {
 			"FLEETPULSE_MQTT_URL":         "tcp://" + broker,
 			"FLEETPULSE_MQTT_CLIENT_ID":   clientID,
 			"FLEETPULSE_MQTT_SHARE_GROUP": "test-" + run,
+			"FLEETPULSE_MQTT_TOPIC_ROOT":  "fp-test-" + run,
 		}[name]
 	})
 	if err != nil {
@@ -85,7 +86,7 @@ func TestCommandAPI_WithMQTTEnabledStoresWhatDevicesPublish(t *testing.T) {
 	}
 	defer dev.Disconnect(100)
 	results := make(chan map[string]any, 64)
-	if tok := dev.Subscribe("fleetpulse/"+id+"/results", 1, func(_ mqtt.Client, m mqtt.Message) {
+	if tok := dev.Subscribe("fp-test-"+run+"/"+id+"/results", 1, func(_ mqtt.Client, m mqtt.Message) {
 		var r map[string]any
 		_ = json.Unmarshal(m.Payload(), &r)
 		results <- r
@@ -103,7 +104,7 @@ func TestCommandAPI_WithMQTTEnabledStoresWhatDevicesPublish(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no result from the bridge")
 		}
-		dev.Publish("fleetpulse/"+id+"/measurements", 1, false, msg).WaitTimeout(5 * time.Second)
+		dev.Publish("fp-test-"+run+"/"+id+"/measurements", 1, false, msg).WaitTimeout(5 * time.Second)
 		select {
 		case r = <-results:
 		case <-time.After(500 * time.Millisecond):
