@@ -63,6 +63,11 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 type devices struct{ store EventStore }
 
 func (d devices) load(ctx context.Context, id string) (*domain.Device, error) {
+	if domain.ValidateDeviceID("id", id) != nil {
+		// No device was registered under it, and the store need not be
+		// asked: PostgreSQL text cannot even hold some such ids (NUL).
+		return nil, fmt.Errorf("device %q: %w", id, domain.ErrDeviceNotFound)
+	}
 	recs, err := d.store.ReadStream(ctx, domain.DeviceStream(id))
 	if err != nil {
 		return nil, fmt.Errorf("load device %q: %w", id, err)

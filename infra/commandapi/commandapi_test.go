@@ -339,6 +339,8 @@ func TestCommandAPI_HostilePathsAndDeepVehicleDataAreRefused(t *testing.T) {
 	}{
 		{"path traversal in the device id", "/v1/vehicles/..%2F..%2Fetc/events", `{"events": []}`, 404},
 		{"SQL metacharacters in the device id", "/v1/vehicles/van'%20OR%20'1'='1/events", `{"events": []}`, 403},
+		{"NUL in the device id", "/v1/vehicles/%00/events", `{"events": []}`, 403},
+		{"invalid UTF-8 in the device id", "/v1/vehicles/%FF%FE/events", `{"events": []}`, 403},
 		{"deeply nested data", "/v1/vehicles/van/events", `{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "data": {"a": ` +
 			strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + `}}]}`, 400},
 	} {

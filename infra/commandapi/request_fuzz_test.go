@@ -40,6 +40,7 @@ func FuzzCommandAPI(f *testing.F) {
 		{1, "st-a", 4, admin, "", writeRoutes[1].body},
 		{1, "..%2F..%2Fetc", 3, "", "", writeRoutes[1].body},
 		{1, "st-a' OR '1'='1", 3, "", "", writeRoutes[1].body},
+		{1, "%00", 3, "", "", writeRoutes[1].body},
 		{1, "st-a", 2, "", "", `{"measurements": [{"type": "pm25", "value": 1, "measured_at": "9999-12-31T23:59:59Z"}]}`},
 		{1, "st-a", 2, "", "", `{"measurements": [{"type": "pm25", "value": 1, "measured_at": "1969-12-31T23:59:59Z"}]}`},
 		{1, "st-a", 2, "", "", "{\"measurements\": [{\"id\": \"\xff\", \"type\": \"pm25\", \"value\": 1, \"measured_at\": \"2026-06-01T11:00:00Z\"}]}"},
