@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -105,6 +106,14 @@ func unavailableStatus(err error) bool {
 	return false
 }
 
+// streamBroken reports whether a call's gRPC stream ended before the request
+// was sent or answered: SendMsg then returns io.EOF (the real status is only
+// seen on a receive), and the client passes it on as ErrorCodeUnknown. Seen
+// when the server goes away between calls.
+func streamBroken(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // classify maps client errors to domain errors: a failed revision check is
 // domain.ErrVersionConflict, an unreachable server domain.ErrUnavailable
 // (503, not 500). Cancellation by the caller stays what it is.
@@ -134,7 +143,7 @@ func classify(ctx context.Context, err error) error {
 		// Unknown: the client wraps any gRPC status it did not map; look
 		// at the status below.
 	}
-	if unavailableStatus(err) {
+	if unavailableStatus(err) || streamBroken(err) {
 		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
 	}
 	return err
@@ -151,5 +160,5 @@ func brokenClient(err error) bool {
 	if code, ok := errorCode(err); ok && (code == esdb.ErrorCodeConnectionClosed || code == esdb.ErrorUnavailable) {
 		return true
 	}
-	return status.Code(err) == codes.Unavailable
+	return status.Code(err) == codes.Unavailable || streamBroken(err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -114,6 +115,7 @@ func TestClassify(t *testing.T) {
 	// esdb.Error's fields are unexported; FromError wraps any error as
 	// ErrorCodeUnknown, as the client does with gRPC statuses it does not map.
 	wrappedUnavailable, _ := esdb.FromError(unavailable)
+	brokenStream, _ := esdb.FromError(io.EOF)
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 
@@ -128,6 +130,9 @@ func TestClassify(t *testing.T) {
 		{"ADeadlineStatusIsErrUnavailable", context.Background(), status.Error(codes.DeadlineExceeded, "slow"), domain.ErrUnavailable},
 		{"ADomainConflictStaysAConflict", context.Background(), fmt.Errorf("x: %w", domain.ErrVersionConflict), domain.ErrVersionConflict},
 		{"TheCallersCancellationIsContextCanceled", cancelled, status.Error(codes.Canceled, "cancelled"), context.Canceled},
+		// As the client reports an append whose stream broke before its
+		// header was sent (the server went away between two calls).
+		{"AStreamThatEndedIsErrUnavailable", context.Background(), fmt.Errorf("could not send append request header. Reason: %w", brokenStream), domain.ErrUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,6 +158,7 @@ func TestClassify(t *testing.T) {
 func TestBrokenClient_UnavailableConnectionsAreReplaced(t *testing.T) {
 	unavailable := status.Error(codes.Unavailable, "down")
 	wrapped, _ := esdb.FromError(unavailable)
+	eof, _ := esdb.FromError(io.EOF)
 	for _, tc := range []struct {
 		err  error
 		want bool
@@ -160,6 +166,7 @@ func TestBrokenClient_UnavailableConnectionsAreReplaced(t *testing.T) {
 		{nil, false},
 		{unavailable, true},
 		{fmt.Errorf("read: %w", wrapped), true},
+		{fmt.Errorf("append: %w", eof), true},
 		{status.Error(codes.NotFound, "x"), false},
 		{errors.New("boom"), false},
 	} {
