@@ -178,7 +178,7 @@ func (c *cluster) createDatabase(t *testing.T, db string) {
 	}
 }
 
-func TestCommandAPI_PostgreSQLRestartGives503ThenRecovers(t *testing.T) {
+func TestPostgreSQLRestart_WritesGet503AndEveryServiceRecoversByItself(t *testing.T) {
 	rng := newRand(t)
 	rng2 := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
 	pg := newCluster(t)
@@ -188,6 +188,12 @@ func TestCommandAPI_PostgreSQLRestartGives503ThenRecovers(t *testing.T) {
 	const requestTimeout = 3 * time.Second
 	api := commandAPISpec(t, pg.url("fleetpulse"), map[string]string{"FLEETPULSE_REQUEST_TIMEOUT": requestTimeout.String()})
 	p := api.startReady(t)
+	// The projector (with alerting, as shipped) and the read API ride out
+	// the same outage.
+	projSpec := projectorSpec(t, pg.url("fleetpulse"), nil)
+	proj := projSpec.startReady(t)
+	read := readAPISpec(t, pg.url("fleetpulse"), map[string]string{"FLEETPULSE_REQUEST_TIMEOUT": requestTimeout.String()})
+	reader := read.startReady(t)
 	client := newClient(3 * requestTimeout)
 	station := registerStation(t, client, api.url(), "st-1", "Europe/Warsaw")
 	l := newLedger()
@@ -261,6 +267,23 @@ func TestCommandAPI_PostgreSQLRestartGives503ThenRecovers(t *testing.T) {
 	if !p.running() {
 		t.Fatalf("command-api exited during the outage: %v\n%s", p.state, p.logTail(10))
 	}
+	// The read side: a query is a prompt 503 (not a 500, not a hang), and
+	// neither the read API nor the projector is ready, nor has either exited.
+	if a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil); a.status != http.StatusServiceUnavailable || a.errorCode() != "unavailable" || a.took > requestTimeout+time.Second {
+		t.Errorf("read API query during the outage: %v after %s; want a 503 unavailable within %s", a, a.took.Round(time.Millisecond), requestTimeout)
+	}
+	for _, svc := range []struct {
+		name string
+		url  string
+		p    *process
+	}{{"read-api", read.url(), reader}, {"projector", projSpec.url(), proj}} {
+		if a := send(client, http.MethodGet, svc.url+"/readyz", "", nil); a.status != http.StatusServiceUnavailable {
+			t.Errorf("%s /readyz during the outage: %v; want 503", svc.name, a)
+		}
+		if !svc.p.running() {
+			t.Fatalf("%s exited during the outage: %v\n%s", svc.name, svc.p.state, svc.p.logTail(10))
+		}
+	}
 
 	// Up again: readiness and posts recover in the same process.
 	pg.start(t)
@@ -295,6 +318,27 @@ func TestCommandAPI_PostgreSQLRestartGives503ThenRecovers(t *testing.T) {
 	}
 	defer pool.Close()
 	logMatchesTheLedger(t, pool, l, true)
+
+	// The read side recovered by itself too: the same projector process
+	// caught up with everything acknowledged, and the read API serves it.
+	reader.waitReady(t, read.url(), 20*time.Second)
+	proj.waitReady(t, projSpec.url(), 20*time.Second)
+	caughtUp := time.Now()
+	waitCaughtUp(t, pool, proj, 30*time.Second)
+	projectorCaughtUp := time.Since(caughtUp)
+	readModelsMatchTheLog(t, pool)
+	if a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil); a.status != http.StatusOK {
+		t.Errorf("read API after the outage: %v", a)
+	}
+	if want := count(t, pool, `SELECT count(*) FROM events WHERE event_type = 'MeasurementRecorded'`); want != len(l.acked) {
+		t.Errorf("%d measurements in the log, %d acknowledged", want, len(l.acked))
+	}
+	for _, pr := range []*process{p, proj, reader} {
+		if !pr.running() {
+			t.Errorf("%s is not running after the outage: %v\n%s", pr.name, pr.state, pr.logTail(10))
+		}
+	}
+	t.Logf("after the outage the projector (not restarted) caught up in %s more", projectorCaughtUp.Round(time.Millisecond))
 	t.Logf("outage answers took %v (request timeout %s); /readyz 200 %s after PostgreSQL was back (outage lasted %s); %d 503s after ready; the retrying device sent %d requests (%d retries, %d unanswered, %d 5xx, %d acknowledged as duplicates); %d measurements acknowledged and stored",
 		roundAll(outageTook), requestTimeout, readyAfter.Round(time.Millisecond), up.Sub(outage).Round(time.Millisecond), unavailableAfterReady, l.posts, l.retries, l.transport, l.unavailable, l.ackedDupes, len(l.acked))
 }
