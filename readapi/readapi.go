@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -602,9 +603,10 @@ func (q *query) intIn(key string, def, lo, hi int) int {
 // notFoundCodes names the 404 of each path variable.
 var notFoundCodes = map[string]string{"id": "device_not_found", "eid": "event_not_found", "projection": "projection_not_found"}
 
-// refuseUnstorableText answers, before any SQL runs, requests whose path
-// variables or query values PostgreSQL text cannot hold (invalid UTF-8, NUL):
-// no read model row can have such a name, and the query would fail as a 500.
+// refuseUnstorableText answers, before any SQL runs, requests whose query
+// string does not parse, or whose path variables or query values PostgreSQL
+// text cannot hold (invalid UTF-8, NUL): no read model row can have such a
+// name, and the query would fail as a 500.
 func refuseUnstorableText(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for name, v := range mux.Vars(r) {
@@ -617,7 +619,14 @@ func refuseUnstorableText(next http.Handler) http.Handler {
 				return
 			}
 		}
-		for key, vs := range r.URL.Query() {
+		query, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			// URL.Query would drop the broken pair silently and answer as if
+			// it had not been sent.
+			badRequest(w, fmt.Errorf("the query string does not parse: %w", err))
+			return
+		}
+		for key, vs := range query {
 			for _, v := range vs {
 				if !storableText(key) || !storableText(v) {
 					badRequest(w, errors.New("query parameters must be UTF-8 text without NUL characters"))
