@@ -2,10 +2,8 @@ package readapi_test
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/httpx/httpxtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
@@ -70,30 +69,15 @@ func FuzzReadAPI(f *testing.F) {
 		if err != nil {
 			return // not a request a client can send
 		}
-		resp, err := client.Do(req)
-		var netErr net.Error
-		if errors.As(err, &netErr) && netErr.Timeout() {
-			t.Fatalf("GET %s: no answer within %s", req.URL, client.Timeout)
-		}
-		if err != nil {
-			return // the client refused to send it
-		}
-		if resp.StatusCode == http.StatusBadRequest && resp.Header.Get("Content-Type") == "text/plain; charset=utf-8" {
-			// net/http refused the request line itself (a space or a
-			// control byte in the path, say); no handler of ours saw it.
-			resp.Body.Close()
+		a, judged := httpxtest.Send(t, client, req)
+		if !judged {
 			return
 		}
-		raw, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
+		if a.Status >= 500 {
+			t.Fatalf("GET %s: %d %s", req.URL, a.Status, a.Body)
 		}
-		if resp.StatusCode >= 500 {
-			t.Fatalf("GET %s: %d %s", req.URL, resp.StatusCode, raw)
-		}
-		if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") && !json.Valid(raw) {
-			t.Fatalf("GET %s: %d, answer is not JSON: %q", req.URL, resp.StatusCode, raw)
+		if strings.HasPrefix(a.Header.Get("Content-Type"), "application/json") && !json.Valid(a.Body) {
+			t.Fatalf("GET %s: %d, answer is not JSON: %q", req.URL, a.Status, a.Body)
 		}
 	})
 }
