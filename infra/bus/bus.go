@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/components/requestreply"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -49,23 +50,7 @@ func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout ti
 	pubsub := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 256}, wmLogger)
 
 	marshaler := cqrs.JSONMarshaler{GenerateName: cqrs.StructName}
-	backend, err := requestreply.NewPubSubBackend(requestreply.PubSubBackendConfig{
-		Publisher: pubsub,
-		SubscriberConstructor: func(requestreply.PubSubBackendSubscribeParams) (message.Subscriber, error) {
-			return pubsub, nil
-		},
-		GeneratePublishTopic: func(p requestreply.PubSubBackendPublishParams) (string, error) {
-			return replyTopic(p.OperationID), nil
-		},
-		GenerateSubscribeTopic: func(p requestreply.PubSubBackendSubscribeParams) (string, error) {
-			return replyTopic(p.OperationID), nil
-		},
-		Logger:                wmLogger,
-		ListenForReplyTimeout: &replyTimeout,
-		// Every outcome, failures included, goes back to the caller; a nack
-		// on a Go channel would redeliver the command forever.
-		AckCommandErrors: true,
-	}, requestreply.BackendPubsubJSONMarshaler[commands.Outcome]{})
+	backend, err := localReplyBackend(pubsub, replyTimeout, wmLogger)
 	if err != nil {
 		return nil, fmt.Errorf("request-reply backend: %w", err)
 	}
@@ -112,6 +97,28 @@ func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout ti
 	}()
 	<-router.Running()
 	return b, nil
+}
+
+// localReplyBackend carries outcomes to callers in this process over ps, one
+// topic per operation (nobody subscribed means nobody waits). Every outcome,
+// failures included, goes back to the caller: a nack on a Go channel would
+// redeliver the command forever.
+func localReplyBackend(ps *gochannel.GoChannel, replyTimeout time.Duration, wmLogger watermill.LoggerAdapter) (requestreply.Backend[commands.Outcome], error) {
+	return requestreply.NewPubSubBackend(requestreply.PubSubBackendConfig{
+		Publisher: ps,
+		SubscriberConstructor: func(requestreply.PubSubBackendSubscribeParams) (message.Subscriber, error) {
+			return ps, nil
+		},
+		GeneratePublishTopic: func(p requestreply.PubSubBackendPublishParams) (string, error) {
+			return replyTopic(p.OperationID), nil
+		},
+		GenerateSubscribeTopic: func(p requestreply.PubSubBackendSubscribeParams) (string, error) {
+			return replyTopic(p.OperationID), nil
+		},
+		Logger:                wmLogger,
+		ListenForReplyTimeout: &replyTimeout,
+		AckCommandErrors:      true,
+	}, requestreply.BackendPubsubJSONMarshaler[commands.Outcome]{})
 }
 
 // Handlers wraps every handler of app for the bus, one per command type.

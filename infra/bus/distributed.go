@@ -145,21 +145,7 @@ func newSender(cfg Config, ends senderEnds, wmLogger watermill.LoggerAdapter, lo
 	// Replies fan out to the callers through an in-memory channel, one
 	// topic per operation; nobody subscribed means nobody waits.
 	local := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1}, watermill.NopLogger{})
-	replyTimeout := cfg.ReplyTimeout
-	backend, err := requestreply.NewPubSubBackend(requestreply.PubSubBackendConfig{
-		Publisher: local,
-		SubscriberConstructor: func(requestreply.PubSubBackendSubscribeParams) (message.Subscriber, error) {
-			return local, nil
-		},
-		GeneratePublishTopic: func(p requestreply.PubSubBackendPublishParams) (string, error) {
-			return replyTopic(p.OperationID), nil
-		},
-		GenerateSubscribeTopic: func(p requestreply.PubSubBackendSubscribeParams) (string, error) {
-			return replyTopic(p.OperationID), nil
-		},
-		Logger:                wmLogger,
-		ListenForReplyTimeout: &replyTimeout,
-	}, requestreply.BackendPubsubJSONMarshaler[commands.Outcome]{})
+	backend, err := localReplyBackend(local, cfg.ReplyTimeout, wmLogger)
 	if err != nil {
 		return nil, fmt.Errorf("request-reply backend: %w", err)
 	}
