@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -49,12 +50,17 @@ var codeSentinels = []struct {
 	{CodeUnavailable, ErrUnavailable},
 }
 
-// Code returns the machine code of err, CodeInternal when it wraps no domain sentinel.
+// Code returns the machine code of err, CodeInternal when it wraps no domain
+// sentinel. Work cut by its deadline is CodeUnavailable: the caller was told to
+// retry, whichever layer the deadline stopped.
 func Code(err error) string {
 	for _, cs := range codeSentinels {
 		if errors.Is(err, cs.err) {
 			return cs.code
 		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return CodeUnavailable
 	}
 	return CodeInternal
 }

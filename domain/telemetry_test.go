@@ -1,7 +1,9 @@
 package domain
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -83,6 +85,12 @@ func TestErrorFromCode_KeepsTheSentinelAcrossTheBus(t *testing.T) {
 	}
 	if Code(errors.New("boom")) != CodeInternal {
 		t.Error("an unknown error is not internal")
+	}
+	if got := Code(fmt.Errorf("append: %w", context.DeadlineExceeded)); got != CodeUnavailable {
+		t.Errorf("work cut by its deadline: %s, want %s (the caller retries)", got, CodeUnavailable)
+	}
+	if !errors.Is(ErrorFromCode(Code(context.DeadlineExceeded), "timed out"), ErrUnavailable) {
+		t.Error("a deadline did not cross the bus as unavailable")
 	}
 }
 

@@ -152,16 +152,9 @@ func handler[C any](name string, backend requestreply.Backend[commands.Outcome],
 				out = commands.Failed(fmt.Errorf("%s: internal error", name))
 			}
 		}()
-		if err := ctx.Err(); err != nil {
-			// The caller's deadline passed while the command waited (in a
-			// broker queue, say): it was told to retry, so store nothing.
-			return commands.Failed(fmt.Errorf("%s: %w: the caller stopped waiting: %w", name, domain.ErrUnavailable, err)), nil
-		}
+		// ctx carries the caller's deadline (handleWithinDeadline): a command
+		// whose caller stopped waiting fails at its first store call.
 		out, err := handle(ctx, cmd)
-		if err != nil && ctx.Err() != nil && domain.Code(err) == domain.CodeInternal {
-			// Cut by the caller's deadline: the caller answers 503, retry.
-			err = fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
-		}
 		if err != nil {
 			if domain.Code(err) == domain.CodeInternal || domain.Code(err) == domain.CodeUnavailable {
 				logger.Error("command failed", "handler", name, "err", err)

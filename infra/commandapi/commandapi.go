@@ -391,12 +391,9 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusForbidden
 	case domain.CodeUnavailable:
 		status = http.StatusServiceUnavailable
-		msg = "the event store is unavailable; retry later"
+		msg = "the event store is unavailable or the request timed out; retry later"
 	default:
 		msg = "internal error"
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		status, code, msg = http.StatusServiceUnavailable, domain.CodeUnavailable, "request timed out; retry later"
 	}
 	body := httpx.ErrorBody{Error: httpx.ErrorDetail{Code: code, Message: msg}}
 	var ve *domain.ValidationError

@@ -367,7 +367,7 @@ func (b *Bridge) send(device string, cmd any) (commands.Outcome, error) {
 }
 
 func transient(err error) bool {
-	return err != nil && (errors.Is(err, domain.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded))
+	return err != nil && domain.Code(err) == domain.CodeUnavailable
 }
 
 func malformed(err error) ErrorResult {
