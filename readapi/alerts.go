@@ -63,10 +63,10 @@ func (a *api) stationAlerts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) listAlerts(w http.ResponseWriter, r *http.Request, deviceID string) {
-	q := query{r: r}
+	q := query{vals: r.URL.Query()}
 	limit := q.intIn("limit", 100, 1, 1000)
 	active := false
-	switch v := r.URL.Query().Get("active"); v {
+	switch v := q.get("active"); v {
 	case "", "false":
 	case "true":
 		active = true

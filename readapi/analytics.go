@@ -102,7 +102,7 @@ func (a *api) stationBuckets(w http.ResponseWriter, r *http.Request) {
 		serverError(w, err)
 		return
 	}
-	q := query{r: r}
+	q := query{vals: r.URL.Query()}
 	typ := q.name("type")
 	to := q.time("to", a.clock())
 	from := q.time("from", to.Add(-24*time.Hour))
@@ -164,7 +164,7 @@ func (a *api) stationHourly(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := query{r: r}
+	q := query{vals: r.URL.Query()}
 	typ := q.name("type")
 	to := q.time("to", a.clock())
 	from := q.time("from", to.Add(-48*time.Hour))
@@ -212,10 +212,10 @@ func (a *api) history(kind string) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		q := query{r: r}
+		q := query{vals: r.URL.Query()}
 		limit := q.intIn("limit", 100, 1, 1000)
 		var afterCommit, afterPrepare int64 = -1, -1
-		if c := r.URL.Query().Get("cursor"); c != "" {
+		if c := q.get("cursor"); c != "" {
 			a, b, ok := strings.Cut(c, "-")
 			x, err1 := strconv.ParseInt(a, 10, 64)
 			y, err2 := strconv.ParseInt(b, 10, 64)
@@ -265,13 +265,13 @@ func (a *api) export(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := query{r: r}
+	q := query{vals: r.URL.Query()}
 	typ := q.name("type")
-	format := r.URL.Query().Get("format")
+	format := q.get("format")
 	if format == "" {
 		format = "csv"
 	}
-	resolution := r.URL.Query().Get("resolution")
+	resolution := q.get("resolution")
 	if resolution == "" {
 		resolution = "raw"
 	}

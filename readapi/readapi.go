@@ -144,9 +144,9 @@ type vehicleEvent struct {
 
 func (a *api) listDevices(kind, field string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := query{r: r}
+		q := query{vals: r.URL.Query()}
 		limit := q.intIn("limit", 100, 1, 1000)
-		after := r.URL.Query().Get("after")
+		after := q.get("after")
 		if q.err != nil {
 			badRequest(w, q.err)
 			return
@@ -193,7 +193,7 @@ func (a *api) stationPoints(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := query{r: r}
+	q := query{vals: r.URL.Query()}
 	typ := q.name("type")
 	to := q.time("to", a.clock())
 	from := q.time("from", to.Add(-24*time.Hour))
@@ -252,7 +252,7 @@ func (a *api) daily(w http.ResponseWriter, r *http.Request, kind, nameParam stri
 	if !ok {
 		return
 	}
-	q := query{r: r}
+	q := query{vals: r.URL.Query()}
 	name := q.name(nameParam)
 	today := dateOf(a.clock().In(d.zone))
 	to := q.date("to", today)
@@ -264,7 +264,7 @@ func (a *api) daily(w http.ResponseWriter, r *http.Request, kind, nameParam stri
 		q.err = errors.New("at most 20 years of days at once")
 	}
 	var asOf time.Time
-	if kind == "station" && r.URL.Query().Get("as_of") != "" {
+	if kind == "station" && q.get("as_of") != "" {
 		asOf = q.time("as_of", time.Time{})
 	}
 	if q.err != nil {
@@ -351,8 +351,8 @@ func (a *api) latest(ctx context.Context, id string, asType bool) ([]latest, err
 // dashboard is the seed system's query: raw points for up to 7 days, daily
 // rows beyond.
 func (a *api) dashboard(w http.ResponseWriter, r *http.Request) {
-	q := query{r: r}
-	station := r.URL.Query().Get("station")
+	q := query{vals: r.URL.Query()}
+	station := q.get("station")
 	if station == "" && q.err == nil {
 		q.err = errors.New("station is required")
 	}
@@ -384,16 +384,16 @@ func (a *api) vehicleEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := query{r: r}
+	q := query{vals: r.URL.Query()}
 	to := q.time("to", a.clock().Add(24*time.Hour))
 	from := q.time("from", time.Unix(0, 0))
 	typ := ""
-	if r.URL.Query().Get("type") != "" {
+	if q.get("type") != "" {
 		typ = q.name("type")
 	}
 	limit := q.intIn("limit", 100, 1, 1000)
 	beforeAt, beforeEID := to, "\U0010FFFF"
-	if c := r.URL.Query().Get("cursor"); c != "" && q.err == nil {
+	if c := q.get("cursor"); c != "" && q.err == nil {
 		beforeAt, beforeEID, q.err = decodeCursor(c)
 	}
 	if q.err != nil {
@@ -539,11 +539,13 @@ func decodeCursor(c string) (time.Time, string, error) {
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
-// query parses query parameters, keeping the first error.
+// query reads query parameters (parsed once per request), keeping the first error.
 type query struct {
-	r   *http.Request
-	err error
+	vals url.Values
+	err  error
 }
+
+func (q *query) get(key string) string { return q.vals.Get(key) }
 
 func (q *query) fail(format string, args ...any) {
 	if q.err == nil {
@@ -552,7 +554,7 @@ func (q *query) fail(format string, args ...any) {
 }
 
 func (q *query) name(key string) string {
-	v := q.r.URL.Query().Get(key)
+	v := q.get(key)
 	if v == "" {
 		q.fail("%s is required", key)
 	} else if !namePattern.MatchString(v) {
@@ -562,7 +564,7 @@ func (q *query) name(key string) string {
 }
 
 func (q *query) time(key string, def time.Time) time.Time {
-	v := q.r.URL.Query().Get(key)
+	v := q.get(key)
 	if v == "" {
 		return def
 	}
@@ -575,7 +577,7 @@ func (q *query) time(key string, def time.Time) time.Time {
 }
 
 func (q *query) date(key string, def time.Time) time.Time {
-	v := q.r.URL.Query().Get(key)
+	v := q.get(key)
 	if v == "" {
 		return def
 	}
@@ -588,7 +590,7 @@ func (q *query) date(key string, def time.Time) time.Time {
 }
 
 func (q *query) intIn(key string, def, lo, hi int) int {
-	v := q.r.URL.Query().Get(key)
+	v := q.get(key)
 	if v == "" {
 		return def
 	}
