@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -186,7 +187,7 @@ func printVerdict(checks []soakCheck) bool {
 }
 
 // errSoakFailed makes loadgen exit 1 after printing a failed verdict.
-var errSoakFailed = fmt.Errorf("soak failed: see the verdict above")
+var errSoakFailed = errors.New("soak failed: see the verdict above")
 
 // runSoak is ingest held at -rate (say half of peak) for 30 minutes by
 // default, reported every minute and judged against limits at the end.
