@@ -209,7 +209,8 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	res := &ingestResult{Mode: "ingest", Prefix: c.prefix, Stations: c.stations, Batch: c.batch,
 		Concurrency: c.concurrency, TargetRate: c.rate, Errors: map[string]int64{}}
 	var (
-		requests, accepted, dups, late atomic.Int64
+		requests, late                 atomic.Int64
+		tally                          acceptedTally
 		win                            window
 		slot, rr                       atomic.Int64
 		httpLat                        samples
@@ -274,26 +275,9 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 			}(p)
 		}
 	}()
-	stopTickers := make(chan struct{})
-	var tickers sync.WaitGroup
-	every := func(d time.Duration, f func()) {
-		tickers.Add(1)
-		go func() {
-			defer tickers.Done()
-			t := time.NewTicker(d)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopTickers:
-					return
-				case <-t.C:
-					f()
-				}
-			}
-		}()
-	}
+	ticks := newTickers()
 	if c.probes > 0 {
-		every(time.Duration(float64(time.Second)/c.probes), func() {
+		ticks.every(time.Duration(float64(time.Second)/c.probes), func() {
 			select {
 			case probeReq <- struct{}{}:
 			default:
@@ -301,7 +285,7 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 		})
 	}
 	if c.projectorURL != "" {
-		every(time.Second, func() {
+		ticks.every(time.Second, func() {
 			if ss, err := scrape(client, c.projectorURL+"/metrics"); err == nil {
 				if v, ok := gauge(ss, "fleetpulse_projection_lag_seconds"); ok {
 					lag := time.Duration(v * float64(time.Second))
@@ -313,14 +297,12 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	}
 
 	if c.reportEvery > 0 {
-		tickers.Add(1)
-		go func() {
-			defer tickers.Done()
-			read := func() counters { return counters{accepted.Load(), errs.total.Load(), late.Load()} }
-			reportIntervals(c.reportEvery, start, read, &win, watch, stopTickers, func(r intervalReport) {
-				res.Intervals = append(res.Intervals, r) // only this goroutine appends; read after tickers.Wait
+		ticks.wg.Go(func() {
+			read := func() counters { return counters{tally.accepted.Load(), errs.total.Load(), late.Load()} }
+			reportIntervals(c.reportEvery, start, read, &win, watch, ticks.done, func(r intervalReport) {
+				res.Intervals = append(res.Intervals, r) // only this goroutine appends; read after ticks.stop
 			})
-		}()
+		})
 	}
 
 	var workers sync.WaitGroup
@@ -374,12 +356,8 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 				default:
 				}
 				buf = appendBatch(buf[:0], ms)
-				var out struct {
-					Accepted   int64 `json:"accepted"`
-					Duplicates int64 `json:"duplicates"`
-				}
 				t0 := time.Now()
-				st, err := post(reqCtx, client, c.url+"/v1/stations/"+ids[si]+"/measurements", tokens[si], buf, &out)
+				out, st, err := postBatch(reqCtx, client, c.url, ids[si], tokens[si], buf)
 				t1 := time.Now()
 				requests.Add(1)
 				switch {
@@ -390,8 +368,7 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 					if c.reportEvery > 0 {
 						win.addHTTP(t1.Sub(t0))
 					}
-					accepted.Add(out.Accepted)
-					dups.Add(out.Duplicates)
+					tally.add(out)
 					if pr != nil {
 						pr.sent, pr.created = t0, t1
 						select {
@@ -405,8 +382,7 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	}
 	workers.Wait()
 	elapsed := time.Since(start)
-	close(stopTickers)
-	tickers.Wait()
+	ticks.stop()
 	cmdAfter, _ := scrape(client, c.url+"/metrics")
 	var projAfter []series
 	if c.projectorURL != "" {
@@ -419,7 +395,7 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	catchStart := time.Now()
 	at := catchStart.Truncate(time.Microsecond)
 	body := appendBatch(nil, []measurement{{id: c.prefix + "-final-probe", typ: "probe", value: 1, at: at}})
-	if st, err := post(context.WithoutCancel(ctx), client, c.url+"/v1/stations/"+ids[0]+"/measurements", tokens[0], body, nil); err == nil && st == http.StatusCreated {
+	if _, st, err := postBatch(context.WithoutCancel(ctx), client, c.url, ids[0], tokens[0], body); err == nil && st == http.StatusCreated {
 		if seen, ok := pollProbe(probe{station: ids[0], at: at, created: catchStart}); ok {
 			res.CatchUpAfterStopSec = seen.Sub(catchStart).Seconds()
 		} else {
@@ -431,7 +407,7 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	pollers.Wait()
 
 	res.Seconds = elapsed.Seconds()
-	res.Requests, res.Accepted, res.Duplicates, res.LateSlots = requests.Load(), accepted.Load(), dups.Load(), late.Load()
+	res.Requests, res.Accepted, res.Duplicates, res.LateSlots = requests.Load(), tally.accepted.Load(), tally.duplicates.Load(), late.Load()
 	res.MeasurementsPerSec = float64(res.Accepted) / elapsed.Seconds()
 	res.HTTP = httpLat.summary()
 	if cmdBefore != nil && cmdAfter != nil {
@@ -446,35 +422,6 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	res.LagAppended, res.LagSent, res.GaugeLag = lagAppended.summary(), lagSent.summary(), gaugeLag.summary()
 	res.ProbeTimeouts = probeTimeouts.Load()
 	return res, nil
-}
-
-func waitFor(ctx context.Context, limit time.Duration, ok func() bool) error {
-	end := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(end) {
-			return errors.New("timed out")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-func shortErr(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	s := err.Error()
-	if len(s) > 60 {
-		s = s[len(s)-60:]
-	}
-	return s
 }
 
 func printIngest(r *ingestResult) {

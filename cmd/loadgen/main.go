@@ -39,7 +39,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -191,18 +190,6 @@ func parsePIDs(s string) ([]int, error) {
 		pids = append(pids, p)
 	}
 	return pids, nil
-}
-
-func httpClient(conns int, timeout time.Duration) *http.Client {
-	tr := &http.Transport{
-		Proxy:               nil, // never through a proxy: loopback only
-		MaxIdleConns:        conns * 2,
-		MaxIdleConnsPerHost: conns * 2,
-		MaxConnsPerHost:     0,
-		IdleConnTimeout:     90 * time.Second,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-	}
-	return &http.Client{Transport: tr, Timeout: timeout}
 }
 
 // --- printing ----------------------------------------------------------------

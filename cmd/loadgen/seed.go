@@ -78,7 +78,7 @@ func runSeed(ctx context.Context, args []string) error {
 	end := time.Now().Add(-time.Minute).Truncate(c.step)
 	first := end.Add(-time.Duration(c.count-1) * c.step)
 	res := &seedResult{Mode: "seed", Station: c.station, Measurements: c.count, Errors: map[string]int64{}}
-	var accepted, dups atomic.Int64
+	var tally acceptedTally
 	var next atomic.Int64
 	errs := newErrorTally(res.Errors)
 	var wg sync.WaitGroup
@@ -103,23 +103,18 @@ func runSeed(ctx context.Context, args []string) error {
 					ms = append(ms, measurement{id: "y-" + strconv.FormatInt(at.Unix(), 10), typ: c.typ, value: v, at: at})
 				}
 				buf = appendBatch(buf[:0], ms)
-				var out struct {
-					Accepted   int64 `json:"accepted"`
-					Duplicates int64 `json:"duplicates"`
-				}
-				st, err := post(ctx, client, c.url+"/v1/stations/"+c.station+"/measurements", token, buf, &out)
+				out, st, err := postBatch(ctx, client, c.url, c.station, token, buf)
 				if err != nil || st != http.StatusCreated {
 					errs.failed(st, err)
 					continue
 				}
-				accepted.Add(out.Accepted)
-				dups.Add(out.Duplicates)
+				tally.add(out)
 			}
 		}()
 	}
 	wg.Wait()
 	res.PostSeconds = time.Since(start).Seconds()
-	res.Accepted, res.Duplicates = accepted.Load(), dups.Load()
+	res.Accepted, res.Duplicates = tally.accepted.Load(), tally.duplicates.Load()
 	res.PostPerSec = float64(res.Accepted) / res.PostSeconds
 	fmt.Fprintf(os.Stderr, "posted %d measurements in %.1f s; waiting until the daily view counts them all...\n", res.Accepted+res.Duplicates, res.PostSeconds)
 

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -85,30 +84,6 @@ func quantile(d []time.Duration, q float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
-
-// --- failed requests ---------------------------------------------------------
-
-// errorTally counts failed requests by kind ("status 503", "transport:
-// timeout") into a result's map, from many goroutines.
-type errorTally struct {
-	mu    sync.Mutex
-	kinds map[string]int64
-	total atomic.Int64
-}
-
-func newErrorTally(kinds map[string]int64) *errorTally { return &errorTally{kinds: kinds} }
-
-// failed records a request that ended with err, or else with status st.
-func (t *errorTally) failed(st int, err error) {
-	key := "status " + strconv.Itoa(st)
-	if err != nil {
-		key = "transport: " + shortErr(err)
-	}
-	t.total.Add(1)
-	t.mu.Lock()
-	t.kinds[key]++
-	t.mu.Unlock()
-}
 
 // --- /proc: memory and CPU of processes --------------------------------------
 
