@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
 )
 
 var measurementTypes = []string{"pm25", "pm10", "no2", "temperature", "humidity"}
@@ -54,7 +56,7 @@ type ingestResult struct {
 	ProbeTimeouts       int64            `json:"probe_timeouts"`
 	GaugeLag            summary          `json:"projector_lag_gauge"`
 	CatchUpAfterStopSec float64          `json:"catch_up_after_stop_sec"`
-	CPU                 cpuReport        `json:"cpu"`
+	CPU                 procstat.Report  `json:"cpu"`
 	Intervals           []intervalReport `json:"intervals,omitempty"`
 	Verdict             []soakCheck      `json:"verdict,omitempty"`
 }
@@ -196,10 +198,6 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 		}
 	}
 
-	names := map[int]string{}
-	for _, p := range pids {
-		names[p] = procName(p)
-	}
 	cmdBefore, _ := scrape(client, c.url+"/metrics")
 	var projBefore []series
 	if c.projectorURL != "" {
@@ -219,7 +217,8 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	)
 	errs := newErrorTally(res.Errors)
 
-	watch := newProcWatch(pids, names)
+	ticks := newTickers()
+	watch := watchProcesses(ticks, pids)
 	start := time.Now()
 	deadline := start.Add(c.duration)
 	interval := time.Duration(0)
@@ -275,7 +274,6 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 			}(p)
 		}
 	}()
-	ticks := newTickers()
 	if c.probes > 0 {
 		ticks.every(time.Duration(float64(time.Second)/c.probes), func() {
 			select {
@@ -388,7 +386,7 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	if c.projectorURL != "" {
 		projAfter, _ = scrape(client, c.projectorURL+"/metrics")
 	}
-	res.CPU = watch.finish()
+	res.CPU = watch.Finish()
 
 	// Catch-up: how long after the load stops until a fresh probe is visible.
 	fmt.Fprintln(os.Stderr, "load stopped; waiting for the read models to catch up...")

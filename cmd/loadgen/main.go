@@ -50,6 +50,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
 )
 
 const usage = `usage: loadgen <mode> [flags]
@@ -233,7 +235,7 @@ func fmtFloat(v float64) string {
 	}
 }
 
-func printProcs(c cpuReport) {
+func printProcs(c procstat.Report) {
 	t := newTable("CPU and memory during the run")
 	t.row("process", "pid", "cpu (cores)", "max RSS (MiB)", "peak RSS VmHWM (MiB)", "RSS first -> last (MiB)")
 	for _, p := range c.Processes {

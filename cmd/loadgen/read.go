@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
 )
 
 type readConfig struct {
@@ -42,7 +44,7 @@ type readResult struct {
 	Seconds float64          `json:"seconds"`
 	Kinds   []*readKind      `json:"kinds"`
 	Errors  map[string]int64 `json:"errors"`
-	CPU     cpuReport        `json:"cpu"`
+	CPU     procstat.Report  `json:"cpu"`
 }
 
 func runRead(ctx context.Context, args []string) error {
@@ -109,17 +111,14 @@ func runRead(ctx context.Context, args []string) error {
 	}
 	daily.Rows, raw.Rows = len(d.Days), len(p.Points)
 
-	names := map[int]string{}
-	for _, pid := range pids {
-		names[pid] = procName(pid)
-	}
 	before, err := scrape(client, c.readURL+"/metrics")
 	if err != nil {
 		return err
 	}
 	res := &readResult{Mode: "read", Clients: c.clients, ThinkMS: float64(c.think) / 1e6, Errors: map[string]int64{}, Kinds: []*readKind{daily, raw}}
 	errs := newErrorTally(res.Errors)
-	watch := newProcWatch(pids, names)
+	ticks := newTickers()
+	watch := watchProcesses(ticks, pids)
 	start := time.Now()
 	deadline := start.Add(c.duration)
 	var wg sync.WaitGroup
@@ -159,7 +158,8 @@ func runRead(ctx context.Context, args []string) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	res.CPU = watch.finish()
+	ticks.stop()
+	res.CPU = watch.Finish()
 	after, err := scrape(client, c.readURL+"/metrics")
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
 )
 
 // soakLimits are what a soak run must stay within to pass.
@@ -73,7 +75,7 @@ type counters struct{ accepted, errors, late int64 }
 
 // reportIntervals prints and records one intervalReport every `every` until
 // stop is closed, then once more for the partial last interval.
-func reportIntervals(every time.Duration, start time.Time, read func() counters, win *window, watch *procWatch,
+func reportIntervals(every time.Duration, start time.Time, read func() counters, win *window, watch *procstat.Watch,
 	stop <-chan struct{}, record func(intervalReport)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -94,7 +96,7 @@ func reportIntervals(every time.Duration, start time.Time, read func() counters,
 			LagP99ms:           summarize(lagD).P99,
 			LagN:               len(lagD),
 			GaugeLagMaxMs:      ms(gmax),
-			RSSMiB:             watch.currentRSS(),
+			RSSMiB:             watch.RSS(),
 		}
 		prev, prevAt = cur, now
 		record(r)

@@ -6,13 +6,13 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
 )
 
 // --- latency samples ---------------------------------------------------------
@@ -85,235 +85,12 @@ func quantile(d []time.Duration, q float64) time.Duration {
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
-// --- /proc: memory and CPU of processes --------------------------------------
-
-const clockTicks = 100 // USER_HZ on Linux
-
-// procSample is what /proc says about one process at one instant.
-type procSample struct {
-	RSSKiB, HWMKiB int64
-	CPUTicks       int64 // utime + stime
-	OK             bool
-}
-
-func readProc(pid int) procSample {
-	var s procSample
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return s
-	}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			s.RSSKiB = kib(v)
-		} else if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			s.HWMKiB = kib(v)
-		}
-	}
-	f.Close()
-	s.CPUTicks = cpuTicks(fmt.Sprintf("/proc/%d/stat", pid))
-	s.OK = true
-	return s
-}
-
-func kib(v string) int64 {
-	n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-	return n
-}
-
-// cpuTicks reads utime+stime from a /proc/<pid>/stat file.
-func cpuTicks(path string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	// The command name may hold spaces: fields start after the last ')'.
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return ut + st
-}
-
-// machineCPU reads the aggregate busy and total ticks of /proc/stat.
-func machineCPU() (busy, total int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if i >= 8 { // guest time is already counted in user
-			break
-		}
-		total += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, total
-}
-
-// postgresCPU sums the CPU ticks of every process named "postgres" (the
-// server and all its backends: on a shared machine this includes others' work).
-func postgresCPU() int64 {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	var sum int64
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
-			continue
-		}
-		sum += cpuTicks("/proc/" + e.Name() + "/stat")
-	}
-	return sum
-}
-
-// procWatch samples processes every second while a run lasts.
-type procWatch struct {
-	pids    []int
-	names   map[int]string
-	mu      sync.Mutex
-	maxRSS  map[int]int64
-	first   map[int]procSample
-	last    map[int]procSample
-	start   time.Time
-	m0, t0  int64
-	pg0     int64
-	self0   int64
-	stop    chan struct{}
-	stopped chan struct{}
-}
-
-func newProcWatch(pids []int, names map[int]string) *procWatch {
-	w := &procWatch{pids: pids, names: names, maxRSS: map[int]int64{}, first: map[int]procSample{}, last: map[int]procSample{},
-		stop: make(chan struct{}), stopped: make(chan struct{})}
-	w.start = time.Now()
-	w.m0, w.t0 = machineCPU()
-	w.pg0 = postgresCPU()
-	w.self0 = cpuTicks("/proc/self/stat")
-	for _, p := range pids {
-		s := readProc(p)
-		w.first[p], w.last[p], w.maxRSS[p] = s, s, s.RSSKiB
-	}
-	go w.loop()
+// watchProcesses starts watching pids' CPU and memory, sampled every second
+// until ticks stop.
+func watchProcesses(ticks *tickers, pids []int) *procstat.Watch {
+	w := procstat.Start(pids)
+	ticks.every(time.Second, w.Sample)
 	return w
-}
-
-func (w *procWatch) loop() {
-	defer close(w.stopped)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stop:
-			w.sample()
-			return
-		case <-t.C:
-			w.sample()
-		}
-	}
-}
-
-func (w *procWatch) sample() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, p := range w.pids {
-		s := readProc(p)
-		if !s.OK {
-			continue
-		}
-		w.last[p] = s
-		if s.RSSKiB > w.maxRSS[p] {
-			w.maxRSS[p] = s.RSSKiB
-		}
-	}
-}
-
-// currentRSS is each watched process's RSS at the latest sample, by name.
-func (w *procWatch) currentRSS() map[string]float64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make(map[string]float64, len(w.pids))
-	for _, p := range w.pids {
-		out[w.names[p]] = float64(w.last[p].RSSKiB) / 1024
-	}
-	return out
-}
-
-// procReport is one process's memory and CPU over a run.
-type procReport struct {
-	PID       int     `json:"pid"`
-	Name      string  `json:"name"`
-	MaxRSSMiB float64 `json:"max_rss_mib"`
-	HWMMiB    float64 `json:"peak_rss_hwm_mib"`
-	CPUCores  float64 `json:"cpu_cores"`
-	// FirstRSSMiB and LastRSSMiB are the first and last samples: growth
-	// over a soak run.
-	FirstRSSMiB float64 `json:"first_rss_mib"`
-	LastRSSMiB  float64 `json:"last_rss_mib"`
-}
-
-// cpuReport is where the machine's CPU went during a run.
-type cpuReport struct {
-	MachineBusyPct float64      `json:"machine_busy_pct"`
-	OtherCores     float64      `json:"other_cores"`
-	PostgresCores  float64      `json:"postgres_cores"`
-	LoadgenCores   float64      `json:"loadgen_cores"`
-	Processes      []procReport `json:"processes"`
-}
-
-func (w *procWatch) finish() cpuReport {
-	close(w.stop)
-	<-w.stopped
-	secs := time.Since(w.start).Seconds()
-	m1, t1 := machineCPU()
-	r := cpuReport{
-		PostgresCores: float64(postgresCPU()-w.pg0) / clockTicks / secs,
-		LoadgenCores:  float64(cpuTicks("/proc/self/stat")-w.self0) / clockTicks / secs,
-	}
-	if t1 > w.t0 {
-		r.MachineBusyPct = 100 * float64(m1-w.m0) / float64(t1-w.t0)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ours := r.PostgresCores + r.LoadgenCores
-	for _, p := range w.pids {
-		pr := procReport{
-			PID: p, Name: w.names[p],
-			MaxRSSMiB: float64(w.maxRSS[p]) / 1024, HWMMiB: float64(w.last[p].HWMKiB) / 1024,
-			FirstRSSMiB: float64(w.first[p].RSSKiB) / 1024, LastRSSMiB: float64(w.last[p].RSSKiB) / 1024,
-			CPUCores: float64(w.last[p].CPUTicks-w.first[p].CPUTicks) / clockTicks / secs,
-		}
-		ours += pr.CPUCores
-		r.Processes = append(r.Processes, pr)
-	}
-	// Whatever else ran: kernel threads, other people's work on a shared machine.
-	r.OtherCores = r.MachineBusyPct/100*float64(runtime.NumCPU()) - ours
-	return r
-}
-
-func procName(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // --- Prometheus text scraping ------------------------------------------------
