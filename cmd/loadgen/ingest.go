@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/promtext"
 )
 
 var measurementTypes = []string{"pm25", "pm10", "no2", "temperature", "humidity"}
@@ -198,10 +199,10 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 		}
 	}
 
-	cmdBefore, _ := scrape(client, c.url+"/metrics")
-	var projBefore []series
+	cmdBefore, _ := promtext.Scrape(client, c.url+"/metrics")
+	var projBefore []promtext.Sample
 	if c.projectorURL != "" {
-		projBefore, _ = scrape(client, c.projectorURL+"/metrics")
+		projBefore, _ = promtext.Scrape(client, c.projectorURL+"/metrics")
 	}
 
 	res := &ingestResult{Mode: "ingest", Prefix: c.prefix, Stations: c.stations, Batch: c.batch,
@@ -284,8 +285,8 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	}
 	if c.projectorURL != "" {
 		ticks.every(time.Second, func() {
-			if ss, err := scrape(client, c.projectorURL+"/metrics"); err == nil {
-				if v, ok := gauge(ss, "fleetpulse_projection_lag_seconds"); ok {
+			if ss, err := promtext.Scrape(client, c.projectorURL+"/metrics"); err == nil {
+				if v, ok := promtext.Value(ss, "fleetpulse_projection_lag_seconds"); ok {
 					lag := time.Duration(v * float64(time.Second))
 					gaugeLag.add(lag)
 					win.addGauge(lag)
@@ -381,10 +382,10 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 	workers.Wait()
 	elapsed := time.Since(start)
 	ticks.stop()
-	cmdAfter, _ := scrape(client, c.url+"/metrics")
-	var projAfter []series
+	cmdAfter, _ := promtext.Scrape(client, c.url+"/metrics")
+	var projAfter []promtext.Sample
 	if c.projectorURL != "" {
-		projAfter, _ = scrape(client, c.projectorURL+"/metrics")
+		projAfter, _ = promtext.Scrape(client, c.projectorURL+"/metrics")
 	}
 	res.CPU = watch.Finish()
 
@@ -413,8 +414,8 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 		res.ServerHTTP = &sl
 	}
 	if projBefore != nil && projAfter != nil {
-		b, _ := gauge(projBefore, "fleetpulse_projected_events_total")
-		a, _ := gauge(projAfter, "fleetpulse_projected_events_total")
+		b, _ := promtext.Value(projBefore, "fleetpulse_projected_events_total")
+		a, _ := promtext.Value(projAfter, "fleetpulse_projected_events_total")
 		res.ProjectedPerSec = (a - b) / elapsed.Seconds()
 	}
 	res.LagAppended, res.LagSent, res.GaugeLag = lagAppended.summary(), lagSent.summary(), gaugeLag.summary()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/promtext"
 )
 
 type readConfig struct {
@@ -111,7 +112,7 @@ func runRead(ctx context.Context, args []string) error {
 	}
 	daily.Rows, raw.Rows = len(d.Days), len(p.Points)
 
-	before, err := scrape(client, c.readURL+"/metrics")
+	before, err := promtext.Scrape(client, c.readURL+"/metrics")
 	if err != nil {
 		return err
 	}
@@ -160,7 +161,7 @@ func runRead(ctx context.Context, args []string) error {
 	elapsed := time.Since(start)
 	ticks.stop()
 	res.CPU = watch.Finish()
-	after, err := scrape(client, c.readURL+"/metrics")
+	after, err := promtext.Scrape(client, c.readURL+"/metrics")
 	if err != nil {
 		return err
 	}

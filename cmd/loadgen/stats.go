@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/promtext"
 )
 
 // --- latency samples ---------------------------------------------------------
@@ -93,186 +88,6 @@ func watchProcesses(ticks *tickers, pids []int) *procstat.Watch {
 	return w
 }
 
-// --- Prometheus text scraping ------------------------------------------------
-
-// series is one sample line of the text exposition format.
-type series struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-func scrape(client *http.Client, url string) ([]series, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-	}
-	var out []series
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		sp := strings.LastIndexByte(line, ' ')
-		if sp < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[sp+1:], 64)
-		if err != nil {
-			continue
-		}
-		key := line[:sp]
-		s := series{labels: map[string]string{}, value: v}
-		if i := strings.IndexByte(key, '{'); i >= 0 {
-			s.name = key[:i]
-			parseLabels(strings.TrimSuffix(key[i+1:], "}"), s.labels)
-		} else {
-			s.name = key
-		}
-		out = append(out, s)
-	}
-	return out, sc.Err()
-}
-
-// parseLabels reads `a="x",b="y"` (values here never hold escaped quotes
-// that matter: route templates and status codes).
-func parseLabels(s string, into map[string]string) {
-	for s != "" {
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 || eq+1 >= len(s) || s[eq+1] != '"' {
-			return
-		}
-		name := s[:eq]
-		rest := s[eq+2:]
-		end := 0
-		for end < len(rest) && !(rest[end] == '"' && (end == 0 || rest[end-1] != '\\')) {
-			end++
-		}
-		if end >= len(rest) {
-			return
-		}
-		into[name] = rest[:end]
-		s = strings.TrimPrefix(rest[end+1:], ",")
-	}
-}
-
-func gauge(ss []series, name string) (float64, bool) {
-	for _, s := range ss {
-		if s.name == name {
-			return s.value, true
-		}
-	}
-	return 0, false
-}
-
-// histogram is the cumulative bucket counts of one histogram, summed over
-// the series that match.
-type histogram struct {
-	bounds []float64 // upper bounds, ascending, +Inf last
-	counts []float64 // cumulative
-}
-
-func histogramOf(ss []series, name string, match map[string]string) histogram {
-	byLE := map[float64]float64{}
-	for _, s := range ss {
-		if s.name != name+"_bucket" {
-			continue
-		}
-		ok := true
-		for k, v := range match {
-			if s.labels[k] != v {
-				ok = false
-				break
-			}
-		}
-		if !ok {
-			continue
-		}
-		le, err := strconv.ParseFloat(s.labels["le"], 64)
-		if err != nil {
-			continue
-		}
-		byLE[le] += s.value
-	}
-	var h histogram
-	for le := range byLE {
-		h.bounds = append(h.bounds, le)
-	}
-	sort.Float64s(h.bounds)
-	for _, le := range h.bounds {
-		h.counts = append(h.counts, byLE[le])
-	}
-	return h
-}
-
-// minus returns h - before (the observations made between two scrapes).
-func (h histogram) minus(before histogram) histogram {
-	out := histogram{bounds: h.bounds, counts: make([]float64, len(h.counts))}
-	prev := map[float64]float64{}
-	for i, le := range before.bounds {
-		prev[le] = before.counts[i]
-	}
-	for i, le := range h.bounds {
-		out.counts[i] = h.counts[i] - prev[le]
-	}
-	return out
-}
-
-func (h histogram) total() float64 {
-	if len(h.counts) == 0 {
-		return 0
-	}
-	return h.counts[len(h.counts)-1]
-}
-
-// quantile interpolates linearly inside the bucket that holds rank q, as
-// Prometheus' histogram_quantile does; in the +Inf bucket it returns the
-// highest finite bound.
-func (h histogram) quantile(q float64) float64 {
-	total := h.total()
-	if total == 0 {
-		return math.NaN()
-	}
-	rank := q * total
-	lower, below := 0.0, 0.0
-	for i, le := range h.bounds {
-		if h.counts[i] >= rank {
-			if math.IsInf(le, 1) {
-				return lower
-			}
-			inBucket := h.counts[i] - below
-			if inBucket <= 0 {
-				return le
-			}
-			return lower + (le-lower)*(rank-below)/inBucket
-		}
-		lower, below = le, h.counts[i]
-	}
-	return lower
-}
-
-// fractionBelow is the share of observations in buckets with bound <= le.
-func (h histogram) fractionBelow(le float64) float64 {
-	total := h.total()
-	if total == 0 {
-		return math.NaN()
-	}
-	var n float64
-	for i, b := range h.bounds {
-		if b <= le+1e-12 {
-			n = h.counts[i]
-		}
-	}
-	return n / total
-}
-
 // serverLatency is a route's latency as the server's own histogram saw it.
 type serverLatency struct {
 	Route      string  `json:"route"`
@@ -286,13 +101,13 @@ type serverLatency struct {
 
 const durationMetric = "fleetpulse_http_request_duration_seconds"
 
-func serverLatencyOf(before, after []series, method, route string) serverLatency {
+func serverLatencyOf(before, after []promtext.Sample, method, route string) serverLatency {
 	match := map[string]string{"method": method, "route": route}
-	h := histogramOf(after, durationMetric, match).minus(histogramOf(before, durationMetric, match))
+	h := promtext.HistogramOf(after, durationMetric, match).Minus(promtext.HistogramOf(before, durationMetric, match))
 	return serverLatency{
-		Route: route, Requests: h.total(),
-		P50ms: round3(1000 * h.quantile(0.50)), P99ms: round3(1000 * h.quantile(0.99)),
-		Under10ms: round3(h.fractionBelow(0.010)), Under50ms: round3(h.fractionBelow(0.050)),
+		Route: route, Requests: h.Total(),
+		P50ms: round3(1000 * h.Quantile(0.50)), P99ms: round3(1000 * h.Quantile(0.99)),
+		Under10ms: round3(h.FractionBelow(0.010)), Under50ms: round3(h.FractionBelow(0.050)),
 		BucketNote: "interpolated within histogram buckets (.5,1,2.5,5,10,25,50,100 ms ...)",
 	}
 }
