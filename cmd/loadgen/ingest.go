@@ -313,7 +313,7 @@ func ingest(ctx context.Context, c ingestConfig, pids []int) (*ingestResult, err
 			ms := make([]measurement, c.batch)
 			var buf, idBuf []byte
 			var lats []time.Duration
-			defer func() { httpLat.addAll(lats) }()
+			defer func() { httpLat.add(lats...) }()
 			for seq := 0; ; seq++ {
 				if c.rate > 0 {
 					due := start.Add(time.Duration(slot.Add(1)-1) * interval)

@@ -34,7 +34,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,12 +45,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
 )
 
 const usage = `usage: loadgen <mode> [flags]
@@ -125,22 +121,6 @@ func (c *common) start(ctx context.Context, grace time.Duration) (context.Contex
 	return ctx, func() { stopProfile(); cancel() }, nil
 }
 
-func (c *common) writeJSON(v any) error {
-	if c.jsonOut == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if c.jsonOut == "-" {
-		_, err = os.Stdout.Write(b)
-		return err
-	}
-	return os.WriteFile(c.jsonOut, b, 0o644)
-}
-
 // --- loopback only -----------------------------------------------------------
 
 // checkLoopbackURL refuses any HTTP URL whose host is not a loopback address.
@@ -192,58 +172,4 @@ func parsePIDs(s string) ([]int, error) {
 		pids = append(pids, p)
 	}
 	return pids, nil
-}
-
-// --- printing ----------------------------------------------------------------
-
-type table struct {
-	w *tabwriter.Writer
-}
-
-func newTable(title string) *table {
-	fmt.Printf("\n== %s ==\n", title)
-	return &table{w: tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)}
-}
-
-func (t *table) row(cols ...any) {
-	for i, c := range cols {
-		if i > 0 {
-			fmt.Fprint(t.w, "\t")
-		}
-		switch v := c.(type) {
-		case float64:
-			fmt.Fprint(t.w, fmtFloat(v))
-		default:
-			fmt.Fprint(t.w, v)
-		}
-	}
-	fmt.Fprintln(t.w)
-}
-
-func (t *table) flush() { _ = t.w.Flush() }
-
-func fmtFloat(v float64) string {
-	switch {
-	case v != v:
-		return "n/a"
-	case v >= 1000 || v <= -1000:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 10 || v <= -10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 3, 64)
-	}
-}
-
-func printProcs(c procstat.Report) {
-	t := newTable("CPU and memory during the run")
-	t.row("process", "pid", "cpu (cores)", "max RSS (MiB)", "peak RSS VmHWM (MiB)", "RSS first -> last (MiB)")
-	for _, p := range c.Processes {
-		t.row(p.Name, p.PID, p.CPUCores, p.MaxRSSMiB, p.HWMMiB, fmt.Sprintf("%.1f -> %.1f", p.FirstRSSMiB, p.LastRSSMiB))
-	}
-	t.row("all postgres processes", "-", c.PostgresCores, "-", "-", "-")
-	t.row("loadgen itself", os.Getpid(), c.LoadgenCores, "-", "-", "-")
-	t.row("machine busy (% of all cores)", "-", c.MachineBusyPct, "-", "-", "-")
-	t.row("everything else (kernel threads, other work)", "-", c.OtherCores, "-", "-")
-	t.flush()
 }

@@ -130,8 +130,8 @@ func runRead(ctx context.Context, args []string) error {
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
 			var lat [2][]time.Duration
 			defer func() {
-				daily.samples.addAll(lat[0])
-				raw.samples.addAll(lat[1])
+				daily.samples.add(lat[0]...)
+				raw.samples.add(lat[1]...)
 			}()
 			// Spread the clients' first requests over the think time.
 			if c.think > 0 {
