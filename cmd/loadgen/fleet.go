@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // This file is what loadgen's devices do: register as stations and post
@@ -37,6 +39,26 @@ func registerStation(ctx context.Context, c *http.Client, baseURL, admin, id, zo
 		return "", fmt.Errorf("register %s: status %d (is -admin-token right?)", id, status)
 	}
 	return out.Token, nil
+}
+
+// station is a registered station and its device token.
+type station struct{ id, token string }
+
+// registerFleet registers n stations <prefix>-s0000, <prefix>-s0001, ...
+// spread over the zones, 8 at a time.
+func registerFleet(ctx context.Context, c *http.Client, baseURL, admin, prefix string, n int) ([]station, error) {
+	fleet := make([]station, n)
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i := range fleet {
+		fleet[i].id = fmt.Sprintf("%s-s%04d", prefix, i)
+		g.Go(func() error {
+			var err error
+			fleet[i].token, err = registerStation(ctx, c, baseURL, admin, fleet[i].id, zones[i%len(zones)])
+			return err
+		})
+	}
+	return fleet, g.Wait()
 }
 
 // measurement is one item of a batch body.
@@ -76,9 +98,9 @@ type batchAnswer struct {
 
 // postBatch posts a batch body to a station's measurements; only a 201
 // counts as success.
-func postBatch(ctx context.Context, c *http.Client, baseURL, station, token string, body []byte) (batchAnswer, int, error) {
+func postBatch(ctx context.Context, c *http.Client, baseURL string, s station, body []byte) (batchAnswer, int, error) {
 	var out batchAnswer
-	st, err := post(ctx, c, baseURL+"/v1/stations/"+station+"/measurements", token, body, &out)
+	st, err := post(ctx, c, baseURL+"/v1/stations/"+s.id+"/measurements", s.token, body, &out)
 	return out, st, err
 }
 

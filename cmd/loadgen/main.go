@@ -34,20 +34,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"strconv"
 	"strings"
 	"syscall"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 const usage = `usage: loadgen <mode> [flags]
@@ -82,94 +73,4 @@ var modes = map[string]func(context.Context, []string) error{
 	"seed":            runSeed,
 	"append-baseline": runAppendBaseline,
 	"query-baseline":  runQueryBaseline,
-}
-
-// common holds the flags every mode has.
-type common struct {
-	duration   time.Duration
-	jsonOut    string
-	cpuprofile string
-}
-
-func (c *common) register(fs *flag.FlagSet, defDuration time.Duration) {
-	fs.DurationVar(&c.duration, "duration", defDuration, "upper bound on the run's length")
-	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout)")
-	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of loadgen itself to this file")
-}
-
-// start bounds ctx by -duration (plus grace for set-up and drain) and starts
-// the CPU profile; the returned func stops both.
-func (c *common) start(ctx context.Context, grace time.Duration) (context.Context, func(), error) {
-	if c.duration <= 0 {
-		return nil, nil, errors.New("-duration must be positive")
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.duration+grace)
-	stopProfile := func() {}
-	if c.cpuprofile != "" {
-		f, err := os.Create(c.cpuprofile)
-		if err != nil {
-			cancel()
-			return nil, nil, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			cancel()
-			f.Close()
-			return nil, nil, err
-		}
-		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
-	}
-	return ctx, func() { stopProfile(); cancel() }, nil
-}
-
-// --- loopback only -----------------------------------------------------------
-
-// checkLoopbackURL refuses any HTTP URL whose host is not a loopback address.
-func checkLoopbackURL(flagName, raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("-%s %q: want an http URL like http://127.0.0.1:8080", flagName, raw)
-	}
-	if !isLoopbackHost(u.Hostname()) {
-		return "", fmt.Errorf("-%s %q: loadgen only targets loopback addresses (127.0.0.0/8, ::1, localhost)", flagName, raw)
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-// checkLoopbackPG refuses a PostgreSQL URL that points anywhere but this
-// machine (a loopback address or a local Unix socket).
-func checkLoopbackPG(flagName, raw string) (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(raw)
-	if err != nil {
-		return nil, fmt.Errorf("-%s: %w", flagName, err)
-	}
-	hosts := []string{cfg.Host}
-	for _, fb := range cfg.Fallbacks {
-		hosts = append(hosts, fb.Host)
-	}
-	for _, h := range hosts {
-		if !strings.HasPrefix(h, "/") && !isLoopbackHost(h) {
-			return nil, fmt.Errorf("-%s: host %q: loadgen only targets loopback addresses or a local socket", flagName, h)
-		}
-	}
-	return cfg, nil
-}
-
-func parsePIDs(s string) ([]int, error) {
-	var pids []int
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		p, err := strconv.Atoi(f)
-		if err != nil || p <= 0 {
-			return nil, fmt.Errorf("-pids: %q is not a process id", f)
-		}
-		pids = append(pids, p)
-	}
-	return pids, nil
 }
