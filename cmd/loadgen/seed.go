@@ -76,10 +76,8 @@ func runSeed(ctx context.Context, args []string) error {
 	errs := newErrorTally(res.Errors)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < c.concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range c.concurrency {
+		wg.Go(func() {
 			ms := make([]measurement, 0, c.batch)
 			var buf []byte
 			for ctx.Err() == nil {
@@ -103,7 +101,7 @@ func runSeed(ctx context.Context, args []string) error {
 				}
 				tally.add(out)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	res.PostSeconds = time.Since(start).Seconds()
