@@ -212,11 +212,13 @@ func createThrowawayDB(ctx context.Context, cfg *pgx.ConnConfig, adminURL string
 	return name, dbURL, drop, nil
 }
 
-// withDatabase swaps the database name in a postgres:// URL.
+// withDatabase swaps the database name in a connection string: a
+// postgres:// URL, or keyword/value settings (-pg-url accepts both), where
+// the last dbname given wins.
 func withDatabase(u, name string) string {
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
-		return u
+		return u + " dbname=" + name
 	}
 	q := ""
 	if i := strings.IndexByte(rest, '?'); i >= 0 {
