@@ -35,14 +35,10 @@ func ingest(ctx context.Context, c ingestConfig, mode string) (*ingestResult, er
 		}
 	}
 
-	cmdBefore, _ := promtext.Scrape(client, c.api.url+"/metrics")
-	var projBefore []promtext.Sample
-	if c.projectorURL != "" {
-		projBefore, _ = promtext.Scrape(client, c.projectorURL+"/metrics")
-	}
 	res := &ingestResult{Mode: mode, Prefix: c.prefix, Stations: c.stations, Batch: c.batch,
 		Concurrency: c.concurrency, TargetRate: c.rate, Errors: map[string]int64{}}
 	l := &load{c: c, client: client, fleet: fleet, errs: newErrorTally(res.Errors)}
+	cmdBefore, projBefore := l.scrapeMetrics()
 	if c.reportEvery > 0 {
 		l.win = &window{}
 	}
@@ -57,19 +53,8 @@ func ingest(ctx context.Context, c ingestConfig, mode string) (*ingestResult, er
 	if c.probes > 0 {
 		ticks.every(time.Duration(float64(time.Second)/c.probes), l.probes.request)
 	}
-	var gaugeLag samples
 	if c.projectorURL != "" {
-		ticks.every(time.Second, func() {
-			if ss, err := promtext.Scrape(client, c.projectorURL+"/metrics"); err == nil {
-				if v, ok := promtext.Value(ss, "fleetpulse_projection_lag_seconds"); ok {
-					lag := time.Duration(v * float64(time.Second))
-					gaugeLag.add(lag)
-					if l.win != nil {
-						l.win.gauge.add(lag)
-					}
-				}
-			}
-		})
+		ticks.every(time.Second, l.sampleLagGauge)
 	}
 	var intervals *intervalReporter
 	if c.reportEvery > 0 {
@@ -89,11 +74,7 @@ func ingest(ctx context.Context, c ingestConfig, mode string) (*ingestResult, er
 	if intervals != nil {
 		res.Intervals = intervals.finish()
 	}
-	cmdAfter, _ := promtext.Scrape(client, c.api.url+"/metrics")
-	var projAfter []promtext.Sample
-	if c.projectorURL != "" {
-		projAfter, _ = promtext.Scrape(client, c.projectorURL+"/metrics")
-	}
+	cmdAfter, projAfter := l.scrapeMetrics()
 	res.CPU = watch.Finish()
 	res.CatchUpAfterStopSec = l.probes.catchUp(ctx, c.api.url, fleet[0], c.prefix)
 	l.probes.wait()
@@ -112,7 +93,7 @@ func ingest(ctx context.Context, c ingestConfig, mode string) (*ingestResult, er
 		a, _ := promtext.Value(projAfter, "fleetpulse_projected_events_total")
 		res.ProjectedPerSec = (a - b) / elapsed.Seconds()
 	}
-	res.LagAppended, res.LagSent, res.GaugeLag = l.probes.fromAccepted.summary(), l.probes.fromSent.summary(), gaugeLag.summary()
+	res.LagAppended, res.LagSent, res.GaugeLag = l.probes.fromAccepted.summary(), l.probes.fromSent.summary(), l.gaugeLag.summary()
 	res.ProbeTimeouts = l.probes.timeouts.Load()
 	return res, nil
 }
@@ -131,6 +112,33 @@ type load struct {
 	tally    acceptedTally
 	errs     *errorTally
 	httpLat  samples // of accepted batches
+	gaugeLag samples // the projector's own lag gauge, every second
+}
+
+// scrapeMetrics reads the command API's and the projector's /metrics. The
+// figures taken from them are optional: a failed scrape leaves them out.
+func (l *load) scrapeMetrics() (command, projector []promtext.Sample) {
+	command, _ = promtext.Scrape(l.client, l.c.api.url+"/metrics")
+	if l.c.projectorURL != "" {
+		projector, _ = promtext.Scrape(l.client, l.c.projectorURL+"/metrics")
+	}
+	return command, projector
+}
+
+// sampleLagGauge records the projector's lag gauge: the lag of its latest
+// batch, as the projector itself sees it.
+func (l *load) sampleLagGauge() {
+	ss, err := promtext.Scrape(l.client, l.c.projectorURL+"/metrics")
+	if err != nil {
+		return
+	}
+	if v, ok := promtext.Value(ss, "fleetpulse_projection_lag_seconds"); ok {
+		lag := time.Duration(v * float64(time.Second))
+		l.gaugeLag.add(lag)
+		if l.win != nil {
+			l.win.gauge.add(lag)
+		}
+	}
 }
 
 // post is one posting goroutine: a batch per slot of the schedule until

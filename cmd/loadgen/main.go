@@ -30,6 +30,13 @@
 //
 // Every mode prints a summary table; -json FILE also writes it as JSON
 // ("-" for standard output). -cpuprofile FILE profiles loadgen itself.
+//
+// Each mode has its own file (ingest.go with ingest_load.go, probe.go and
+// intervals.go; soak.go, read.go, seed.go, append_baseline.go,
+// query_baseline.go). What they share: flags.go (flags and the loopback
+// checks), client.go (HTTP, failed-request tally, tickers), fleet.go
+// (stations and measurement batches) and report.go (percentiles, tables,
+// JSON); internal/procstat reads /proc and internal/promtext reads /metrics.
 package main
 
 import (
