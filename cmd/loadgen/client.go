@@ -4,12 +4,31 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// This file is the plumbing every mode shares: the HTTP client and its
+// requests, the tally of failed requests, polling until a condition holds,
+// and the tickers that run beside a load.
+
+func httpClient(conns int, timeout time.Duration) *http.Client {
+	tr := &http.Transport{
+		Proxy:               nil, // never through a proxy: loopback only
+		MaxIdleConns:        conns * 2,
+		MaxIdleConnsPerHost: conns * 2,
+		MaxConnsPerHost:     0,
+		IdleConnTimeout:     90 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
 
 // post sends body (raw JSON) with a bearer token and returns the status;
 // when out is set and the answer is 2xx, the body is decoded into it.
@@ -22,6 +41,20 @@ func post(ctx context.Context, c *http.Client, url, token string, body []byte, o
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return do(c, req, out)
+}
+
+// get fetches url and decodes a 2xx answer into out (when set).
+func get(ctx context.Context, c *http.Client, url string, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	return do(c, req, out)
+}
+
+// do sends req and reads the whole answer, so the connection is reused.
+func do(c *http.Client, req *http.Request, out any) (int, error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
@@ -34,75 +67,84 @@ func post(ctx context.Context, c *http.Client, url, token string, body []byte, o
 	return resp.StatusCode, nil
 }
 
-// get fetches url and decodes a 200 answer into out (when set).
-func get(ctx context.Context, c *http.Client, url string, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if out != nil && resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+// errorTally counts failed requests by kind ("status 503", "transport:
+// timeout") into a result's map, from many goroutines.
+type errorTally struct {
+	mu    sync.Mutex
+	kinds map[string]int64
+	total atomic.Int64
 }
 
-var zones = []string{"Europe/Warsaw", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Sydney"}
+func newErrorTally(kinds map[string]int64) *errorTally { return &errorTally{kinds: kinds} }
 
-// registerStation creates a station, or rotates the token of an existing
-// one, and returns its device token.
-func registerStation(ctx context.Context, c *http.Client, baseURL, admin, id, zone string) (string, error) {
-	body, _ := json.Marshal(map[string]any{"id": id, "name": "loadgen " + id,
-		"location": map[string]float64{"lat": 50.06, "lon": 19.94}, "timezone": zone})
-	var out struct {
-		Token string `json:"token"`
-	}
-	status, err := post(ctx, c, baseURL+"/v1/stations", admin, body, &out)
+// failed records a request that ended with err, or else with status st.
+func (t *errorTally) failed(st int, err error) {
+	key := "status " + strconv.Itoa(st)
 	if err != nil {
-		return "", fmt.Errorf("register %s: %w", id, err)
+		key = "transport: " + shortErr(err)
 	}
-	if status == http.StatusConflict {
-		status, err = post(ctx, c, baseURL+"/v1/stations/"+id+"/token", admin, nil, &out)
-		if err != nil {
-			return "", fmt.Errorf("rotate token of %s: %w", id, err)
+	t.total.Add(1)
+	t.mu.Lock()
+	t.kinds[key]++
+	t.mu.Unlock()
+}
+
+func shortErr(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	s := err.Error()
+	if len(s) > 60 {
+		s = s[len(s)-60:]
+	}
+	return s
+}
+
+// waitFor calls ok every 50 ms until it holds, limit passes or ctx ends.
+func waitFor(ctx context.Context, limit time.Duration, ok func() bool) error {
+	end := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(end) {
+			return errors.New("timed out")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if status/100 != 2 || out.Token == "" {
-		return "", fmt.Errorf("register %s: status %d (is -admin-token right?)", id, status)
-	}
-	return out.Token, nil
+	return nil
 }
 
-// measurement is one item of a batch body.
-type measurement struct {
-	id    string
-	typ   string
-	value float64
-	at    time.Time
+// tickers runs functions on their own tickers beside a load until stop.
+type tickers struct {
+	done chan struct{}
+	wg   sync.WaitGroup
 }
 
-// appendBatch writes {"measurements":[...]} without encoding/json: loadgen
-// shares the machine's two cores with the system it measures.
-func appendBatch(buf []byte, ms []measurement) []byte {
-	buf = append(buf, `{"measurements":[`...)
-	for i, m := range ms {
-		if i > 0 {
-			buf = append(buf, ',')
+func newTickers() *tickers { return &tickers{done: make(chan struct{})} }
+
+// every calls f every d until stop; calls of one f never overlap.
+func (t *tickers) every(d time.Duration, f func()) {
+	t.wg.Go(func() {
+		tk := time.NewTicker(d)
+		defer tk.Stop()
+		for {
+			select {
+			case <-t.done:
+				return
+			case <-tk.C:
+				f()
+			}
 		}
-		buf = append(buf, `{"id":"`...)
-		buf = append(buf, m.id...)
-		buf = append(buf, `","type":"`...)
-		buf = append(buf, m.typ...)
-		buf = append(buf, `","value":`...)
-		buf = strconv.AppendFloat(buf, m.value, 'f', -1, 64)
-		buf = append(buf, `,"measured_at":"`...)
-		buf = m.at.UTC().AppendFormat(buf, time.RFC3339Nano)
-		buf = append(buf, `"}`...)
-	}
-	return append(buf, "]}"...)
+	})
+}
+
+// stop ends every ticker and returns once no f is running.
+func (t *tickers) stop() {
+	close(t.done)
+	t.wg.Wait()
 }

@@ -30,27 +30,22 @@
 //
 // Every mode prints a summary table; -json FILE also writes it as JSON
 // ("-" for standard output). -cpuprofile FILE profiles loadgen itself.
+//
+// Each mode has its own file (ingest.go with ingest_load.go, probe.go and
+// intervals.go; soak.go, read.go, seed.go, append_baseline.go,
+// query_baseline.go). What they share: flags.go (flags and the loopback
+// checks), client.go (HTTP, failed-request tally, tickers), fleet.go
+// (stations and measurement batches) and report.go (percentiles, tables,
+// JSON); internal/procstat reads /proc and internal/promtext reads /metrics.
 package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 const usage = `usage: loadgen <mode> [flags]
@@ -85,176 +80,4 @@ var modes = map[string]func(context.Context, []string) error{
 	"seed":            runSeed,
 	"append-baseline": runAppendBaseline,
 	"query-baseline":  runQueryBaseline,
-}
-
-// common holds the flags every mode has.
-type common struct {
-	duration   time.Duration
-	jsonOut    string
-	cpuprofile string
-}
-
-func (c *common) register(fs *flag.FlagSet, defDuration time.Duration) {
-	fs.DurationVar(&c.duration, "duration", defDuration, "upper bound on the run's length")
-	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout)")
-	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of loadgen itself to this file")
-}
-
-// start bounds ctx by -duration (plus grace for set-up and drain) and starts
-// the CPU profile; the returned func stops both.
-func (c *common) start(ctx context.Context, grace time.Duration) (context.Context, func(), error) {
-	if c.duration <= 0 {
-		return nil, nil, errors.New("-duration must be positive")
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.duration+grace)
-	stopProfile := func() {}
-	if c.cpuprofile != "" {
-		f, err := os.Create(c.cpuprofile)
-		if err != nil {
-			cancel()
-			return nil, nil, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			cancel()
-			f.Close()
-			return nil, nil, err
-		}
-		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
-	}
-	return ctx, func() { stopProfile(); cancel() }, nil
-}
-
-func (c *common) writeJSON(v any) error {
-	if c.jsonOut == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if c.jsonOut == "-" {
-		_, err = os.Stdout.Write(b)
-		return err
-	}
-	return os.WriteFile(c.jsonOut, b, 0o644)
-}
-
-// --- loopback only -----------------------------------------------------------
-
-// checkLoopbackURL refuses any HTTP URL whose host is not a loopback address.
-func checkLoopbackURL(flagName, raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("-%s %q: want an http URL like http://127.0.0.1:8080", flagName, raw)
-	}
-	if !isLoopbackHost(u.Hostname()) {
-		return "", fmt.Errorf("-%s %q: loadgen only targets loopback addresses (127.0.0.0/8, ::1, localhost)", flagName, raw)
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-// checkLoopbackPG refuses a PostgreSQL URL that points anywhere but this
-// machine (a loopback address or a local Unix socket).
-func checkLoopbackPG(flagName, raw string) (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(raw)
-	if err != nil {
-		return nil, fmt.Errorf("-%s: %w", flagName, err)
-	}
-	hosts := []string{cfg.Host}
-	for _, fb := range cfg.Fallbacks {
-		hosts = append(hosts, fb.Host)
-	}
-	for _, h := range hosts {
-		if !strings.HasPrefix(h, "/") && !isLoopbackHost(h) {
-			return nil, fmt.Errorf("-%s: host %q: loadgen only targets loopback addresses or a local socket", flagName, h)
-		}
-	}
-	return cfg, nil
-}
-
-func parsePIDs(s string) ([]int, error) {
-	var pids []int
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		p, err := strconv.Atoi(f)
-		if err != nil || p <= 0 {
-			return nil, fmt.Errorf("-pids: %q is not a process id", f)
-		}
-		pids = append(pids, p)
-	}
-	return pids, nil
-}
-
-func httpClient(conns int, timeout time.Duration) *http.Client {
-	tr := &http.Transport{
-		Proxy:               nil, // never through a proxy: loopback only
-		MaxIdleConns:        conns * 2,
-		MaxIdleConnsPerHost: conns * 2,
-		MaxConnsPerHost:     0,
-		IdleConnTimeout:     90 * time.Second,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-	}
-	return &http.Client{Transport: tr, Timeout: timeout}
-}
-
-// --- printing ----------------------------------------------------------------
-
-type table struct {
-	w *tabwriter.Writer
-}
-
-func newTable(title string) *table {
-	fmt.Printf("\n== %s ==\n", title)
-	return &table{w: tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)}
-}
-
-func (t *table) row(cols ...any) {
-	for i, c := range cols {
-		if i > 0 {
-			fmt.Fprint(t.w, "\t")
-		}
-		switch v := c.(type) {
-		case float64:
-			fmt.Fprint(t.w, fmtFloat(v))
-		default:
-			fmt.Fprint(t.w, v)
-		}
-	}
-	fmt.Fprintln(t.w)
-}
-
-func (t *table) flush() { _ = t.w.Flush() }
-
-func fmtFloat(v float64) string {
-	switch {
-	case v != v:
-		return "n/a"
-	case v >= 1000 || v <= -1000:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 10 || v <= -10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 3, 64)
-	}
-}
-
-func printProcs(c cpuReport) {
-	t := newTable("CPU and memory during the run")
-	t.row("process", "pid", "cpu (cores)", "max RSS (MiB)", "peak RSS VmHWM (MiB)", "RSS first -> last (MiB)")
-	for _, p := range c.Processes {
-		t.row(p.Name, p.PID, p.CPUCores, p.MaxRSSMiB, p.HWMMiB, fmt.Sprintf("%.1f -> %.1f", p.FirstRSSMiB, p.LastRSSMiB))
-	}
-	t.row("all postgres processes", "-", c.PostgresCores, "-", "-", "-")
-	t.row("loadgen itself", os.Getpid(), c.LoadgenCores, "-", "-", "-")
-	t.row("machine busy (% of all cores)", "-", c.MachineBusyPct, "-", "-", "-")
-	t.row("everything else (kernel threads, other work)", "-", c.OtherCores, "-", "-")
-	t.flush()
 }

@@ -5,24 +5,29 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/promtext"
 )
 
 type readConfig struct {
 	common
+	days                  dayFlags
 	readURL, station, typ string
 	clients               int
 	think                 time.Duration
 	dailyShare            float64
-	day, to               string
 	pids                  string
 }
 
+// readKind is one of the two views a dashboard client reads.
 type readKind struct {
 	Name       string        `json:"name"`
 	URL        string        `json:"url"`
@@ -42,21 +47,20 @@ type readResult struct {
 	Seconds float64          `json:"seconds"`
 	Kinds   []*readKind      `json:"kinds"`
 	Errors  map[string]int64 `json:"errors"`
-	CPU     cpuReport        `json:"cpu"`
+	CPU     procstat.Report  `json:"cpu"`
 }
 
 func runRead(ctx context.Context, args []string) error {
 	var c readConfig
 	fs := flag.NewFlagSet("read", flag.ExitOnError)
 	c.register(fs, time.Minute)
-	fs.StringVar(&c.readURL, "read-url", "http://127.0.0.1:8081", "read API base URL (loopback only)")
+	c.days.register(fs, "last day of the 365-day view (default: today, UTC)", "UTC day of raw points to read (default: yesterday)")
+	fs.StringVar(&c.readURL, "read-url", defaultReadURL, "read API base URL (loopback only)")
 	fs.StringVar(&c.station, "station", "bench-year", "station to read (seed it first)")
 	fs.StringVar(&c.typ, "type", "pm25", "measurement type")
 	fs.IntVar(&c.clients, "clients", 200, "concurrent dashboard clients")
 	fs.DurationVar(&c.think, "think", 0, "pause of each client between requests (0: closed loop, back to back)")
 	fs.Float64Var(&c.dailyShare, "daily-share", 0.5, "share of requests for the 365-day view; the rest read one day of raw points")
-	fs.StringVar(&c.day, "day", "", "UTC day of raw points to read (default: yesterday)")
-	fs.StringVar(&c.to, "to", "", "last day of the 365-day view (default: today, UTC)")
 	fs.StringVar(&c.pids, "pids", "", "comma-separated process ids whose RSS and CPU to report")
 	_ = fs.Parse(args)
 	var err error
@@ -70,17 +74,9 @@ func runRead(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	today := time.Now().UTC().Truncate(24 * time.Hour)
-	day, to := today.AddDate(0, 0, -1), today
-	if c.day != "" {
-		if day, err = time.Parse(time.DateOnly, c.day); err != nil {
-			return fmt.Errorf("-day: %w", err)
-		}
-	}
-	if c.to != "" {
-		if to, err = time.Parse(time.DateOnly, c.to); err != nil {
-			return fmt.Errorf("-to: %w", err)
-		}
+	from, to, day, err := c.days.parse()
+	if err != nil {
+		return err
 	}
 	ctx, done, err := c.start(ctx, 30*time.Second)
 	if err != nil {
@@ -90,48 +86,41 @@ func runRead(ctx context.Context, args []string) error {
 
 	base := c.readURL + "/v1/stations/" + url.PathEscape(c.station)
 	daily := &readKind{Name: "365 daily rows", serverPath: "/v1/stations/{id}/measurements/daily",
-		URL: base + "/measurements/daily?" + url.Values{"type": {c.typ}, "from": {to.AddDate(0, 0, -364).Format(time.DateOnly)}, "to": {to.Format(time.DateOnly)}}.Encode()}
+		URL: base + "/measurements/daily?" + url.Values{"type": {c.typ}, "from": {from.Format(time.DateOnly)}, "to": {to.Format(time.DateOnly)}}.Encode()}
 	raw := &readKind{Name: "1 day of raw points", serverPath: "/v1/stations/{id}/measurements",
 		URL: base + "/measurements?" + url.Values{"type": {c.typ}, "from": {day.Format(time.RFC3339)}, "to": {day.Add(24 * time.Hour).Format(time.RFC3339)}}.Encode()}
+	kinds := []*readKind{daily, raw}
 
 	client := httpClient(c.clients, 30*time.Second)
-	var d struct {
-		Days []struct{} `json:"days"`
+	for _, k := range kinds {
+		var rows struct { // one of them, depending on the view
+			Days   []struct{} `json:"days"`
+			Points []struct{} `json:"points"`
+		}
+		if st, err := get(ctx, client, k.URL, &rows); err != nil || st != http.StatusOK {
+			return fmt.Errorf("GET %s: status %d, %v", k.URL, st, err)
+		}
+		k.Rows = len(rows.Days) + len(rows.Points)
 	}
-	if st, err := get(ctx, client, daily.URL, &d); err != nil || st != http.StatusOK {
-		return fmt.Errorf("GET %s: status %d, %v", daily.URL, st, err)
-	}
-	var p struct {
-		Points []struct{} `json:"points"`
-	}
-	if st, err := get(ctx, client, raw.URL, &p); err != nil || st != http.StatusOK {
-		return fmt.Errorf("GET %s: status %d, %v", raw.URL, st, err)
-	}
-	daily.Rows, raw.Rows = len(d.Days), len(p.Points)
-
-	names := map[int]string{}
-	for _, pid := range pids {
-		names[pid] = procName(pid)
-	}
-	before, err := scrape(client, c.readURL+"/metrics")
+	before, err := promtext.Scrape(client, c.readURL+"/metrics")
 	if err != nil {
 		return err
 	}
-	res := &readResult{Mode: "read", Clients: c.clients, ThinkMS: float64(c.think) / 1e6, Errors: map[string]int64{}, Kinds: []*readKind{daily, raw}}
+	res := &readResult{Mode: "read", Clients: c.clients, ThinkMS: float64(c.think) / 1e6, Errors: map[string]int64{}, Kinds: kinds}
 	errs := newErrorTally(res.Errors)
-	watch := newProcWatch(pids, names)
+	ticks := newTickers()
+	watch := watchProcesses(ticks, pids)
 	start := time.Now()
 	deadline := start.Add(c.duration)
 	var wg sync.WaitGroup
-	for i := 0; i < c.clients; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
+	for i := range c.clients {
+		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
-			var lat [2][]time.Duration
+			lat := make([][]time.Duration, len(kinds))
 			defer func() {
-				daily.samples.addAll(lat[0])
-				raw.samples.addAll(lat[1])
+				for k, d := range lat {
+					kinds[k].samples.add(d...)
+				}
 			}()
 			// Spread the clients' first requests over the think time.
 			if c.think > 0 {
@@ -142,9 +131,8 @@ func runRead(ctx context.Context, args []string) error {
 				if rng.Float64() < c.dailyShare {
 					k = 0
 				}
-				u := res.Kinds[k].URL
 				t0 := time.Now()
-				st, err := get(ctx, client, u, nil)
+				st, err := get(ctx, client, kinds[k].URL, nil)
 				el := time.Since(t0)
 				if err != nil || st != http.StatusOK {
 					errs.failed(st, err)
@@ -155,17 +143,18 @@ func runRead(ctx context.Context, args []string) error {
 					time.Sleep(c.think)
 				}
 			}
-		}(i)
+		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	res.CPU = watch.finish()
-	after, err := scrape(client, c.readURL+"/metrics")
+	ticks.stop()
+	res.CPU = watch.Finish()
+	after, err := promtext.Scrape(client, c.readURL+"/metrics")
 	if err != nil {
 		return err
 	}
 	res.Seconds = elapsed.Seconds()
-	for _, k := range res.Kinds {
+	for _, k := range kinds {
 		k.Client = k.samples.summary()
 		k.Requests = int64(k.Client.N)
 		k.PerSec = float64(k.Requests) / elapsed.Seconds()
@@ -183,13 +172,8 @@ func printRead(r *readResult) {
 			fmt.Sprintf("%.1f%%", 100*k.Server.Under10ms))
 	}
 	t.flush()
-	keys := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	fmt.Printf("errors: %d kinds", len(keys))
-	for _, k := range keys {
+	fmt.Printf("errors: %d kinds", len(r.Errors))
+	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
 		fmt.Printf("; %s: %d", k, r.Errors[k])
 	}
 	fmt.Println()

@@ -17,32 +17,31 @@ import (
 
 type seedConfig struct {
 	common
-	url, readURL, admin, station, zone, typ string
-	count, batch, concurrency               int
-	step                                    time.Duration
+	api                       apiFlags
+	station, zone, typ        string
+	count, batch, concurrency int
+	step                      time.Duration
 }
 
 type seedResult struct {
-	Mode              string           `json:"mode"`
-	Station           string           `json:"station"`
-	Measurements      int              `json:"measurements"`
-	Accepted          int64            `json:"accepted"`
-	Duplicates        int64            `json:"duplicates"`
-	PostSeconds       float64          `json:"post_seconds"`
-	PostPerSec        float64          `json:"post_per_sec"`
-	ProjectedSeconds  float64          `json:"projected_seconds"`
-	EndToEndPerSec    float64          `json:"end_to_end_per_sec"`
-	DailyRowsProjectd int              `json:"daily_rows"`
-	Errors            map[string]int64 `json:"errors"`
+	Mode             string           `json:"mode"`
+	Station          string           `json:"station"`
+	Measurements     int              `json:"measurements"`
+	Accepted         int64            `json:"accepted"`
+	Duplicates       int64            `json:"duplicates"`
+	PostSeconds      float64          `json:"post_seconds"`
+	PostPerSec       float64          `json:"post_per_sec"`
+	ProjectedSeconds float64          `json:"projected_seconds"`
+	EndToEndPerSec   float64          `json:"end_to_end_per_sec"`
+	DailyRows        int              `json:"daily_rows"`
+	Errors           map[string]int64 `json:"errors"`
 }
 
 func runSeed(ctx context.Context, args []string) error {
 	var c seedConfig
 	fs := flag.NewFlagSet("seed", flag.ExitOnError)
 	c.register(fs, 10*time.Minute)
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "command API base URL (loopback only)")
-	fs.StringVar(&c.readURL, "read-url", "http://127.0.0.1:8081", "read API base URL, to wait until the year is projected (loopback only)")
-	fs.StringVar(&c.admin, "admin-token", os.Getenv("FLEETPULSE_ADMIN_TOKEN"), "operator token (default $FLEETPULSE_ADMIN_TOKEN)")
+	c.api.register(fs, "read API base URL, to wait until the year is projected (loopback only)")
 	fs.StringVar(&c.station, "station", "bench-year", "station to fill (registered, or its token rotated)")
 	fs.StringVar(&c.zone, "timezone", "Europe/Warsaw", "the station's time zone")
 	fs.StringVar(&c.typ, "type", "pm25", "measurement type")
@@ -51,15 +50,8 @@ func runSeed(ctx context.Context, args []string) error {
 	fs.IntVar(&c.batch, "batch", 5000, "measurements per request")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "posting goroutines")
 	_ = fs.Parse(args)
-	var err error
-	if c.url, err = checkLoopbackURL("url", c.url); err != nil {
+	if err := c.api.check(); err != nil {
 		return err
-	}
-	if c.readURL, err = checkLoopbackURL("read-url", c.readURL); err != nil {
-		return err
-	}
-	if c.admin == "" {
-		return errors.New("-admin-token is required")
 	}
 	if c.count < 1 || c.batch < 1 || c.concurrency < 1 || c.step <= 0 {
 		return errors.New("-count, -batch, -concurrency and -step must be positive")
@@ -71,22 +63,21 @@ func runSeed(ctx context.Context, args []string) error {
 	defer done()
 
 	client := httpClient(c.concurrency+2, 2*time.Minute)
-	token, err := registerStation(ctx, client, c.url, c.admin, c.station, c.zone)
+	token, err := registerStation(ctx, client, c.api.url, c.api.admin, c.station, c.zone)
 	if err != nil {
 		return err
 	}
+	st := station{id: c.station, token: token}
 	end := time.Now().Add(-time.Minute).Truncate(c.step)
 	first := end.Add(-time.Duration(c.count-1) * c.step)
 	res := &seedResult{Mode: "seed", Station: c.station, Measurements: c.count, Errors: map[string]int64{}}
-	var accepted, dups atomic.Int64
+	var tally acceptedTally
 	var next atomic.Int64
 	errs := newErrorTally(res.Errors)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < c.concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range c.concurrency {
+		wg.Go(func() {
 			ms := make([]measurement, 0, c.batch)
 			var buf []byte
 			for ctx.Err() == nil {
@@ -103,23 +94,18 @@ func runSeed(ctx context.Context, args []string) error {
 					ms = append(ms, measurement{id: "y-" + strconv.FormatInt(at.Unix(), 10), typ: c.typ, value: v, at: at})
 				}
 				buf = appendBatch(buf[:0], ms)
-				var out struct {
-					Accepted   int64 `json:"accepted"`
-					Duplicates int64 `json:"duplicates"`
-				}
-				st, err := post(ctx, client, c.url+"/v1/stations/"+c.station+"/measurements", token, buf, &out)
-				if err != nil || st != http.StatusCreated {
-					errs.failed(st, err)
+				out, status, err := postBatch(ctx, client, c.api.url, st, buf)
+				if err != nil || status != http.StatusCreated {
+					errs.failed(status, err)
 					continue
 				}
-				accepted.Add(out.Accepted)
-				dups.Add(out.Duplicates)
+				tally.add(out)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	res.PostSeconds = time.Since(start).Seconds()
-	res.Accepted, res.Duplicates = accepted.Load(), dups.Load()
+	res.Accepted, res.Duplicates = tally.accepted.Load(), tally.duplicates.Load()
 	res.PostPerSec = float64(res.Accepted) / res.PostSeconds
 	fmt.Fprintf(os.Stderr, "posted %d measurements in %.1f s; waiting until the daily view counts them all...\n", res.Accepted+res.Duplicates, res.PostSeconds)
 
@@ -129,7 +115,7 @@ func runSeed(ctx context.Context, args []string) error {
 		zone = time.UTC
 	}
 	q := url.Values{"type": {c.typ}, "from": {first.In(zone).Format(time.DateOnly)}, "to": {end.In(zone).Format(time.DateOnly)}}
-	u := c.readURL + "/v1/stations/" + c.station + "/measurements/daily?" + q.Encode()
+	u := c.api.readURL + "/v1/stations/" + c.station + "/measurements/daily?" + q.Encode()
 	err = waitFor(ctx, time.Until(start.Add(c.duration)), func() bool {
 		var out struct {
 			Days []struct {
@@ -143,7 +129,7 @@ func runSeed(ctx context.Context, args []string) error {
 		for _, d := range out.Days {
 			n += d.Count
 		}
-		res.DailyRowsProjectd = len(out.Days)
+		res.DailyRows = len(out.Days)
 		return n >= int64(c.count)
 	})
 	res.ProjectedSeconds = time.Since(start).Seconds()
@@ -159,7 +145,7 @@ func runSeed(ctx context.Context, args []string) error {
 	t.row("posted measurements/s", res.PostPerSec)
 	t.row("until all projected (s)", res.ProjectedSeconds)
 	t.row("end to end measurements/s", res.EndToEndPerSec)
-	t.row("daily rows", res.DailyRowsProjectd)
+	t.row("daily rows", res.DailyRows)
 	t.row("errors", fmt.Sprint(res.Errors))
 	t.flush()
 	return c.writeJSON(res)

@@ -3,11 +3,46 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"os"
-	"sync"
 	"time"
 )
+
+// runSoak is ingest held at -rate (say half of peak) for 30 minutes by
+// default, reported every minute and judged against limits at the end.
+func runSoak(ctx context.Context, args []string) error {
+	var (
+		c      ingestConfig
+		limits soakLimits
+	)
+	fs := flag.NewFlagSet("soak", flag.ExitOnError)
+	c.register(fs, 30*time.Minute, time.Minute, "print and record throughput, lag and RSS this often")
+	limits.register(fs)
+	_ = fs.Parse(args)
+	if err := c.check(); err != nil {
+		return err
+	}
+	if c.rate <= 0 {
+		return errors.New("soak needs -rate (measure the peak with ingest first, then soak at half of it)")
+	}
+	res, err := c.run(ctx, "soak")
+	if err != nil {
+		return err
+	}
+	printIngest(res)
+	res.Verdict = judgeSoak(res, limits)
+	passed := printVerdict(res.Verdict)
+	if err := c.writeJSON(res); err != nil {
+		return err
+	}
+	if !passed {
+		return errSoakFailed
+	}
+	return nil
+}
+
+// errSoakFailed makes loadgen exit 1 after printing a failed verdict.
+var errSoakFailed = errors.New("soak failed: see the verdict above")
 
 // soakLimits are what a soak run must stay within to pass.
 type soakLimits struct {
@@ -18,103 +53,12 @@ type soakLimits struct {
 	maxGrowth    float64       // RSS growth over the second half of the run, as a fraction
 }
 
-// window gathers one reporting interval's latencies; the reporter swaps it
-// for an empty one at each tick.
-type window struct {
-	mu       sync.Mutex
-	http     []time.Duration
-	lag      []time.Duration
-	gaugeMax time.Duration
-}
-
-func (w *window) addHTTP(d time.Duration) {
-	w.mu.Lock()
-	w.http = append(w.http, d)
-	w.mu.Unlock()
-}
-
-func (w *window) addLag(d time.Duration) {
-	w.mu.Lock()
-	w.lag = append(w.lag, d)
-	w.mu.Unlock()
-}
-
-func (w *window) addGauge(d time.Duration) {
-	w.mu.Lock()
-	w.gaugeMax = max(w.gaugeMax, d)
-	w.mu.Unlock()
-}
-
-func (w *window) take() (http, lag []time.Duration, gaugeMax time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	http, lag, gaugeMax = w.http, w.lag, w.gaugeMax
-	w.http, w.lag, w.gaugeMax = nil, nil, 0
-	return
-}
-
-// intervalReport is one reporting interval of a long run: enough to see a
-// trend (throughput falling, lag or memory climbing) that a whole-run
-// summary hides.
-type intervalReport struct {
-	EndSec             float64            `json:"end_sec"`
-	MeasurementsPerSec float64            `json:"measurements_per_sec"`
-	Errors             int64              `json:"errors"`
-	LateSlots          int64              `json:"late_slots"`
-	HTTPP99ms          float64            `json:"http_p99_ms"`
-	LagP99ms           float64            `json:"lag_p99_ms"`
-	LagN               int                `json:"lag_n"`
-	GaugeLagMaxMs      float64            `json:"projector_lag_gauge_max_ms"`
-	RSSMiB             map[string]float64 `json:"rss_mib"`
-}
-
-// counters are the running totals the reporter takes differences of.
-type counters struct{ accepted, errors, late int64 }
-
-// reportIntervals prints and records one intervalReport every `every` until
-// stop is closed, then once more for the partial last interval.
-func reportIntervals(every time.Duration, start time.Time, read func() counters, win *window, watch *procWatch,
-	stop <-chan struct{}, record func(intervalReport)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	prev, prevAt := read(), start
-	emit := func(now time.Time) {
-		cur := read()
-		secs := now.Sub(prevAt).Seconds()
-		if secs <= 0 {
-			return
-		}
-		httpD, lagD, gmax := win.take()
-		r := intervalReport{
-			EndSec:             now.Sub(start).Seconds(),
-			MeasurementsPerSec: float64(cur.accepted-prev.accepted) / secs,
-			Errors:             cur.errors - prev.errors,
-			LateSlots:          cur.late - prev.late,
-			HTTPP99ms:          summarize(httpD).P99,
-			LagP99ms:           summarize(lagD).P99,
-			LagN:               len(lagD),
-			GaugeLagMaxMs:      ms(gmax),
-			RSSMiB:             watch.currentRSS(),
-		}
-		prev, prevAt = cur, now
-		record(r)
-		fmt.Fprintf(os.Stderr, "%6.0fs  %8.0f meas/s  errors %d  late %d  http p99 %s ms  lag p99 %s ms (n=%d)  gauge max %s ms  rss %v\n",
-			r.EndSec, r.MeasurementsPerSec, r.Errors, r.LateSlots, fmtFloat(r.HTTPP99ms), fmtFloat(r.LagP99ms), r.LagN,
-			fmtFloat(r.GaugeLagMaxMs), r.RSSMiB)
-	}
-	for {
-		select {
-		case <-stop:
-			// The load ends at a tick; a sliver of an interval after it
-			// would only report noise.
-			if now := time.Now(); now.Sub(prevAt) >= every/4 {
-				emit(now)
-			}
-			return
-		case now := <-t.C:
-			emit(now)
-		}
-	}
+func (l *soakLimits) register(fs *flag.FlagSet) {
+	fs.Float64Var(&l.minRateRatio, "min-rate-ratio", 0.98, "pass only if achieved/target rate is at least this")
+	fs.DurationVar(&l.maxLag, "max-lag", 2*time.Second, "pass only if projection lag p99 is at most this")
+	fs.DurationVar(&l.maxCatchUp, "max-catch-up", 10*time.Second, "pass only if the read models catch up this soon after the load stops")
+	fs.Float64Var(&l.maxRSSMiB, "max-rss-mib", 300, "pass only if every -pids process stays under this RSS")
+	fs.Float64Var(&l.maxGrowth, "max-rss-growth", 0.25, "pass only if RSS grows at most this fraction over the second half of the run")
 }
 
 // soakCheck is one pass/fail line of a soak verdict.
@@ -184,13 +128,4 @@ func printVerdict(checks []soakCheck) bool {
 		fmt.Println("\nSOAK FAILED")
 	}
 	return pass
-}
-
-// errSoakFailed makes loadgen exit 1 after printing a failed verdict.
-var errSoakFailed = errors.New("soak failed: see the verdict above")
-
-// runSoak is ingest held at -rate (say half of peak) for 30 minutes by
-// default, reported every minute and judged against limits at the end.
-func runSoak(ctx context.Context, args []string) error {
-	return runIngestMode(ctx, "soak", args)
 }

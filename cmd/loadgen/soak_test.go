@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleetpulse/fleetpulse/cmd/loadgen/internal/procstat"
 )
 
 func TestJudgeSoak_EachBrokenLimitFailsItsOwnCheck(t *testing.T) {
@@ -13,7 +15,7 @@ func TestJudgeSoak_EachBrokenLimitFailsItsOwnCheck(t *testing.T) {
 		r := &ingestResult{
 			TargetRate: 7000, MeasurementsPerSec: 6990, Errors: map[string]int64{},
 			LagAppended: summary{N: 3600, P99: 150}, CatchUpAfterStopSec: 0.05,
-			CPU: cpuReport{Processes: []procReport{{Name: "command-api", MaxRSSMiB: 60}, {Name: "projector", MaxRSSMiB: 40}}},
+			CPU: procstat.Report{Processes: []procstat.Process{{Name: "command-api", MaxRSSMiB: 60}, {Name: "projector", MaxRSSMiB: 40}}},
 		}
 		for i := 0; i < 30; i++ {
 			r.Intervals = append(r.Intervals, intervalReport{RSSMiB: map[string]float64{"command-api": 50, "projector": 30 + float64(i)/10}})
@@ -63,7 +65,7 @@ func TestJudgeSoak_EachBrokenLimitFailsItsOwnCheck(t *testing.T) {
 
 func TestJudgeSoak_ShortRunsHaveNoGrowthCheck(t *testing.T) {
 	r := &ingestResult{TargetRate: 1, MeasurementsPerSec: 1, LagAppended: summary{N: 1},
-		CPU:       cpuReport{Processes: []procReport{{Name: "read-api", MaxRSSMiB: 20}}},
+		CPU:       procstat.Report{Processes: []procstat.Process{{Name: "read-api", MaxRSSMiB: 20}}},
 		Intervals: []intervalReport{{RSSMiB: map[string]float64{"read-api": 10}}, {RSSMiB: map[string]float64{"read-api": 40}}}}
 	for _, c := range judgeSoak(r, soakLimits{minRateRatio: 1, maxLag: time.Second, maxCatchUp: time.Second, maxRSSMiB: 100, maxGrowth: 0.1}) {
 		if strings.Contains(c.Name, "growth") {
