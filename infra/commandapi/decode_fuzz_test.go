@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
 var fuzzNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -33,7 +34,7 @@ func FuzzDecodeMeasurements(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var body measurementsBody
-		if err := Decode(strings.NewReader(string(data)), &body); err != nil {
+		if err := wire.Decode(strings.NewReader(string(data)), &body); err != nil {
 			return
 		}
 		if err := domain.DefaultTelemetryPolicy.ValidateMeasurements(body.Measurements, fuzzNow); err != nil {
@@ -65,7 +66,7 @@ func FuzzDecodeVehicleEvents(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var body vehicleEventsBody
-		if err := Decode(strings.NewReader(string(data)), &body); err != nil {
+		if err := wire.Decode(strings.NewReader(string(data)), &body); err != nil {
 			return
 		}
 		if err := domain.DefaultTelemetryPolicy.ValidateVehicleEvents(body.Events, fuzzNow); err != nil {

@@ -20,10 +20,10 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
-	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/mqttbridge"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
 const brokerAddr = "127.0.0.1:1883"
@@ -68,7 +68,7 @@ func newEnv(t *testing.T) env {
 func (e env) register(t *testing.T, vehicle bool, id string) string {
 	t.Helper()
 	secret := uuid.NewString()
-	hash := commandapi.HashSecret(secret)
+	hash := wire.HashSecret(secret)
 	var cmd any = &commands.RegisterStation{Caller: commands.Caller{Admin: true}, ID: id, TokenHash: hash,
 		Profile: domain.StationProfile{Name: "n", Location: domain.Location{Lat: 1, Lon: 2}}}
 	if vehicle {
@@ -82,7 +82,7 @@ func (e env) register(t *testing.T, vehicle bool, id string) string {
 }
 
 // startBridge runs a bridge in its own share group until the test ends.
-func startBridge(t *testing.T, e env, d commandapi.Dispatcher, cfg mqttbridge.Config) (stop func()) {
+func startBridge(t *testing.T, e env, d wire.Dispatcher, cfg mqttbridge.Config) (stop func()) {
 	t.Helper()
 	if cfg.ClientID == "" {
 		cfg.ClientID = "test-bridge-" + e.run
@@ -317,7 +317,7 @@ func TestBridge_VehicleEventsAreStored(t *testing.T) {
 
 // flaky fails the first n dispatches as the event store being away.
 type flaky struct {
-	next     commandapi.Dispatcher
+	next     wire.Dispatcher
 	failures atomic.Int32
 	calls    atomic.Int32
 }
