@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -134,13 +135,8 @@ func (f *evaluatorFixture) measure(start time.Time, values ...float64) []domain.
 
 func sameAlertTypes(t *testing.T, got []string, want ...string) {
 	t.Helper()
-	if len(got) != len(want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("alerts = %v, want %v", got, want)
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("alerts = %v, want %v", got, want)
-		}
 	}
 }
 

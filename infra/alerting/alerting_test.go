@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -100,13 +101,8 @@ func (c *fakeClock) Ticker(time.Duration) (<-chan time.Time, func()) { return c.
 
 func sameTypes(t *testing.T, got []string, want ...string) {
 	t.Helper()
-	if len(got) != len(want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("alerts = %v, want %v", got, want)
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("alerts = %v, want %v", got, want)
-		}
 	}
 }
 
