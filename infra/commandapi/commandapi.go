@@ -1,6 +1,8 @@
 // Package commandapi is the HTTP command API devices and operators write
 // through: it authenticates, decodes and sends one command per request, and
-// answers with the handler's real outcome.
+// answers with the handler's real outcome. Decoding, tokens, refusal bodies
+// and the Dispatcher port are infra/wire's, shared with the MQTT bridge;
+// this package maps them to routes, statuses and headers.
 package commandapi
 
 import (

@@ -1,7 +1,8 @@
 // Package mqttbridge lets devices write through MQTT: it subscribes to the
-// devices' topics on a broker, authenticates and decodes each message like the
-// HTTP command API does, sends the same commands through the same Dispatcher,
-// and publishes each outcome to the device's results topic.
+// devices' topics on a broker, authenticates and decodes each message with
+// the HTTP command API's own rules (infra/wire), sends the same commands
+// through a wire.Dispatcher, and publishes each outcome to the device's
+// results topic.
 //
 // Topics (MQTT 3.1.1, QoS 1):
 //
