@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/infra/forwarder"
 	"github.com/fleetpulse/fleetpulse/infra/wmlog"
 	"github.com/fleetpulse/fleetpulse/projections"
@@ -14,7 +15,7 @@ import (
 
 // Store is what the pipeline needs from the event store.
 type Store interface {
-	Appender
+	commands.AlertAppender
 	projections.EventLog
 	projections.Waiter
 }
@@ -25,6 +26,7 @@ type Store interface {
 // then the forwarder publishes from there.
 // The forwarder's checkpoint is kept with the projections' (checkpoints).
 func Run(ctx context.Context, store Store, checkpoints projections.ReadModelStore, clock Clock, logger *slog.Logger, cfg Config) error {
+	cfg.defaults()
 	bus := forwarder.NewGoChannel(wmlog.New(logger, "event-bus"))
 	defer bus.Close()
 	ctx, cancel := context.WithCancel(ctx)
@@ -38,7 +40,8 @@ func Run(ctx context.Context, store Store, checkpoints projections.ReadModelStor
 	if err != nil {
 		return fmt.Errorf("load forwarder checkpoint: %w", err)
 	}
-	ev := New(store, clock, logger.With("component", "alerting"), cfg)
+	evLogger := logger.With("component", "alerting")
+	ev := commands.NewAlertEvaluator(store, clock.Now, evLogger, commands.AlertEvaluatorConfig{OfflineAfter: cfg.OfflineAfter})
 	n, err := ev.Rebuild(ctx, store, upTo)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -48,8 +51,8 @@ func Run(ctx context.Context, store Store, checkpoints projections.ReadModelStor
 	}
 	logger.Info("alert state rebuilt", "events", n, "up_to", upTo.String())
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return ev.Consume(gctx, msgs) })
-	g.Go(func() error { return ev.Watch(gctx) })
+	g.Go(func() error { return Consume(gctx, msgs, ev.Handle, evLogger) })
+	g.Go(func() error { return Watch(gctx, clock, cfg.CheckEvery, ev.Tick, evLogger) })
 	g.Go(func() error { return fwd.Run(gctx) })
 	return g.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/fleetpulse/fleetpulse/commands"
+	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 )
 
@@ -21,18 +22,14 @@ type alertRuleBody struct {
 // is raised when the type's values stay above the threshold for the duration.
 func (a *api) setAlertRule(w http.ResponseWriter, r *http.Request) {
 	var body alertRuleBody
-	if !a.decode(w, r, &body) {
-		return
-	}
-	if body.Above == nil {
-		httpx.WriteError(w, http.StatusBadRequest, "invalid_input", "above is required")
+	if !a.decode(w, r, &body) || !required(w, "above", body.Above != nil) {
 		return
 	}
 	var hold time.Duration
 	if body.For != "" {
 		d, err := time.ParseDuration(body.For)
 		if err != nil {
-			httpx.WriteError(w, http.StatusBadRequest, "invalid_input", "for must be a duration such as 10m: "+err.Error())
+			httpx.WriteError(w, http.StatusBadRequest, domain.CodeInvalid, "for must be a duration such as 10m: "+err.Error())
 			return
 		}
 		hold = d

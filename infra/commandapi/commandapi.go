@@ -1,18 +1,13 @@
 // Package commandapi is the HTTP command API devices and operators write
 // through: it authenticates, decodes and sends one command per request, and
-// answers with the handler's real outcome.
+// answers with the handler's real outcome. Decoding, tokens, refusal bodies
+// and the Dispatcher port are infra/wire's, shared with the MQTT bridge;
+// this package maps them to routes, statuses and headers.
 package commandapi
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -26,12 +21,12 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
-// Dispatcher sends a command and returns its handler's outcome.
-type Dispatcher interface {
-	Dispatch(ctx context.Context, cmd any) (commands.Outcome, error)
-}
+// Dispatcher sends a command and returns its handler's outcome: the port
+// the MQTT bridge sends through too.
+type Dispatcher = wire.Dispatcher
 
 // Config holds the command API's limits and secrets.
 type Config struct {
@@ -131,14 +126,9 @@ func (a *api) registerStation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	cmd := &commands.RegisterStation{Caller: a.caller(r), ID: orNewID(body.ID), Profile: p}
-	token, hash := newToken(cmd.ID)
-	cmd.TokenHash = hash
-	out, ok := a.send(w, r, cmd)
-	if ok {
-		w.Header().Set("Location", "/v1/stations/"+out.ID)
-		httpx.WriteJSON(w, http.StatusCreated, map[string]any{"id": out.ID, "token": token, "version": out.Version})
-	}
+	id := orNewID(body.ID)
+	token, hash := wire.NewToken(id)
+	a.sendRegistration(w, r, "/v1/stations/", "id", token, &commands.RegisterStation{Caller: a.caller(r), ID: id, Profile: p, TokenHash: hash})
 }
 
 func (a *api) registerVehicle(w http.ResponseWriter, r *http.Request) {
@@ -146,22 +136,14 @@ func (a *api) registerVehicle(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &body) {
 		return
 	}
-	cmd := &commands.RegisterVehicle{Caller: a.caller(r), VID: orNewID(body.VID), Profile: body.VehicleProfile}
-	token, hash := newToken(cmd.VID)
-	cmd.TokenHash = hash
-	out, ok := a.send(w, r, cmd)
-	if ok {
-		w.Header().Set("Location", "/v1/vehicles/"+out.ID)
-		httpx.WriteJSON(w, http.StatusCreated, map[string]any{"vid": out.ID, "token": token, "version": out.Version})
-	}
+	vid := orNewID(body.VID)
+	token, hash := wire.NewToken(vid)
+	a.sendRegistration(w, r, "/v1/vehicles/", "vid", token, &commands.RegisterVehicle{Caller: a.caller(r), VID: vid, Profile: body.VehicleProfile, TokenHash: hash})
 }
 
 func (a *api) updateStation(w http.ResponseWriter, r *http.Request) {
 	var body stationBody
-	if !a.decode(w, r, &body) {
-		return
-	}
-	expected, ok := ifMatch(w, r)
+	expected, ok := a.decodeUpdate(w, r, &body)
 	if !ok {
 		return
 	}
@@ -170,29 +152,31 @@ func (a *api) updateStation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	id := mux.Vars(r)["id"]
-	if body.ID != "" && body.ID != id {
-		writeError(w, &domain.ValidationError{Index: -1, Field: "id", Reason: "must match the path or be omitted"})
-		return
+	if id, ok := pathID(w, r, "id", body.ID); ok {
+		a.sendVersioned(w, r, "id", &commands.UpdateStation{Caller: a.caller(r), ID: id, Profile: p, ExpectedVersion: expected})
 	}
-	a.sendVersioned(w, r, "id", &commands.UpdateStation{Caller: a.caller(r), ID: id, Profile: p, ExpectedVersion: expected})
 }
 
 func (a *api) updateVehicle(w http.ResponseWriter, r *http.Request) {
 	var body vehicleBody
-	if !a.decode(w, r, &body) {
-		return
-	}
-	expected, ok := ifMatch(w, r)
+	expected, ok := a.decodeUpdate(w, r, &body)
 	if !ok {
 		return
 	}
-	vid := mux.Vars(r)["id"]
-	if body.VID != "" && body.VID != vid {
-		writeError(w, &domain.ValidationError{Index: -1, Field: "vid", Reason: "must match the path or be omitted"})
-		return
+	if vid, ok := pathID(w, r, "vid", body.VID); ok {
+		a.sendVersioned(w, r, "vid", &commands.UpdateVehicle{Caller: a.caller(r), VID: vid, Profile: body.VehicleProfile, ExpectedVersion: expected})
 	}
-	a.sendVersioned(w, r, "vid", &commands.UpdateVehicle{Caller: a.caller(r), VID: vid, Profile: body.VehicleProfile, ExpectedVersion: expected})
+}
+
+// pathID is the device id the path names; a body may repeat it in
+// idField, but not name another device.
+func pathID(w http.ResponseWriter, r *http.Request, idField, inBody string) (string, bool) {
+	id := mux.Vars(r)["id"]
+	if inBody != "" && inBody != id {
+		writeError(w, &domain.ValidationError{Index: -1, Field: idField, Reason: "must match the path or be omitted"})
+		return "", false
+	}
+	return id, true
 }
 
 func (a *api) decommissionStation(w http.ResponseWriter, r *http.Request) {
@@ -211,7 +195,7 @@ func (a *api) decommissionVehicle(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) rotateToken(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	token, hash := newToken(id)
+	token, hash := wire.NewToken(id)
 	out, ok := a.send(w, r, &commands.RotateDeviceToken{Caller: a.caller(r), DeviceID: id, TokenHash: hash})
 	if ok {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": out.ID, "token": token, "version": out.Version})
@@ -229,24 +213,30 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) recordMeasurements(w http.ResponseWriter, r *http.Request) {
 	var body measurementsBody
-	if !a.decode(w, r, &body) {
-		return
-	}
-	out, ok := a.send(w, r, &commands.RecordMeasurements{Caller: a.caller(r), StationID: mux.Vars(r)["id"], Measurements: body.Measurements})
-	if ok {
-		httpx.WriteJSON(w, http.StatusCreated, map[string]any{"accepted": out.Accepted, "duplicates": out.Duplicates})
+	if a.decode(w, r, &body) {
+		a.record(w, r, wire.Measurements(body.Measurements))
 	}
 }
 
 func (a *api) recordVehicleEvents(w http.ResponseWriter, r *http.Request) {
 	var body vehicleEventsBody
-	if !a.decode(w, r, &body) {
+	if a.decode(w, r, &body) {
+		a.record(w, r, wire.VehicleEvents(body.Events))
+	}
+}
+
+// record sends a device's batch for the device the path names and answers
+// 201 with what was stored (and, for vehicle events, their ids).
+func (a *api) record(w http.ResponseWriter, r *http.Request, batch wire.Telemetry) {
+	out, ok := a.send(w, r, batch.Command(a.caller(r), mux.Vars(r)["id"]))
+	if !ok {
 		return
 	}
-	out, ok := a.send(w, r, &commands.RecordVehicleEvents{Caller: a.caller(r), VID: mux.Vars(r)["id"], Events: body.Events})
-	if ok {
-		httpx.WriteJSON(w, http.StatusCreated, map[string]any{"accepted": out.Accepted, "duplicates": out.Duplicates, "eids": out.EIDs})
+	stored := map[string]any{"accepted": out.Accepted, "duplicates": out.Duplicates}
+	if _, events := batch.(wire.VehicleEvents); events {
+		stored["eids"] = out.EIDs
 	}
+	httpx.WriteJSON(w, http.StatusCreated, stored)
 }
 
 // --- plumbing ----------------------------------------------------------------
@@ -268,42 +258,47 @@ func (a *api) sendVersioned(w http.ResponseWriter, r *http.Request, idField stri
 	}
 }
 
+// sendRegistration registers a device and answers with where it lives, its
+// token (shown this once: only its hash is stored) and its version.
+func (a *api) sendRegistration(w http.ResponseWriter, r *http.Request, collection, idField, token string, cmd any) {
+	out, ok := a.send(w, r, cmd)
+	if ok {
+		w.Header().Set("Location", collection+out.ID)
+		httpx.WriteJSON(w, http.StatusCreated, map[string]any{idField: out.ID, "token": token, "version": out.Version})
+	}
+}
+
 // decode reads one JSON object from a size-limited body into v, rejecting
 // unknown fields and trailing data.
 func (a *api) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := Decode(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes), v); err != nil {
+	if err := wire.Decode(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes), v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			httpx.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+			httpx.WriteError(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
 				fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
 			return false
 		}
-		httpx.WriteError(w, http.StatusBadRequest, "malformed_json", err.Error())
+		httpx.WriteError(w, http.StatusBadRequest, wire.CodeMalformed, err.Error())
 		return false
 	}
 	return true
 }
 
-// Decode reads exactly one JSON value from body into v. It is the decoder
-// every request body goes through (and the one the fuzz test drives).
-func Decode(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return fmt.Errorf("invalid JSON body: %w", err)
+// decodeUpdate reads an update: its body into v, and the version it
+// expects from If-Match.
+func (a *api) decodeUpdate(w http.ResponseWriter, r *http.Request, v any) (expected *int64, ok bool) {
+	if !a.decode(w, r, v) {
+		return nil, false
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return errors.New("invalid JSON body: unexpected data after the JSON object")
+	return ifMatch(w, r)
+}
+
+// required answers 400 when a body leaves out a field the command needs.
+func required(w http.ResponseWriter, field string, given bool) bool {
+	if !given {
+		httpx.WriteError(w, http.StatusBadRequest, domain.CodeInvalid, field+" is required")
 	}
-	return nil
+	return given
 }
 
 // caller reads the bearer token.
@@ -313,38 +308,7 @@ func (a *api) caller(r *http.Request) commands.Caller {
 	if !ok {
 		return commands.Caller{}
 	}
-	return CallerFromToken(token, a.cfg.AdminToken)
-}
-
-// CallerFromToken says who a token belongs to: the operator when it is
-// adminToken, else the device of "<device id>.<secret>", of which only the
-// hash travels on. Any other token is an anonymous caller.
-func CallerFromToken(token, adminToken string) commands.Caller {
-	if token == "" {
-		return commands.Caller{}
-	}
-	if adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(adminToken)) == 1 {
-		return commands.Caller{Admin: true}
-	}
-	i := strings.LastIndexByte(token, '.')
-	if i <= 0 {
-		return commands.Caller{}
-	}
-	return commands.Caller{DeviceID: token[:i], TokenHash: HashSecret(token[i+1:])}
-}
-
-// HashSecret is how a device token's secret is stored.
-func HashSecret(secret string) []byte {
-	sum := sha256.Sum256([]byte(secret))
-	return sum[:]
-}
-
-// newToken makes a device token "<id>.<secret>" and the hash that is stored.
-func newToken(id string) (token string, hash []byte) {
-	buf := make([]byte, 32)
-	_, _ = rand.Read(buf) // crypto/rand.Read never fails on supported platforms
-	secret := base64.RawURLEncoding.EncodeToString(buf)
-	return id + "." + secret, HashSecret(secret)
+	return wire.CallerFromToken(token, a.cfg.AdminToken)
 }
 
 func orNewID(id string) string {
@@ -375,9 +339,8 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (*int64, bool) {
 // writeError maps domain errors to statuses: the one place for this API.
 func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
-	code := domain.Code(err)
-	msg := err.Error()
-	switch code {
+	body := httpx.ErrorBody{Error: wire.Refusal(err)}
+	switch body.Error.Code {
 	case domain.CodeInvalid:
 		status = http.StatusBadRequest
 	case domain.CodeNotFound, domain.CodeNoMeasurement:
@@ -391,20 +354,6 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusForbidden
 	case domain.CodeUnavailable:
 		status = http.StatusServiceUnavailable
-		msg = "the event store is unavailable or the request timed out; retry later"
-	default:
-		msg = "internal error"
-	}
-	body := httpx.ErrorBody{Error: httpx.ErrorDetail{Code: code, Message: msg}}
-	var ve *domain.ValidationError
-	if errors.As(err, &ve) {
-		body.Error.Field = ve.Field
-		if ve.Index >= 0 {
-			idx := ve.Index
-			body.Error.Index = &idx
-		}
-	}
-	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
 	httpx.WriteJSON(w, status, body)

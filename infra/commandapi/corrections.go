@@ -6,6 +6,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/fleetpulse/fleetpulse/commands"
+	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 )
 
@@ -19,11 +20,7 @@ type correctionBody struct {
 // original stays in the log and the read models follow the correction.
 func (a *api) correctMeasurement(w http.ResponseWriter, r *http.Request) {
 	var body correctionBody
-	if !a.decode(w, r, &body) {
-		return
-	}
-	if body.Value == nil {
-		httpx.WriteError(w, http.StatusBadRequest, "invalid_input", "value is required")
+	if !a.decode(w, r, &body) || !required(w, "value", body.Value != nil) {
 		return
 	}
 	v := mux.Vars(r)
@@ -41,7 +38,7 @@ func (a *api) retractMeasurement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Value != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "invalid_input", "a retraction takes no value")
+		httpx.WriteError(w, http.StatusBadRequest, domain.CodeInvalid, "a retraction takes no value")
 		return
 	}
 	v := mux.Vars(r)

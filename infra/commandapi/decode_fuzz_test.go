@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
 var fuzzNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -15,7 +16,7 @@ var fuzzNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 // validation with arbitrary bytes: no input may panic, and whatever passes
 // validation must be storable.
 func FuzzDecodeMeasurements(f *testing.F) {
-	for _, seed := range []string{
+	fuzzBody(f, []string{
 		`{"measurements": [{"id": "a", "type": "pm25", "value": 12.5, "measured_at": "2026-06-01T11:00:00Z"}]}`,
 		`{"measurements": [{"type": "pm25", "value": -1e308, "measured_at": "1970-01-01T00:00:00Z"}]}`,
 		`{"measurements": []}`,
@@ -28,14 +29,7 @@ func FuzzDecodeMeasurements(f *testing.F) {
 		`[[[[[[[[[[[[]]]]]]]]]]]]`,
 		"{\"measurements\": [{\"id\": \"\xff\xfe\", \"type\": \"pm25\"}]}",
 		`{"measurements": [{"id": "../../etc/passwd", "type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}]}`,
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var body measurementsBody
-		if err := Decode(strings.NewReader(string(data)), &body); err != nil {
-			return
-		}
+	}, func(t *testing.T, body measurementsBody) {
 		if err := domain.DefaultTelemetryPolicy.ValidateMeasurements(body.Measurements, fuzzNow); err != nil {
 			return
 		}
@@ -52,7 +46,7 @@ func FuzzDecodeMeasurements(f *testing.F) {
 
 // FuzzDecodeVehicleEvents does the same for vehicle event batches.
 func FuzzDecodeVehicleEvents(f *testing.F) {
-	for _, seed := range []string{
+	fuzzBody(f, []string{
 		`{"events": [{"eid": "e1", "type": "telemetry", "occurred_at": "2026-06-01T11:00:00Z", "readings": {"speed_kmh": 50}, "location": {"lat": 52, "lon": 21}, "data": {"a": [1, {"b": null}]}}]}`,
 		`{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "data": "str"}]}`,
 		`{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "readings": {"": 1}}]}`,
@@ -60,14 +54,7 @@ func FuzzDecodeVehicleEvents(f *testing.F) {
 		`{"events": [{"type": "t", "occurred_at": "1969-12-31T23:59:59Z"}]}`,
 		`{"events": [{"type": "t", "occurred_at": "2026-06-01T12:15:01Z"}]}`,
 		`{"events": [{"type": "t", "occurred_at": "2026-06-01T11:00:00Z", "location": {"lat": 91, "lon": 0}}]}`,
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var body vehicleEventsBody
-		if err := Decode(strings.NewReader(string(data)), &body); err != nil {
-			return
-		}
+	}, func(t *testing.T, body vehicleEventsBody) {
 		if err := domain.DefaultTelemetryPolicy.ValidateVehicleEvents(body.Events, fuzzNow); err != nil {
 			return
 		}
@@ -87,5 +74,20 @@ func FuzzDecodeVehicleEvents(f *testing.F) {
 				t.Fatalf("validation let non-object data %q through", rec.Data)
 			}
 		}
+	})
+}
+
+// fuzzBody fuzzes the decoding of a request body of type B from the seeds
+// on: no input may panic, and check judges every body that decodes.
+func fuzzBody[B any](f *testing.F, seeds []string, check func(t *testing.T, body B)) {
+	for _, seed := range seeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var body B
+		if err := wire.Decode(strings.NewReader(string(data)), &body); err != nil {
+			return
+		}
+		check(t, body)
 	})
 }

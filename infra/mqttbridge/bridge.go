@@ -1,7 +1,8 @@
 // Package mqttbridge lets devices write through MQTT: it subscribes to the
-// devices' topics on a broker, authenticates and decodes each message like the
-// HTTP command API does, sends the same commands through the same Dispatcher,
-// and publishes each outcome to the device's results topic.
+// devices' topics on a broker, authenticates and decodes each message with
+// the HTTP command API's own rules (infra/wire), sends the same commands
+// through a wire.Dispatcher, and publishes each outcome to the device's
+// results topic.
 //
 // Topics (MQTT 3.1.1, QoS 1):
 //
@@ -39,8 +40,8 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
-	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
 // DefaultTopicRoot is the first level of every fleetpulse topic unless
@@ -95,7 +96,7 @@ func (c *Config) defaults() {
 
 // Bridge carries device messages from a broker to the command handlers.
 type Bridge struct {
-	dispatch commandapi.Dispatcher
+	dispatch wire.Dispatcher
 	cfg      Config
 	broker   string // cfg.URL without its password
 	logger   *slog.Logger
@@ -110,7 +111,7 @@ type Bridge struct {
 }
 
 // New returns a bridge sending commands through d; Run connects it.
-func New(d commandapi.Dispatcher, cfg Config, logger *slog.Logger) *Bridge {
+func New(d wire.Dispatcher, cfg Config, logger *slog.Logger) *Bridge {
 	cfg.defaults()
 	return &Bridge{dispatch: d, cfg: cfg, broker: redactedURL(cfg.URL), logger: logger, ready: make(chan struct{}), stop: make(chan struct{})}
 }
@@ -274,6 +275,26 @@ type eventsMessage struct {
 	Events    []domain.VehicleEvent `json:"events"`
 }
 
+// message is what a device publishes: its token, a request id to echo, and
+// the batch of the HTTP route its topic stands for.
+type message struct {
+	token, requestID string
+	batch            wire.Telemetry
+}
+
+// decodeMessage reads the payload of a topic of kind as strictly as the
+// HTTP API reads a body.
+func decodeMessage(kind string, payload []byte) (message, error) {
+	if kind == "measurements" {
+		var m measurementsMessage
+		err := wire.Decode(bytes.NewReader(payload), &m)
+		return message{m.Token, m.RequestID, wire.Measurements(m.Measurements)}, err
+	}
+	var m eventsMessage
+	err := wire.Decode(bytes.NewReader(payload), &m)
+	return message{m.Token, m.RequestID, wire.VehicleEvents(m.Events)}, err
+}
+
 // MeasurementsResult is published for an accepted measurements message.
 type MeasurementsResult struct {
 	RequestID  string `json:"request_id,omitempty"`
@@ -299,45 +320,28 @@ type ErrorResult struct {
 // transient failure outlived the bridge: the message must not be acked.
 func (b *Bridge) handle(device, kind string, payload []byte) (result any, final bool) {
 	if int64(len(payload)) > b.cfg.MaxPayloadBytes {
-		return ErrorResult{Error: httpx.ErrorDetail{Code: "body_too_large",
+		return ErrorResult{Error: httpx.ErrorDetail{Code: wire.CodeTooLarge,
 			Message: fmt.Sprintf("message body is larger than %d bytes", b.cfg.MaxPayloadBytes)}}, true
 	}
-	switch kind {
-	case "measurements":
-		var msg measurementsMessage
-		if err := commandapi.Decode(bytes.NewReader(payload), &msg); err != nil {
-			return malformed(err), true
-		}
-		cmd := &commands.RecordMeasurements{Caller: commandapi.CallerFromToken(msg.Token, b.cfg.AdminToken),
-			StationID: device, Measurements: msg.Measurements}
-		out, err := b.send(device, cmd)
-		if errors.Is(err, errStopping) {
-			return nil, false
-		}
-		if err != nil {
-			return errorResult(msg.RequestID, err), true
-		}
-		return MeasurementsResult{RequestID: msg.RequestID, Accepted: out.Accepted, Duplicates: out.Duplicates}, true
-	default:
-		var msg eventsMessage
-		if err := commandapi.Decode(bytes.NewReader(payload), &msg); err != nil {
-			return malformed(err), true
-		}
-		cmd := &commands.RecordVehicleEvents{Caller: commandapi.CallerFromToken(msg.Token, b.cfg.AdminToken),
-			VID: device, Events: msg.Events}
-		out, err := b.send(device, cmd)
-		if errors.Is(err, errStopping) {
-			return nil, false
-		}
-		if err != nil {
-			return errorResult(msg.RequestID, err), true
-		}
-		eids := out.EIDs
-		if eids == nil {
-			eids = []string{}
-		}
-		return EventsResult{RequestID: msg.RequestID, Accepted: out.Accepted, Duplicates: out.Duplicates, EIDs: eids}, true
+	msg, err := decodeMessage(kind, payload)
+	if err != nil {
+		return ErrorResult{Error: httpx.ErrorDetail{Code: wire.CodeMalformed, Message: err.Error()}}, true
 	}
+	out, err := b.send(device, msg.batch.Command(wire.CallerFromToken(msg.token, b.cfg.AdminToken), device))
+	if errors.Is(err, errStopping) {
+		return nil, false
+	}
+	if err != nil {
+		return ErrorResult{RequestID: msg.requestID, Error: wire.Refusal(err)}, true
+	}
+	if kind == "measurements" {
+		return MeasurementsResult{RequestID: msg.requestID, Accepted: out.Accepted, Duplicates: out.Duplicates}, true
+	}
+	eids := out.EIDs
+	if eids == nil {
+		eids = []string{}
+	}
+	return EventsResult{RequestID: msg.requestID, Accepted: out.Accepted, Duplicates: out.Duplicates, EIDs: eids}, true
 }
 
 // errStopping: a transient failure outlived the bridge.
@@ -368,27 +372,4 @@ func (b *Bridge) send(device string, cmd any) (commands.Outcome, error) {
 
 func transient(err error) bool {
 	return err != nil && domain.Code(err) == domain.CodeUnavailable
-}
-
-func malformed(err error) ErrorResult {
-	return ErrorResult{Error: httpx.ErrorDetail{Code: "malformed_json", Message: err.Error()}}
-}
-
-// errorResult maps a refused command to the HTTP API's codes and messages.
-func errorResult(requestID string, err error) ErrorResult {
-	code := domain.Code(err)
-	msg := err.Error()
-	if code == domain.CodeInternal {
-		msg = "internal error"
-	}
-	r := ErrorResult{RequestID: requestID, Error: httpx.ErrorDetail{Code: code, Message: msg}}
-	var ve *domain.ValidationError
-	if errors.As(err, &ve) {
-		r.Error.Field = ve.Field
-		if ve.Index >= 0 {
-			idx := ve.Index
-			r.Error.Index = &idx
-		}
-	}
-	return r
 }

@@ -20,10 +20,10 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
-	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/mqttbridge"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
 const brokerAddr = "127.0.0.1:1883"
@@ -68,7 +68,7 @@ func newEnv(t *testing.T) env {
 func (e env) register(t *testing.T, vehicle bool, id string) string {
 	t.Helper()
 	secret := uuid.NewString()
-	hash := commandapi.HashSecret(secret)
+	hash := wire.HashSecret(secret)
 	var cmd any = &commands.RegisterStation{Caller: commands.Caller{Admin: true}, ID: id, TokenHash: hash,
 		Profile: domain.StationProfile{Name: "n", Location: domain.Location{Lat: 1, Lon: 2}}}
 	if vehicle {
@@ -81,8 +81,20 @@ func (e env) register(t *testing.T, vehicle bool, id string) string {
 	return id + "." + secret
 }
 
+// enrol registers a station, or a vehicle, of this run and connects it as
+// a device: its id, its token and its MQTT client.
+func (e env) enrol(t *testing.T, vehicle bool) (id, token string, dev *device) {
+	t.Helper()
+	id = "st-" + e.run
+	if vehicle {
+		id = "veh-" + e.run
+	}
+	token = e.register(t, vehicle, id)
+	return id, token, newDevice(t, id)
+}
+
 // startBridge runs a bridge in its own share group until the test ends.
-func startBridge(t *testing.T, e env, d commandapi.Dispatcher, cfg mqttbridge.Config) (stop func()) {
+func startBridge(t *testing.T, e env, d wire.Dispatcher, cfg mqttbridge.Config) (stop func()) {
 	t.Helper()
 	if cfg.ClientID == "" {
 		cfg.ClientID = "test-bridge-" + e.run
@@ -188,9 +200,7 @@ func measurements(token, requestID, id string) string {
 func TestBridge_MeasurementsAreStoredOnceAndReported(t *testing.T) {
 	e := newEnv(t)
 	startBridge(t, e, e.bus, mqttbridge.Config{})
-	id := "st-" + e.run
-	token := e.register(t, false, id)
-	dev := newDevice(t, id)
+	id, token, dev := e.enrol(t, false)
 	mid := uuid.NewString()
 
 	dev.publish(t, "measurements", measurements(token, "r1", mid))
@@ -215,11 +225,7 @@ func TestBridge_MeasurementsAreStoredOnceAndReported(t *testing.T) {
 // telemetry counts the events stored in a device's telemetry stream.
 func telemetry(t *testing.T, e env, device string) int {
 	t.Helper()
-	var n int
-	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE stream_id = $1`, domain.TelemetryStream(device)).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return e.count(t, `SELECT count(*) FROM events WHERE stream_id = $1`, domain.TelemetryStream(device))
 }
 
 func TestBridge_RefusedMessagesAreReportedAndNotStored(t *testing.T) {
@@ -265,8 +271,14 @@ func requestIDOf(payload string) string {
 
 func (e env) total(t *testing.T) int {
 	t.Helper()
+	return e.count(t, `SELECT count(*) FROM events`)
+}
+
+// count runs a count(*) query.
+func (e env) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
 	var n int
-	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
+	if err := e.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -275,9 +287,7 @@ func (e env) total(t *testing.T) int {
 func TestBridge_InvalidBatchNamesItsIndex(t *testing.T) {
 	e := newEnv(t)
 	startBridge(t, e, e.bus, mqttbridge.Config{})
-	id := "st-" + e.run
-	token := e.register(t, false, id)
-	dev := newDevice(t, id)
+	_, token, dev := e.enrol(t, false)
 	before := e.total(t)
 
 	dev.publish(t, "measurements", `{"token": "`+token+`", "request_id": "bad", "measurements": [
@@ -296,9 +306,7 @@ func TestBridge_InvalidBatchNamesItsIndex(t *testing.T) {
 func TestBridge_VehicleEventsAreStored(t *testing.T) {
 	e := newEnv(t)
 	startBridge(t, e, e.bus, mqttbridge.Config{})
-	vid := "veh-" + e.run
-	token := e.register(t, true, vid)
-	dev := newDevice(t, vid)
+	_, token, dev := e.enrol(t, true)
 	eid := uuid.NewString()
 	before := e.total(t)
 
@@ -317,7 +325,7 @@ func TestBridge_VehicleEventsAreStored(t *testing.T) {
 
 // flaky fails the first n dispatches as the event store being away.
 type flaky struct {
-	next     commandapi.Dispatcher
+	next     wire.Dispatcher
 	failures atomic.Int32
 	calls    atomic.Int32
 }
@@ -335,9 +343,7 @@ func TestBridge_TransientFailureIsRetriedNotReported(t *testing.T) {
 	f := &flaky{next: e.bus}
 	f.failures.Store(2)
 	startBridge(t, e, f, mqttbridge.Config{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
-	id := "st-" + e.run
-	token := e.register(t, false, id)
-	dev := newDevice(t, id)
+	_, token, dev := e.enrol(t, false)
 
 	dev.publish(t, "measurements", measurements(token, "retry", uuid.NewString()))
 	r := dev.result(t, "retry")
@@ -355,9 +361,7 @@ func TestBridge_UnackedMessageIsRedeliveredAfterRestart(t *testing.T) {
 	f := &flaky{next: e.bus}
 	f.failures.Store(1 << 20) // down until the restart
 	stop := startBridge(t, e, f, mqttbridge.Config{ClientID: clientID, RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
-	id := "st-" + e.run
-	token := e.register(t, false, id)
-	dev := newDevice(t, id)
+	id, token, dev := e.enrol(t, false)
 	mid := uuid.NewString()
 
 	dev.publish(t, "measurements", measurements(token, "redeliver", mid))

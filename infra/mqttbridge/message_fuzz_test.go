@@ -11,9 +11,9 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
-	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
 // FuzzBridgeMessage hands arbitrary topics and payloads to the bridge's
@@ -50,9 +50,9 @@ func FuzzBridgeMessage(f *testing.F) {
 	f.Cleanup(func() { _ = cmdBus.Close() })
 	operator := commands.Caller{Admin: true}
 	for _, cmd := range []any{
-		&commands.RegisterStation{Caller: operator, ID: "st-a", TokenHash: commandapi.HashSecret("station-secret"),
+		&commands.RegisterStation{Caller: operator, ID: "st-a", TokenHash: wire.HashSecret("station-secret"),
 			Profile: domain.StationProfile{Name: "n", Location: domain.Location{Lat: 1, Lon: 2}}},
-		&commands.RegisterVehicle{Caller: operator, VID: "veh-a", TokenHash: commandapi.HashSecret("vehicle-secret"),
+		&commands.RegisterVehicle{Caller: operator, VID: "veh-a", TokenHash: wire.HashSecret("vehicle-secret"),
 			Profile: domain.VehicleProfile{Name: "n"}},
 	} {
 		if _, err := cmdBus.Dispatch(context.Background(), cmd); err != nil {

@@ -9,15 +9,15 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
-	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/mqttbridge"
+	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
 // RunMQTTBridge carries devices' MQTT messages to dispatcher until ctx ends;
 // it then lets messages being handled finish before it disconnects, so the
 // caller closes the dispatcher only after it returns.
-func RunMQTTBridge(ctx context.Context, cfg config.Config, dispatcher commandapi.Dispatcher, logger *slog.Logger) error {
+func RunMQTTBridge(ctx context.Context, cfg config.Config, dispatcher wire.Dispatcher, logger *slog.Logger) error {
 	b := mqttbridge.New(dispatcher, mqttbridge.Config{
 		URL:             cfg.MQTTURL,
 		ClientID:        cfg.MQTTClientID,
@@ -33,7 +33,7 @@ func RunMQTTBridge(ctx context.Context, cfg config.Config, dispatcher commandapi
 
 // startMQTTBridge runs the bridge beside the command API when it is enabled;
 // stop ends it and returns its error (nil when disabled).
-func startMQTTBridge(ctx context.Context, cfg config.Config, dispatcher commandapi.Dispatcher, logger *slog.Logger) (stop func() error) {
+func startMQTTBridge(ctx context.Context, cfg config.Config, dispatcher wire.Dispatcher, logger *slog.Logger) (stop func() error) {
 	if !cfg.MQTTEnabled {
 		return func() error { return nil }
 	}
