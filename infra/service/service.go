@@ -77,7 +77,7 @@ func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, 
 		if err != nil {
 			return nil, nil, err
 		}
-		return esdbStore{st}, st.Close, nil
+		return st, st.Close, nil
 	}
 	return nil, nil, fmt.Errorf("event store %q is not supported", cfg.EventStore)
 }
@@ -87,14 +87,6 @@ type postgresStore struct {
 	*postgres.Waiter
 	batcher *postgres.Batcher
 	pool    *pgxpool.Pool
-}
-
-type esdbStore struct{ *esdb.Store }
-
-// Ping is a cheap read of the log's head: readiness fails while the server is away.
-func (s esdbStore) Ping(ctx context.Context) error {
-	_, err := s.Head(ctx)
-	return err
 }
 
 // Append goes through the batcher: concurrent requests share transactions.
