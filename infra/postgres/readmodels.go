@@ -319,9 +319,11 @@ func (s *ReadModelStore) BucketSpecs(ctx context.Context) ([]projections.BucketS
 	return BucketProjections(ctx, s.pool)
 }
 
-// applyCorrection changes or removes one raw measurement and recomputes its
-// day, its hour and its series' latest value from the raw rows. A
-// correction of a measurement that is not (or no longer) there changes nothing.
+// applyCorrection changes or removes one raw measurement and recomputes the
+// buckets it lands in (projections.BucketsOf: its day, its hour, each
+// operator-defined bucket) and its series' latest value from the raw rows.
+// A correction of a measurement that is not (or no longer) there changes
+// nothing.
 func (s *ReadModelStore) applyCorrection(ctx context.Context, tx pgx.Tx, c projections.Correction) error {
 	var (
 		typ      string
@@ -344,25 +346,23 @@ func (s *ReadModelStore) applyCorrection(ctx context.Context, tx pgx.Tx, c proje
 	if _, err := tx.Exec(ctx, s.sql(insertRevisionSQL), c.DeviceID, c.MeasurementID, typ, at, recorded, before, c.RecordedAt, c.Value == nil); err != nil {
 		return fmt.Errorf("keep the replaced value of %s/%s: %w", c.DeviceID, c.MeasurementID, err)
 	}
-	dayStart, dayEnd := projections.DayBounds(at, c.Zone)
-	hour := projections.LocalHour(at, c.Zone)
+	b := projections.BucketsOf(at, c.Zone, c.Specs)
 	type bucket struct {
-		from, to          time.Time
+		projections.Span
 		key               any
 		setSQL, deleteSQL string
 		extra             []any // the projection of an operator-defined bucket
 	}
 	buckets := []bucket{
-		{dayStart, dayEnd, projections.LocalDay(at, c.Zone), setDailySQL, deleteDailySQL, nil},
-		{hour, hour.Add(time.Hour), hour, setHourlySQL, deleteHourlySQL, nil},
+		{b.Day.Span, b.Day.Date, setDailySQL, deleteDailySQL, nil},
+		{b.Hour, b.Hour.Start, setHourlySQL, deleteHourlySQL, nil},
 	}
-	for _, spec := range c.Specs {
-		start, end := spec.Bounds(at, c.Zone)
-		buckets = append(buckets, bucket{start, end, start, setBucketSQL, deleteBucketSQL, []any{spec.Name}})
+	for _, sb := range b.Specs {
+		buckets = append(buckets, bucket{sb.Span, sb.Start, setBucketSQL, deleteBucketSQL, []any{sb.Spec}})
 	}
 	for _, bk := range buckets {
 		var a projections.Aggregate
-		if err := tx.QueryRow(ctx, s.sql(bucketOfRawSQL), c.DeviceID, typ, bk.from, bk.to).Scan(&a.Count, &a.Sum, &a.Min, &a.Max); err != nil {
+		if err := tx.QueryRow(ctx, s.sql(bucketOfRawSQL), c.DeviceID, typ, bk.Start, bk.End).Scan(&a.Count, &a.Sum, &a.Min, &a.Max); err != nil {
 			return fmt.Errorf("recompute bucket: %w", err)
 		}
 		if a.Count == 0 {
