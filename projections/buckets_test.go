@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -114,13 +114,13 @@ func TestBucketProjection_AddedLaterFillsItselfFromHistory(t *testing.T) {
 	e.catchUp(t)
 
 	ctx := context.Background()
-	if err := postgres.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "q15", Width: 15 * time.Minute}, ""); err != nil {
+	if err := readmodel.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "q15", Width: 15 * time.Minute}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "utc_days", Width: 24 * time.Hour}, "UTC"); err != nil {
+	if err := readmodel.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "utc_days", Width: 24 * time.Hour}, "UTC"); err != nil {
 		t.Fatal(err)
 	}
-	shadow, err := postgres.CreateShadow(ctx, e.pool)
+	shadow, err := readmodel.CreateShadow(ctx, e.pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ FROM m JOIN rm_devices d USING (device_id) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
 		sameDaily(t, got, want)
 	}
 
-	if err := postgres.RemoveBucketProjection(ctx, e.pool, "q15"); err != nil {
+	if err := readmodel.RemoveBucketProjection(ctx, e.pool, "q15"); err != nil {
 		t.Fatal(err)
 	}
 	var left int

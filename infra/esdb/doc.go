@@ -2,7 +2,7 @@
 // side's commands.EventStore and the projections' EventLog and Waiter on
 // EventStoreDB through EventStore-Client-Go/v4, with Head and a readiness
 // Ping, as the production alternative to the PostgreSQL store in
-// infra/postgres.
+// infra/postgres/eventstore.
 //
 // # Streams, versions and the log
 //
