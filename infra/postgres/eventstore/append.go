@@ -53,6 +53,16 @@ func newAppendRequest(stream string, expected int64, events []domain.EventData) 
 	return r
 }
 
+// appendAlone stores events in a transaction of their own.
+func (s *Store) appendAlone(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
+	req := newAppendRequest(stream, expectedVersion, events)
+	if req.err != nil {
+		return domain.AppendResult{}, req.err
+	}
+	s.appendBatch(ctx, []*appendRequest{req})
+	return req.result, req.err
+}
+
 // appendBatch stores every request in one transaction. Each request is all
 // or nothing: one with a stale expected version fails alone. Should the
 // transaction fail as a whole, each request is retried on its own, so one

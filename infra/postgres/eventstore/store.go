@@ -111,16 +111,6 @@ func (s *Store) Append(ctx context.Context, stream string, expectedVersion int64
 	return s.batcher.append(ctx, stream, expectedVersion, events)
 }
 
-// appendAlone stores events in a transaction of their own.
-func (s *Store) appendAlone(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
-	req := newAppendRequest(stream, expectedVersion, events)
-	if req.err != nil {
-		return domain.AppendResult{}, req.err
-	}
-	s.appendBatch(ctx, []*appendRequest{req})
-	return req.result, req.err
-}
-
 // Wait returns when an append may have committed, after the polling
 // interval, or when ctx ends. See projections.Waiter.
 func (s *Store) Wait(ctx context.Context) { s.waiter.wait(ctx) }
