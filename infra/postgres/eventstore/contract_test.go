@@ -3,10 +3,15 @@ package eventstore_test
 import (
 	"testing"
 
+	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/infra/eventstoretest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
+
+// The command side looks this optional capability up with a type assertion:
+// losing it would go unnoticed by the compiler elsewhere.
+var _ commands.EventFinder = (*eventstore.Store)(nil)
 
 // TestEventStore_Contract runs the event store contract on a fresh
 // database per group of tests, one transaction per append.

@@ -2,8 +2,10 @@
 // append-only log of every device's events (migration 00001 owns its
 // tables), with group commit for appends, ordered reads for projectors, a
 // LISTEN/NOTIFY wake-up for readers waiting at the head, and a health check.
-// One Store serves the command side (commands.EventStore, EventFinder) and
-// the projections (EventLog, Waiter), as infra/esdb's Store does.
+// One Store serves the command side (commands.EventStore, and the optional
+// EventFinder) and the projections (EventLog, Waiter), with Head and Ping,
+// as infra/esdb's Store does; Backlog, optional too, counts what a reader
+// has yet to read (fleetpulse status and rebuild).
 package eventstore
 
 import (
