@@ -9,8 +9,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fleetpulse/fleetpulse/domain"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -34,7 +35,7 @@ var benchZones = []string{"Europe/Warsaw", "America/New_York", "Asia/Tokyo", "UT
 // fillLog appends station registrations and then benchEvents measurements,
 // benchPerCall per station at a time, a minute apart per station and spread
 // over five measurement types: the log the command API writes.
-func fillLog(b *testing.B, store *postgres.EventStore) domain.Position {
+func fillLog(b *testing.B, store *eventstore.Store) domain.Position {
 	b.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -88,7 +89,7 @@ func fillLog(b *testing.B, store *postgres.EventStore) domain.Position {
 // and the rebuild's (5000), and reports events/s.
 func BenchmarkProjection(b *testing.B) {
 	pool, _ := pgtest.NewDatabase(b)
-	store := postgres.NewEventStore(pool)
+	store := eventstore.New(pool, eventstore.Config{Unbatched: true})
 	head := fillLog(b, store)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE events"); err != nil {
@@ -100,7 +101,7 @@ func BenchmarkProjection(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				shadow, err := postgres.CreateShadow(ctx, pool)
+				shadow, err := readmodel.CreateShadow(ctx, pool)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -132,7 +133,7 @@ func BenchmarkProjection(b *testing.B) {
 // from the log, then swapped in for the live ones.
 func BenchmarkRebuild(b *testing.B) {
 	pool, _ := pgtest.NewDatabase(b)
-	store := postgres.NewEventStore(pool)
+	store := eventstore.New(pool, eventstore.Config{Unbatched: true})
 	head := fillLog(b, store)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE events"); err != nil {
@@ -142,7 +143,7 @@ func BenchmarkRebuild(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		shadow, err := postgres.CreateShadow(ctx, pool)
+		shadow, err := readmodel.CreateShadow(ctx, pool)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -47,6 +47,59 @@ func TestBucketSpec_Bounds(t *testing.T) {
 	}
 }
 
+// TestBucketsOf_GivesTheLocalDayHourAndEverySpecOfAnInstant checks the one
+// computation new data and corrections both bucket by.
+func TestBucketsOf_GivesTheLocalDayHourAndEverySpecOfAnInstant(t *testing.T) {
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	warsaw, _ := time.LoadLocation("Europe/Warsaw")
+	q15 := projections.BucketSpec{Name: "q15", Width: 15 * time.Minute}
+	utcDays := projections.BucketSpec{Name: "utc_days", Width: 24 * time.Hour, Zone: time.UTC}
+	tests := []struct {
+		name               string
+		zone               *time.Location
+		at                 string
+		date               string // the local date, as midnight UTC
+		dayStart, dayEnd   string
+		hourStart, hourEnd string
+		q15Start, q15End   string
+		utcStart, utcEnd   string
+	}{
+		{"a 23-hour spring-forward day", warsaw, "2026-03-29T10:20:00Z", "2026-03-29T00:00:00Z",
+			"2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", "2026-03-29T10:00:00Z", "2026-03-29T11:00:00Z",
+			"2026-03-29T10:15:00Z", "2026-03-29T10:30:00Z", "2026-03-29T00:00:00Z", "2026-03-30T00:00:00Z"},
+		{"just after local midnight in a half-hour zone, a day behind UTC days", kolkata, "2026-06-01T19:10:00Z", "2026-06-02T00:00:00Z",
+			"2026-06-01T18:30:00Z", "2026-06-02T18:30:00Z", "2026-06-01T18:30:00Z", "2026-06-01T19:30:00Z",
+			"2026-06-01T19:00:00Z", "2026-06-01T19:15:00Z", "2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z"},
+		{"the second 02:xx hour of a 25-hour fall-back day", warsaw, "2026-10-25T01:40:00Z", "2026-10-25T00:00:00Z",
+			"2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z", "2026-10-25T01:00:00Z", "2026-10-25T02:00:00Z",
+			"2026-10-25T01:30:00Z", "2026-10-25T01:45:00Z", "2026-10-25T00:00:00Z", "2026-10-26T00:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := projections.BucketsOf(at(tt.at), tt.zone, []projections.BucketSpec{q15, utcDays})
+			span := func(what string, got projections.Span, start, end string) {
+				t.Helper()
+				if !got.Start.Equal(at(start)) || !got.End.Equal(at(end)) {
+					t.Errorf("%s = [%s, %s), want [%s, %s)", what, got.Start.UTC(), got.End.UTC(), start, end)
+				}
+			}
+			if !b.Day.Date.Equal(at(tt.date)) || b.Day.Date.Location() != time.UTC {
+				t.Errorf("day date = %s, want %s", b.Day.Date, tt.date)
+			}
+			span("day", b.Day.Span, tt.dayStart, tt.dayEnd)
+			span("hour", b.Hour, tt.hourStart, tt.hourEnd)
+			if len(b.Specs) != 2 || b.Specs[0].Spec != "q15" || b.Specs[1].Spec != "utc_days" {
+				t.Fatalf("spec buckets = %+v, want q15 then utc_days", b.Specs)
+			}
+			span("q15", b.Specs[0].Span, tt.q15Start, tt.q15End)
+			span("utc_days", b.Specs[1].Span, tt.utcStart, tt.utcEnd)
+		})
+	}
+	if b := projections.BucketsOf(at("2026-01-01T00:00:00Z"), time.UTC, nil); b.Specs != nil {
+		t.Errorf("no specs: spec buckets %+v", b.Specs)
+	}
+}
+
 // TestBucketProjection_AddedLaterFillsItselfFromHistory adds a 15-minute
 // projection after data exists: a rebuild fills it from the whole log, and
 // the live projector keeps it up to date afterwards, with no change to ingest.
@@ -61,13 +114,13 @@ func TestBucketProjection_AddedLaterFillsItselfFromHistory(t *testing.T) {
 	e.catchUp(t)
 
 	ctx := context.Background()
-	if err := postgres.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "q15", Width: 15 * time.Minute}, ""); err != nil {
+	if err := readmodel.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "q15", Width: 15 * time.Minute}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "utc_days", Width: 24 * time.Hour}, "UTC"); err != nil {
+	if err := readmodel.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "utc_days", Width: 24 * time.Hour}, "UTC"); err != nil {
 		t.Fatal(err)
 	}
-	shadow, err := postgres.CreateShadow(ctx, e.pool)
+	shadow, err := readmodel.CreateShadow(ctx, e.pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +154,7 @@ FROM m JOIN rm_devices d USING (device_id) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
 		sameDaily(t, got, want)
 	}
 
-	if err := postgres.RemoveBucketProjection(ctx, e.pool, "q15"); err != nil {
+	if err := readmodel.RemoveBucketProjection(ctx, e.pool, "q15"); err != nil {
 		t.Fatal(err)
 	}
 	var left int

@@ -206,44 +206,25 @@ func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
 	return keys
 }
 
-// LocalDay returns the calendar day of t in loc as midnight UTC of that date.
-func LocalDay(t time.Time, loc *time.Location) time.Time {
-	y, m, d := t.In(loc).Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
-// DayBounds returns the instants at which t's local day in loc starts and ends.
-func DayBounds(t time.Time, loc *time.Location) (time.Time, time.Time) {
-	y, m, d := t.In(loc).Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
-}
-
-// LocalHour returns the instant t's local hour in loc starts. Local hours
-// are whole hours of local time; at a DST change they still last an hour.
-func LocalHour(t time.Time, loc *time.Location) time.Time {
-	local := t.In(loc)
-	offsetSeconds := local.Minute()*60 + local.Second()
-	return t.Add(-time.Duration(offsetSeconds)*time.Second - time.Duration(local.Nanosecond())).UTC()
-}
-
 func (c *Changes) observe(deviceID, name string, v float64, at time.Time, loc *time.Location) {
-	key := DayKey{SeriesKey: SeriesKey{DeviceID: deviceID, Name: name}, Day: LocalDay(at, loc)}
+	series := SeriesKey{DeviceID: deviceID, Name: name}
+	b := BucketsOf(at, loc, c.specs)
+	key := DayKey{SeriesKey: series, Day: b.Day.Date}
 	agg := c.Daily[key]
 	if agg == nil {
 		agg = &Aggregate{}
 		c.Daily[key] = agg
 	}
 	agg.add(v)
-	hour := HourKey{SeriesKey: key.SeriesKey, Hour: LocalHour(at, loc)}
+	hour := HourKey{SeriesKey: series, Hour: b.Hour.Start}
 	hagg := c.Hourly[hour]
 	if hagg == nil {
 		hagg = &Aggregate{}
 		c.Hourly[hour] = hagg
 	}
 	hagg.add(v)
-	for _, spec := range c.specs {
-		start, _ := spec.Bounds(at, loc)
-		bk := BucketKey{Spec: spec.Name, SeriesKey: key.SeriesKey, Start: start}
+	for _, sb := range b.Specs {
+		bk := BucketKey{Spec: sb.Spec, SeriesKey: series, Start: sb.Start}
 		bagg := c.Buckets[bk]
 		if bagg == nil {
 			bagg = &Aggregate{}
@@ -252,8 +233,8 @@ func (c *Changes) observe(deviceID, name string, v float64, at time.Time, loc *t
 		bagg.add(v)
 	}
 	// Latest by measured time; of two at the same instant the later in the log wins.
-	if cur, ok := c.Latest[key.SeriesKey]; !ok || !at.Before(cur.At) {
-		c.Latest[key.SeriesKey] = Point{Value: v, At: at}
+	if cur, ok := c.Latest[series]; !ok || !at.Before(cur.At) {
+		c.Latest[series] = Point{Value: v, At: at}
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -68,7 +68,7 @@ func TestCorrections_ChangeEveryAffectedReadModelAndNothingElse(t *testing.T) {
 	app := commands.NewApplication(e.store, clock, domain.DefaultTelemetryPolicy)
 	e.registerStation(t, "st", "Europe/Warsaw")
 	e.registerStation(t, "other", "UTC")
-	if err := postgres.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "q15", Width: 15 * time.Minute}, ""); err != nil {
+	if err := readmodel.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "q15", Width: 15 * time.Minute}, ""); err != nil {
 		t.Fatal(err)
 	}
 	admin := commands.Caller{Admin: true}

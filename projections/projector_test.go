@@ -18,21 +18,22 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
 type env struct {
 	pool  *pgxpool.Pool
-	store *postgres.EventStore
-	rms   *postgres.ReadModelStore
+	store *eventstore.Store
+	rms   *readmodel.Writer
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
-	return env{pool: pool, store: postgres.NewEventStore(pool), rms: postgres.NewReadModelStore(pool)}
+	return env{pool: pool, store: eventstore.New(pool, eventstore.Config{Unbatched: true}), rms: readmodel.NewWriter(pool)}
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -57,7 +58,7 @@ func (e env) projector(batch int, store projections.ReadModelStore) *projections
 // fresh projection.
 func (e env) truncateReadModels(t *testing.T) {
 	t.Helper()
-	sql := "TRUNCATE " + strings.Join(postgres.ReadModelTables, ", ") + ", projection_checkpoints"
+	sql := "TRUNCATE " + strings.Join(readmodel.Tables, ", ") + ", projection_checkpoints"
 	if _, err := e.pool.Exec(context.Background(), sql); err != nil {
 		t.Fatal(err)
 	}

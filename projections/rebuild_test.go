@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -105,7 +105,7 @@ func TestRebuild_WhileIngestRunsEndsIdenticalToAFreshProjection(t *testing.T) {
 		}
 	}()
 
-	shadow, err := postgres.CreateShadow(context.Background(), e.pool)
+	shadow, err := readmodel.CreateShadow(context.Background(), e.pool)
 	if err != nil {
 		t.Fatal(err)
 	}

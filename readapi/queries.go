@@ -1,6 +1,6 @@
 package readapi
 
-// SQL over the read-model tables only (infra/postgres/migrations). Every
+// SQL over the read-model tables only (infra/postgres/readmodel/migrations). Every
 // series query filters by device and type and walks an index in order.
 const (
 	deviceSQL = `

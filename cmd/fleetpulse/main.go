@@ -32,6 +32,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/devicesim"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/infra/service"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
@@ -205,11 +206,13 @@ func rebuild(ctx context.Context, cfg config.Config, env service.Env, logger *sl
 	if err != nil {
 		return err
 	}
-	var total int64
-	if err := env.Pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total); err != nil || cfg.EventStore != "postgres" {
-		total = -1 // unknown: the bar shows a spinner
+	total := int64(-1) // unknown: the bar shows a spinner
+	if backlog, ok := env.Store.(readmodel.EventBacklog); ok {
+		if n, _, err := backlog.Backlog(ctx, domain.Start); err == nil {
+			total = n
+		}
 	}
-	shadow, err := postgres.CreateShadow(ctx, env.Pool)
+	shadow, err := readmodel.CreateShadow(ctx, env.Pool)
 	if err != nil {
 		return err
 	}
@@ -238,15 +241,20 @@ func rebuild(ctx context.Context, cfg config.Config, env service.Env, logger *sl
 
 // status prints every projection's checkpoint and how far behind it is.
 func status(ctx context.Context, _ config.Config, env service.Env, _ *slog.Logger) error {
-	sts, err := postgres.Statuses(ctx, env.Pool)
+	backlog, _ := env.Store.(readmodel.EventBacklog) // nil: the store cannot count its log
+	sts, err := readmodel.Statuses(ctx, env.Pool, backlog)
 	if err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tEVENTS APPLIED\tBEHIND (events)\tOLDEST WAITING\tUPDATED")
 	for _, s := range sts {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", s.Name, s.Position, s.Events, s.Behind,
-			s.OldestWait.Round(time.Millisecond), s.UpdatedAt.UTC().Format(time.RFC3339))
+		behind, oldest := "unknown", "unknown"
+		if s.BacklogKnown {
+			behind, oldest = fmt.Sprint(s.Behind), s.OldestWait.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", s.Name, s.Position, s.Events, behind,
+			oldest, s.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	return w.Flush()
 }
@@ -265,7 +273,7 @@ func projection(args []string) {
 	switch args[0] {
 	case "add":
 		service.Main("projection-add", service.WithPostgres(func(ctx context.Context, cfg config.Config, env service.Env, logger *slog.Logger) error {
-			if err := postgres.AddBucketProjection(ctx, env.Pool, projections.BucketSpec{Name: *name, Width: *width}, *zone); err != nil {
+			if err := readmodel.AddBucketProjection(ctx, env.Pool, projections.BucketSpec{Name: *name, Width: *width}, *zone); err != nil {
 				return err
 			}
 			fmt.Printf("bucket projection %s (%s) added; filling it from the log\n", *name, *width)
@@ -275,7 +283,7 @@ func projection(args []string) {
 		}))
 	case "list":
 		service.Main("projection-list", service.WithPostgres(func(ctx context.Context, _ config.Config, env service.Env, _ *slog.Logger) error {
-			specs, err := postgres.BucketProjections(ctx, env.Pool)
+			specs, err := readmodel.BucketProjections(ctx, env.Pool)
 			if err != nil {
 				return err
 			}
@@ -292,7 +300,7 @@ func projection(args []string) {
 		}))
 	case "remove":
 		service.Main("projection-remove", service.WithPostgres(func(ctx context.Context, _ config.Config, env service.Env, _ *slog.Logger) error {
-			return postgres.RemoveBucketProjection(ctx, env.Pool, *name)
+			return readmodel.RemoveBucketProjection(ctx, env.Pool, *name)
 		}))
 	default:
 		fmt.Fprintf(os.Stderr, "unknown projection command %q\n\n%s", args[0], usage)

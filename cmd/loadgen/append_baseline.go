@@ -20,6 +20,7 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 )
 
 // appendPhase is one way of appending events, as measured.
@@ -74,11 +75,13 @@ func runAppendBaseline(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	// Appends need the event log's tables only.
+	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)), eventstore.Migrations()); err != nil {
 		return err
 	}
-	store := postgres.NewEventStore(pool)
-	batcher := postgres.NewBatcher(store, postgres.BatcherConfig{})
+	store := eventstore.New(pool, eventstore.Config{Unbatched: true})
+	defer store.Close()
+	batcher := eventstore.New(pool, eventstore.Config{})
 	defer batcher.Close()
 
 	var rawVersion [256]int64

@@ -17,8 +17,9 @@ import (
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/alerting"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
@@ -26,7 +27,7 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type pgStore struct {
-	*postgres.EventStore
+	*eventstore.Store
 }
 
 func (pgStore) Wait(ctx context.Context) {
@@ -64,9 +65,9 @@ func (c *clock) tick(t time.Time) {
 func TestPipeline_AlertsReachTheReadAPIAndSurviveARestart(t *testing.T) {
 	ctx := context.Background()
 	pool, _ := pgtest.NewDatabase(t)
-	es := postgres.NewEventStore(pool)
+	es := eventstore.New(pool, eventstore.Config{Unbatched: true})
 	store := pgStore{es}
-	rms := postgres.NewReadModelStore(pool)
+	rms := readmodel.NewWriter(pool)
 	t0 := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
 	clk := &clock{now: t0, ticks: make(chan time.Time)}
 

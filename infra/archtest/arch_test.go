@@ -56,6 +56,11 @@ func TestArchitecture_ImportsPointInward(t *testing.T) {
 			module + "/commands", module + "/infra/postgres", module + "/infra/esdb", module + "/infra/bus",
 			"github.com/EventStore/EventStore-Client-Go", "github.com/ThreeDotsLabs/watermill",
 		}},
+		// The event log and the read models share PostgreSQL plumbing only.
+		{"infra/postgres/eventstore", func(string) bool { return true }, []string{module + "/infra/postgres/readmodel"}},
+		{"infra/postgres/readmodel", func(string) bool { return true }, []string{
+			module + "/infra/postgres/eventstore", module + "/infra/esdb", module + "/commands",
+		}},
 	}
 	pkgs := listPackages(t)
 	for _, r := range rules {

@@ -22,7 +22,7 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
 
@@ -91,7 +91,7 @@ func TestDistributedBus_RedeliveredMeasurementsAreDuplicatesNotCopies(t *testing
 	forEachBackend(t, func(t *testing.T, pool *pgxpool.Pool, cfg Config) {
 		ctx := context.Background()
 		logger := testLogger()
-		store := postgres.NewEventStore(pool)
+		store := eventstore.New(pool, eventstore.Config{Unbatched: true})
 		app := commands.NewApplication(store, time.Now, domain.TelemetryPolicy{MaxFutureSkew: time.Minute})
 		worker, err := NewWorker(ctx, app, cfg, logger)
 		if err != nil {
@@ -153,7 +153,7 @@ func TestDistributedBus_UndecodableCommandGoesToPoisonTopicWithReason(t *testing
 		ctx := context.Background()
 		logger := testLogger()
 		cfg = cfg.withDefaults()
-		app := commands.NewApplication(postgres.NewEventStore(pool), time.Now, domain.TelemetryPolicy{})
+		app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), time.Now, domain.TelemetryPolicy{})
 		worker, err := NewWorker(ctx, app, cfg, logger)
 		if err != nil {
 			t.Fatal(err)
@@ -229,7 +229,7 @@ func TestDistributedBus_ACommandWhoseCallerGaveUpIsNotStored(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, pool *pgxpool.Pool, cfg Config) {
 		ctx := context.Background()
 		logger := testLogger()
-		app := commands.NewApplication(postgres.NewEventStore(pool), time.Now, domain.TelemetryPolicy{MaxFutureSkew: time.Minute})
+		app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), time.Now, domain.TelemetryPolicy{MaxFutureSkew: time.Minute})
 		sender, err := NewSender(ctx, cfg, logger)
 		if err != nil {
 			t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/bus"
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
 
@@ -51,7 +51,7 @@ func newServerTimed(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io.Writ
 	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	app := commands.NewApplication(postgres.NewEventStore(pool), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
+	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
 	b, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

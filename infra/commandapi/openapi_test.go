@@ -14,7 +14,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/httpx/openapitest"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
 
@@ -30,7 +30,7 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) }
-	app := commands.NewApplication(postgres.NewEventStore(pool), clock, domain.DefaultTelemetryPolicy)
+	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), clock, domain.DefaultTelemetryPolicy)
 	b, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,8 @@
 // Package esdb is the EventStoreDB event store: it implements the write
 // side's commands.EventStore and the projections' EventLog and Waiter on
-// EventStoreDB through EventStore-Client-Go/v4, as the production
-// alternative to the PostgreSQL store in infra/postgres.
+// EventStoreDB through EventStore-Client-Go/v4, with Head and a readiness
+// Ping, as the production alternative to the PostgreSQL store in
+// infra/postgres/eventstore.
 //
 // # Streams, versions and the log
 //

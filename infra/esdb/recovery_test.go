@@ -60,6 +60,25 @@ func TestStore_RecoversAfterTheServerRestarts(t *testing.T) {
 	}
 }
 
+func TestPing_FailsWhileTheServerIsAwayAndPassesWhenItIsBack(t *testing.T) {
+	fake := newFakeServer(t)
+	fake.start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	s := openURL(t, fake.url())
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("server up: %v", err)
+	}
+	fake.stop()
+	if err := s.Ping(ctx); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("server away: %v, want domain.ErrUnavailable", err)
+	}
+	fake.start(t)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("server back: %v", err)
+	}
+}
+
 // drainWakeups consumes pending wake-ups until a Wait runs into its bound.
 func drainWakeups(t *testing.T, s *esdb.Store) {
 	t.Helper()

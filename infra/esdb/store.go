@@ -426,6 +426,13 @@ func readAllPageAfter(ctx context.Context, c *esdb.Client, cursor *domain.Positi
 	}
 }
 
+// Ping is a cheap read of the log's head: readiness fails while the server
+// is away.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.Head(ctx)
+	return err
+}
+
 // Head returns the position of the last record in $all (domain.Start for
 // an empty log): ReadAfter(Head) returns what is appended after the call.
 func (s *Store) Head(ctx context.Context) (domain.Position, error) {

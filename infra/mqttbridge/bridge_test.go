@@ -21,7 +21,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
 	"github.com/fleetpulse/fleetpulse/infra/mqttbridge"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
@@ -55,7 +55,7 @@ func newEnv(t *testing.T) env {
 	t.Helper()
 	needBroker(t)
 	pool, _ := pgtest.NewDatabase(t)
-	app := commands.NewApplication(postgres.NewEventStore(pool), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
+	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
 	b, err := bus.NewInProcess(app, slog.New(slog.NewTextHandler(io.Discard, nil)), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
@@ -41,7 +41,7 @@ func FuzzBridgeMessage(f *testing.F) {
 
 	pool, _ := pgtest.NewDatabase(f)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	app := commands.NewApplication(postgres.NewEventStore(pool), func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) },
+	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) },
 		domain.DefaultTelemetryPolicy)
 	cmdBus, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {

@@ -1,23 +1,18 @@
-// Package postgres holds fleetpulse's PostgreSQL adapters: the event store,
-// the read-model writer used by projectors, and the versioned schema.
+// Package postgres is the PostgreSQL plumbing fleetpulse's two PostgreSQL
+// adapters share: opening a pool, creating the database, applying goose
+// migrations, and telling "PostgreSQL is away" errors apart. The adapters
+// themselves live in eventstore (the event log) and readmodel (the read
+// models, their checkpoints and rebuilds), each with the migrations of the
+// tables it owns.
 package postgres
 
 import (
 	"context"
-	"embed"
 	"fmt"
-	"io/fs"
-	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Connect opens a pool on url and checks that the server answers.
 func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
@@ -47,34 +42,6 @@ func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 		return nil, fmt.Errorf("reach PostgreSQL at %s: %w", cfg.ConnConfig.Host, err)
 	}
 	return pool, nil
-}
-
-// Migrate brings the schema to the newest version. Concurrent callers wait
-// for each other on an advisory lock.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
-	if err != nil {
-		return err
-	}
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("prepare migrations: %w", err)
-	}
-	results, err := provider.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	for _, r := range results {
-		logger.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
-	}
-	return nil
 }
 
 // EnsureDatabase creates the database named in url when it does not exist,

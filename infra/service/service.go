@@ -24,6 +24,8 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/esdb"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
@@ -48,13 +50,15 @@ type Env struct {
 // ("command", "read", "projector"); tests and `dev` use it.
 type Ready func(name, addr string)
 
-// OpenPostgres connects to PostgreSQL and migrates the schema.
+// OpenPostgres connects to PostgreSQL and migrates the schema: the event
+// store's tables and the read models', whichever event store is configured
+// (their migrations are one version sequence).
 func OpenPostgres(ctx context.Context, cfg config.Config, logger *slog.Logger) (*pgxpool.Pool, error) {
 	pool, err := postgres.Connect(ctx, cfg.PostgresURL, cfg.PostgresMaxConns)
 	if err != nil {
 		return nil, err
 	}
-	if err := postgres.Migrate(ctx, pool, logger); err != nil {
+	if err := postgres.Migrate(ctx, pool, logger, eventstore.Migrations(), readmodel.Migrations()); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -65,44 +69,17 @@ func OpenPostgres(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (EventStore, func(), error) {
 	switch cfg.EventStore {
 	case "postgres":
-		es := postgres.NewEventStore(pool)
-		batcher := postgres.NewBatcher(es, postgres.BatcherConfig{})
-		// The waiter holds a LISTEN connection until its context ends; the
-		// pool cannot close before that.
-		listenCtx, stopListening := context.WithCancel(ctx)
-		s := postgresStore{EventStore: es, Waiter: postgres.NewWaiter(listenCtx, pool, cfg.PollInterval), batcher: batcher, pool: pool}
-		return s, func() { batcher.Close(); stopListening() }, nil
+		st := eventstore.New(pool, eventstore.Config{PollInterval: cfg.PollInterval})
+		return st, st.Close, nil
 	case "esdb":
 		st, err := esdb.Open(ctx, cfg.ESDBURL, logger.With("component", "esdb"), esdb.WithPollInterval(cfg.PollInterval))
 		if err != nil {
 			return nil, nil, err
 		}
-		return esdbStore{st}, st.Close, nil
+		return st, st.Close, nil
 	}
 	return nil, nil, fmt.Errorf("event store %q is not supported", cfg.EventStore)
 }
-
-type postgresStore struct {
-	*postgres.EventStore
-	*postgres.Waiter
-	batcher *postgres.Batcher
-	pool    *pgxpool.Pool
-}
-
-type esdbStore struct{ *esdb.Store }
-
-// Ping is a cheap read of the log's head: readiness fails while the server is away.
-func (s esdbStore) Ping(ctx context.Context) error {
-	_, err := s.Head(ctx)
-	return err
-}
-
-// Append goes through the batcher: concurrent requests share transactions.
-func (s postgresStore) Append(ctx context.Context, stream string, expected int64, events []domain.EventData) (domain.AppendResult, error) {
-	return s.batcher.Append(ctx, stream, expected, events)
-}
-
-func (s postgresStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // RunCommandAPI serves the command API until ctx ends.
 func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
@@ -206,7 +183,7 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		Name: "fleetpulse_projection_lag_seconds", Help: "Time from an event's append to its projection, for the last batch."})
 	reg.MustRegister(projected, lag)
 
-	projector := projections.NewProjector(store, store, postgres.NewReadModelStore(pool), logger.With("component", "projector"),
+	projector := projections.NewProjector(store, store, readmodel.NewWriter(pool), logger.With("component", "projector"),
 		projections.Config{BatchSize: cfg.ProjectorBatch, OnBatch: func(n int, last domain.RecordedEvent) {
 			projected.Add(float64(n))
 			lag.Set(time.Since(last.RecordedAt).Seconds())
@@ -231,7 +208,7 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 // RunAlerting forwards the event log as integration events and raises
 // alerts from them (thresholds, silent devices) until ctx ends.
 func RunAlerting(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger) error {
-	return alerting.Run(ctx, env.Store, postgres.NewReadModelStore(env.Pool), alerting.SystemClock{}, logger.With("component", "alerting"),
+	return alerting.Run(ctx, env.Store, readmodel.NewWriter(env.Pool), alerting.SystemClock{}, logger.With("component", "alerting"),
 		alerting.Config{OfflineAfter: cfg.OfflineAfter})
 }
 

@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 )
 
 // AdminURLEnv names the variable holding a URL of a server where tests may
@@ -37,8 +39,8 @@ func AdminURL() string {
 	return DefaultAdminURL
 }
 
-// NewDatabase creates a fresh database with the schema migrated and returns
-// a pool on it and its URL. The database is dropped when t ends.
+// NewDatabase creates a fresh database with the whole schema migrated (the
+// event store's and the read models') and returns a pool on it and its URL. The database is dropped when t ends.
 func NewDatabase(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -72,7 +74,8 @@ func NewDatabase(t testing.TB) (*pgxpool.Pool, string) {
 		t.Fatalf("open pool on %s: %v", name, err)
 	}
 	t.Cleanup(pool.Close)
-	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		eventstore.Migrations(), readmodel.Migrations()); err != nil {
 		t.Fatalf("migrate %s: %v", name, err)
 	}
 	return pool, dbURL

@@ -1,4 +1,4 @@
-package postgres
+package readmodel
 
 import (
 	"context"
@@ -9,14 +9,22 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
+
+const bucketSpecsSQL = `SELECT name, width_seconds, zone FROM projection_buckets ORDER BY name`
+
+// BucketSpecs returns the operator-defined bucket projections.
+func (s *Writer) BucketSpecs(ctx context.Context) ([]projections.BucketSpec, error) {
+	return BucketProjections(ctx, s.pool)
+}
 
 // BucketProjections lists the operator-defined bucket projections.
 func BucketProjections(ctx context.Context, pool *pgxpool.Pool) ([]projections.BucketSpec, error) {
 	rows, err := pool.Query(ctx, bucketSpecsSQL)
 	if err != nil {
-		return nil, classify(err)
+		return nil, postgres.Classify(err)
 	}
 	specs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (projections.BucketSpec, error) {
 		var (
@@ -37,7 +45,7 @@ func BucketProjections(ctx context.Context, pool *pgxpool.Pool) ([]projections.B
 		}
 		return spec, nil
 	})
-	return specs, classify(err)
+	return specs, postgres.Classify(err)
 }
 
 // AddBucketProjection defines a new bucket projection. It holds no data
@@ -52,14 +60,14 @@ func AddBucketProjection(ctx context.Context, pool *pgxpool.Pool, spec projectio
 	_, err := pool.Exec(ctx, `INSERT INTO projection_buckets (name, width_seconds, zone) VALUES ($1, $2, $3)`,
 		spec.Name, int(spec.Width/time.Second), zone)
 	if err != nil {
-		return fmt.Errorf("add bucket projection %s: %w", spec.Name, classify(err))
+		return fmt.Errorf("add bucket projection %s: %w", spec.Name, postgres.Classify(err))
 	}
 	return nil
 }
 
 // RemoveBucketProjection drops a bucket projection and its rows.
 func RemoveBucketProjection(ctx context.Context, pool *pgxpool.Pool, name string) error {
-	return classify(pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	return postgres.Classify(pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM projection_buckets WHERE name = $1`, name)
 		if err != nil {
 			return err

@@ -1,8 +1,14 @@
-package postgres
+// Package readmodel is the PostgreSQL side of fleetpulse's read models: the
+// writer projectors commit batches and checkpoints through (writer.go),
+// exact recomputation after corrections (corrections.go), shadow rebuilds
+// and their promotion (rebuild.go), operator-defined bucket projections
+// (buckets.go) and where each projection stands (status.go). It owns the
+// read-model tables and their migrations (00002 onwards), and never touches
+// the event log's tables.
+package readmodel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -68,47 +75,6 @@ ON CONFLICT (projection, device_id, name, start) DO UPDATE SET
     sum   = b.sum + excluded.sum,
     min   = least(b.min, excluded.min),
     max   = greatest(b.max, excluded.max)`
-	setBucketSQL = `
-INSERT INTO rm_buckets (projection, device_id, name, start, count, sum, min, max) VALUES ($8, $1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (projection, device_id, name, start) DO UPDATE SET count = $4, sum = $5, min = $6, max = $7`
-	deleteBucketSQL = `DELETE FROM rm_buckets WHERE device_id = $1 AND name = $2 AND start = $3 AND projection = $4`
-
-	bucketSpecsSQL = `SELECT name, width_seconds, zone FROM projection_buckets ORDER BY name`
-
-	// Corrections change one raw row, then recompute the buckets and the
-	// latest value it touches from the raw rows: exact, whatever the old
-	// value was (min and max cannot be un-added).
-	// Both return the row's value before the change, kept as a revision
-	// for "as of" queries.
-	correctRawSQL = `
-UPDATE rm_measurements AS m SET value = $3
-FROM (SELECT value FROM rm_measurements WHERE device_id = $1 AND measurement_id = $2 FOR UPDATE) AS old
-WHERE m.device_id = $1 AND m.measurement_id = $2
-RETURNING m.type, m.measured_at, m.recorded_at, old.value`
-	retractRawSQL     = `DELETE FROM rm_measurements WHERE device_id = $1 AND measurement_id = $2 RETURNING type, measured_at, recorded_at, value`
-	insertRevisionSQL = `
-INSERT INTO rm_measurement_revisions (device_id, measurement_id, type, measured_at, recorded_at, value, superseded_at, retracted)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-	bucketOfRawSQL = `
-SELECT count(*), coalesce(sum(value), 0), coalesce(min(value), 0), coalesce(max(value), 0)
-FROM rm_measurements WHERE device_id = $1 AND type = $2 AND measured_at >= $3 AND measured_at < $4`
-	setDailySQL = `
-INSERT INTO rm_daily (device_id, name, day, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (device_id, name, day) DO UPDATE SET count = $4, sum = $5, min = $6, max = $7`
-	deleteDailySQL = `DELETE FROM rm_daily WHERE device_id = $1 AND name = $2 AND day = $3`
-	setHourlySQL   = `
-INSERT INTO rm_hourly (device_id, name, hour, count, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (device_id, name, hour) DO UPDATE SET count = $4, sum = $5, min = $6, max = $7`
-	deleteHourlySQL    = `DELETE FROM rm_hourly WHERE device_id = $1 AND name = $2 AND hour = $3`
-	recomputeLatestSQL = `
-WITH top AS (
-    SELECT value, measured_at FROM rm_measurements
-    WHERE device_id = $1 AND type = $2 ORDER BY measured_at DESC, measurement_id DESC LIMIT 1
-), gone AS (
-    DELETE FROM rm_latest WHERE device_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM top)
-)
-INSERT INTO rm_latest (device_id, name, value, measured_at) SELECT $1, $2, value, measured_at FROM top
-ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value, measured_at = excluded.measured_at`
 
 	// upsertLatestSQL keeps the value with the newest measured time; of two
 	// at the same instant, the one projected later.
@@ -131,58 +97,60 @@ SELECT * FROM unnest($1::text[], $2::bool[], $3::timestamptz[], $4::timestamptz[
 ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, last_measured_at = excluded.last_measured_at, since = excluded.since`
 )
 
-// ReadModelTables are the tables of the read models, in the order a
-// rebuild creates them.
-var ReadModelTables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets", "rm_alerts", "rm_device_status"}
+// Tables are the tables of the read models, in the order a rebuild
+// creates them.
+var Tables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets", "rm_alerts", "rm_device_status"}
 
-// ReadModelStore writes the read models for projectors: the live tables,
-// or a shadow set (same tables with a suffix) that a rebuild fills.
-type ReadModelStore struct {
+// Writer writes the read models for projectors (projections.ReadModelStore)
+// and the checkpoints of the alerting forwarder and evaluator: the live
+// tables, or a shadow set (same tables with a suffix) that a rebuild fills.
+type Writer struct {
 	pool   *pgxpool.Pool
 	suffix string
 	rename *strings.Replacer
 }
 
-// NewReadModelStore returns the writer of the live read-model tables.
-func NewReadModelStore(pool *pgxpool.Pool) *ReadModelStore {
-	return &ReadModelStore{pool: pool, rename: strings.NewReplacer()}
+// NewWriter returns the writer of the live read-model tables, on a pool
+// whose schema has Migrations applied.
+func NewWriter(pool *pgxpool.Pool) *Writer {
+	return &Writer{pool: pool, rename: strings.NewReplacer()}
 }
 
-func newShadowStore(pool *pgxpool.Pool, suffix string) *ReadModelStore {
+func newShadowWriter(pool *pgxpool.Pool, suffix string) *Writer {
 	var pairs []string
-	for _, t := range ReadModelTables {
+	for _, t := range Tables {
 		pairs = append(pairs, t, t+suffix)
 	}
-	return &ReadModelStore{pool: pool, suffix: suffix, rename: strings.NewReplacer(pairs...)}
+	return &Writer{pool: pool, suffix: suffix, rename: strings.NewReplacer(pairs...)}
 }
 
 // sql points a statement at this store's tables.
-func (s *ReadModelStore) sql(q string) string {
+func (s *Writer) sql(q string) string {
 	if s.suffix == "" {
 		return q
 	}
 	return s.rename.Replace(q)
 }
 
-func (s *ReadModelStore) table(name string) pgx.Identifier { return pgx.Identifier{name + s.suffix} }
+func (s *Writer) table(name string) pgx.Identifier { return pgx.Identifier{name + s.suffix} }
 
 // Checkpoint returns where projection name stands.
-func (s *ReadModelStore) Checkpoint(ctx context.Context, name string) (domain.Position, error) {
+func (s *Writer) Checkpoint(ctx context.Context, name string) (domain.Position, error) {
 	if _, err := s.pool.Exec(ctx, ensureCheckpointSQL, name); err != nil {
-		return domain.Position{}, classify(fmt.Errorf("create checkpoint %s: %w", name, err))
+		return domain.Position{}, postgres.Classify(fmt.Errorf("create checkpoint %s: %w", name, err))
 	}
 	var commit, prepare int64
 	if err := s.pool.QueryRow(ctx, readCheckpointSQL, name).Scan(&commit, &prepare); err != nil {
-		return domain.Position{}, classify(fmt.Errorf("read checkpoint %s: %w", name, err))
+		return domain.Position{}, postgres.Classify(fmt.Errorf("read checkpoint %s: %w", name, err))
 	}
 	return domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
 }
 
 // DeviceZones returns every projected device's time zone name.
-func (s *ReadModelStore) DeviceZones(ctx context.Context) (map[string]string, error) {
+func (s *Writer) DeviceZones(ctx context.Context) (map[string]string, error) {
 	rows, err := s.pool.Query(ctx, s.sql(deviceZonesSQL))
 	if err != nil {
-		return nil, classify(err)
+		return nil, postgres.Classify(err)
 	}
 	zones := map[string]string{}
 	var id, zone string
@@ -190,11 +158,11 @@ func (s *ReadModelStore) DeviceZones(ctx context.Context) (map[string]string, er
 		zones[id] = zone
 		return nil
 	})
-	return zones, classify(err)
+	return zones, postgres.Classify(err)
 }
 
 // Apply commits a batch's changes and the new checkpoint in one transaction.
-func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain.Position, c *projections.Changes) error {
+func (s *Writer) Apply(ctx context.Context, name string, from, to domain.Position, c *projections.Changes) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, moveCheckpointSQL, name, int64(from.Commit), int64(from.Prepare),
 			int64(to.Commit), int64(to.Prepare), c.Events)
@@ -234,10 +202,10 @@ func (s *ReadModelStore) Apply(ctx context.Context, name string, from, to domain
 		}
 		return nil
 	})
-	return classify(err)
+	return postgres.Classify(err)
 }
 
-func (s *ReadModelStore) queueDeviceChange(b *pgx.Batch, d projections.DeviceChange) {
+func (s *Writer) queueDeviceChange(b *pgx.Batch, d projections.DeviceChange) {
 	switch e := d.Event.(type) {
 	case domain.StationRegistered:
 		b.Queue(s.sql(registerStationSQL), d.DeviceID, e.Name, e.Location.Lat, e.Location.Lon, e.TimeZone, d.Version, d.At)
@@ -279,7 +247,7 @@ func (c bucketColumns) args() []any {
 	return []any{c.devices, c.names, c.starts, c.counts, c.sums, c.mins, c.maxs}
 }
 
-func (s *ReadModelStore) queueDaily(b *pgx.Batch, c *projections.Changes) {
+func (s *Writer) queueDaily(b *pgx.Batch, c *projections.Changes) {
 	if len(c.Daily) == 0 {
 		return
 	}
@@ -289,7 +257,7 @@ func (s *ReadModelStore) queueDaily(b *pgx.Batch, c *projections.Changes) {
 	b.Queue(s.sql(upsertDailySQL), cols.args()...)
 }
 
-func (s *ReadModelStore) queueHourly(b *pgx.Batch, c *projections.Changes) {
+func (s *Writer) queueHourly(b *pgx.Batch, c *projections.Changes) {
 	if len(c.Hourly) == 0 {
 		return
 	}
@@ -299,7 +267,7 @@ func (s *ReadModelStore) queueHourly(b *pgx.Batch, c *projections.Changes) {
 	b.Queue(s.sql(upsertHourlySQL), cols.args()...)
 }
 
-func (s *ReadModelStore) queueBuckets(b *pgx.Batch, c *projections.Changes) {
+func (s *Writer) queueBuckets(b *pgx.Batch, c *projections.Changes) {
 	if len(c.Buckets) == 0 {
 		return
 	}
@@ -314,73 +282,7 @@ func (s *ReadModelStore) queueBuckets(b *pgx.Batch, c *projections.Changes) {
 	b.Queue(s.sql(upsertBucketsSQL), append([]any{specs}, cols.args()...)...)
 }
 
-// BucketSpecs returns the operator-defined bucket projections.
-func (s *ReadModelStore) BucketSpecs(ctx context.Context) ([]projections.BucketSpec, error) {
-	return BucketProjections(ctx, s.pool)
-}
-
-// applyCorrection changes or removes one raw measurement and recomputes its
-// day, its hour and its series' latest value from the raw rows. A
-// correction of a measurement that is not (or no longer) there changes nothing.
-func (s *ReadModelStore) applyCorrection(ctx context.Context, tx pgx.Tx, c projections.Correction) error {
-	var (
-		typ      string
-		at       time.Time
-		recorded *time.Time
-		before   float64
-		err      error
-	)
-	if c.Value != nil {
-		err = tx.QueryRow(ctx, s.sql(correctRawSQL), c.DeviceID, c.MeasurementID, *c.Value).Scan(&typ, &at, &recorded, &before)
-	} else {
-		err = tx.QueryRow(ctx, s.sql(retractRawSQL), c.DeviceID, c.MeasurementID).Scan(&typ, &at, &recorded, &before)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("correct measurement %s/%s: %w", c.DeviceID, c.MeasurementID, err)
-	}
-	if _, err := tx.Exec(ctx, s.sql(insertRevisionSQL), c.DeviceID, c.MeasurementID, typ, at, recorded, before, c.RecordedAt, c.Value == nil); err != nil {
-		return fmt.Errorf("keep the replaced value of %s/%s: %w", c.DeviceID, c.MeasurementID, err)
-	}
-	dayStart, dayEnd := projections.DayBounds(at, c.Zone)
-	hour := projections.LocalHour(at, c.Zone)
-	type bucket struct {
-		from, to          time.Time
-		key               any
-		setSQL, deleteSQL string
-		extra             []any // the projection of an operator-defined bucket
-	}
-	buckets := []bucket{
-		{dayStart, dayEnd, projections.LocalDay(at, c.Zone), setDailySQL, deleteDailySQL, nil},
-		{hour, hour.Add(time.Hour), hour, setHourlySQL, deleteHourlySQL, nil},
-	}
-	for _, spec := range c.Specs {
-		start, end := spec.Bounds(at, c.Zone)
-		buckets = append(buckets, bucket{start, end, start, setBucketSQL, deleteBucketSQL, []any{spec.Name}})
-	}
-	for _, bk := range buckets {
-		var a projections.Aggregate
-		if err := tx.QueryRow(ctx, s.sql(bucketOfRawSQL), c.DeviceID, typ, bk.from, bk.to).Scan(&a.Count, &a.Sum, &a.Min, &a.Max); err != nil {
-			return fmt.Errorf("recompute bucket: %w", err)
-		}
-		if a.Count == 0 {
-			_, err = tx.Exec(ctx, s.sql(bk.deleteSQL), append([]any{c.DeviceID, typ, bk.key}, bk.extra...)...)
-		} else {
-			_, err = tx.Exec(ctx, s.sql(bk.setSQL), append([]any{c.DeviceID, typ, bk.key, a.Count, a.Sum, a.Min, a.Max}, bk.extra...)...)
-		}
-		if err != nil {
-			return fmt.Errorf("recompute bucket: %w", err)
-		}
-	}
-	if _, err := tx.Exec(ctx, s.sql(recomputeLatestSQL), c.DeviceID, typ); err != nil {
-		return fmt.Errorf("recompute latest: %w", err)
-	}
-	return nil
-}
-
-func (s *ReadModelStore) queueLatest(b *pgx.Batch, c *projections.Changes) {
+func (s *Writer) queueLatest(b *pgx.Batch, c *projections.Changes) {
 	if len(c.Latest) == 0 {
 		return
 	}
@@ -396,7 +298,7 @@ func (s *ReadModelStore) queueLatest(b *pgx.Batch, c *projections.Changes) {
 	b.Queue(s.sql(upsertLatestSQL), devices, names, values, ats)
 }
 
-func (s *ReadModelStore) queueAlerts(b *pgx.Batch, c *projections.Changes) {
+func (s *Writer) queueAlerts(b *pgx.Batch, c *projections.Changes) {
 	if n := len(c.Alerts); n > 0 {
 		devices, rules, types := make([]string, n), make([]string, n), make([]string, n)
 		raised := make([]time.Time, n)
@@ -421,7 +323,7 @@ func (s *ReadModelStore) queueAlerts(b *pgx.Batch, c *projections.Changes) {
 	}
 }
 
-func (s *ReadModelStore) copyMeasurements(ctx context.Context, tx pgx.Tx, rows []projections.MeasurementRow) error {
+func (s *Writer) copyMeasurements(ctx context.Context, tx pgx.Tx, rows []projections.MeasurementRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -437,7 +339,7 @@ func (s *ReadModelStore) copyMeasurements(ctx context.Context, tx pgx.Tx, rows [
 	return nil
 }
 
-func (s *ReadModelStore) copyVehicleEvents(ctx context.Context, tx pgx.Tx, rows []projections.VehicleEventRow) error {
+func (s *Writer) copyVehicleEvents(ctx context.Context, tx pgx.Tx, rows []projections.VehicleEventRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -457,7 +359,7 @@ func (s *ReadModelStore) copyVehicleEvents(ctx context.Context, tx pgx.Tx, rows 
 	return nil
 }
 
-func (s *ReadModelStore) copyHistory(ctx context.Context, tx pgx.Tx, rows []projections.HistoryRow) error {
+func (s *Writer) copyHistory(ctx context.Context, tx pgx.Tx, rows []projections.HistoryRow) error {
 	if len(rows) == 0 {
 		return nil
 	}

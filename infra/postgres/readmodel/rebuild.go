@@ -1,16 +1,16 @@
-package postgres
+package readmodel
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -36,7 +36,7 @@ ON CONFLICT (name) DO UPDATE SET commit_pos = $2, prepare_pos = $3, events = $4,
 // Shadow is a second set of read-model tables that a rebuild fills from the
 // start of the log while the live tables keep serving; Promote swaps it in.
 type Shadow struct {
-	*ReadModelStore
+	*Writer
 	lock *pgxpool.Conn
 }
 
@@ -46,20 +46,20 @@ type Shadow struct {
 func CreateShadow(ctx context.Context, pool *pgxpool.Pool) (*Shadow, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return nil, classify(err)
+		return nil, postgres.Classify(err)
 	}
 	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, rebuildLockID).Scan(&locked); err != nil {
 		conn.Release()
-		return nil, classify(err)
+		return nil, postgres.Classify(err)
 	}
 	if !locked {
 		conn.Release()
 		return nil, errors.New("another rebuild is running")
 	}
-	sh := &Shadow{ReadModelStore: newShadowStore(pool, shadowSuffix), lock: conn}
+	sh := &Shadow{Writer: newShadowWriter(pool, shadowSuffix), lock: conn}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for _, t := range ReadModelTables {
+		for _, t := range Tables {
 			shadow := pgx.Identifier{t + shadowSuffix}.Sanitize()
 			if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+shadow); err != nil {
 				return err
@@ -74,7 +74,7 @@ func CreateShadow(ctx context.Context, pool *pgxpool.Pool) (*Shadow, error) {
 	})
 	if err != nil {
 		sh.Close()
-		return nil, fmt.Errorf("create shadow read models: %w", classify(err))
+		return nil, fmt.Errorf("create shadow read models: %w", postgres.Classify(err))
 	}
 	return sh, nil
 }
@@ -101,7 +101,7 @@ func (s *Shadow) Promote(ctx context.Context, live string) error {
 		if (domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}).Less(domain.Position{Commit: uint64(liveCommit), Prepare: uint64(livePrepare)}) {
 			return projections.ErrShadowBehind
 		}
-		for _, t := range ReadModelTables {
+		for _, t := range Tables {
 			if err := swapTable(ctx, tx, t); err != nil {
 				return err
 			}
@@ -116,12 +116,12 @@ func (s *Shadow) Promote(ctx context.Context, live string) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("promote rebuilt read models: %w", classify(err))
+		return fmt.Errorf("promote rebuilt read models: %w", postgres.Classify(err))
 	}
 	// Queries that started on the old tables have finished or hold them
 	// until they do; dropping waits for them.
-	return classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, t := range ReadModelTables {
+	return postgres.Classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, t := range Tables {
 			if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{t + retiredSuffix}.Sanitize()); err != nil {
 				return err
 			}
@@ -201,39 +201,4 @@ func (s *Shadow) Close() {
 		s.lock.Release()
 		s.lock = nil
 	}
-}
-
-// ProjectionStatus is where one projection stands.
-type ProjectionStatus struct {
-	Name       string
-	Position   domain.Position
-	Events     int64
-	UpdatedAt  time.Time
-	Behind     int64         // events in the log after the checkpoint
-	OldestWait time.Duration // age of the oldest event not yet projected
-}
-
-// Statuses reports every projection's checkpoint and how far behind the
-// PostgreSQL event log it is.
-func Statuses(ctx context.Context, pool *pgxpool.Pool) ([]ProjectionStatus, error) {
-	rows, err := pool.Query(ctx, `
-SELECT c.name, c.commit_pos, c.prepare_pos, c.events, c.updated_at,
-       (SELECT count(*) FROM events e WHERE (e.tx_id, e.position) > (c.commit_pos, c.prepare_pos)),
-       coalesce(extract(epoch FROM now() - (SELECT min(recorded_at) FROM events e
-                 WHERE (e.tx_id, e.position) > (c.commit_pos, c.prepare_pos))), 0)
-FROM projection_checkpoints c ORDER BY c.name`)
-	if err != nil {
-		return nil, classify(err)
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ProjectionStatus, error) {
-		var (
-			st              ProjectionStatus
-			commit, prepare int64
-			waitSeconds     float64
-		)
-		err := row.Scan(&st.Name, &commit, &prepare, &st.Events, &st.UpdatedAt, &st.Behind, &waitSeconds)
-		st.Position = domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
-		st.OldestWait = time.Duration(waitSeconds * float64(time.Second))
-		return st, err
-	})
 }

@@ -1,4 +1,4 @@
-package postgres_test
+package eventstore_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
 
@@ -31,8 +31,7 @@ func event(t *testing.T, id string) domain.EventData {
 // transactions and checks that each gets the answer it would get alone.
 func TestBatcher_SharedTransactionsKeepEachRequestsOutcome(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
-	store := postgres.NewEventStore(pool)
-	b := postgres.NewBatcher(store, postgres.BatcherConfig{Writers: 2, MaxEvents: 50})
+	b := eventstore.New(pool, eventstore.Config{Batcher: eventstore.BatcherConfig{Writers: 2, MaxEvents: 50}})
 	defer b.Close()
 	ctx := context.Background()
 
@@ -83,7 +82,7 @@ func TestBatcher_SharedTransactionsKeepEachRequestsOutcome(t *testing.T) {
 	}
 	// Stream versions are dense and match the events stored.
 	for stream, want := range map[string]int{"telemetry-x": 1 + n/4, "telemetry-y": 2 * n / 4} {
-		evs, err := store.ReadStream(ctx, stream)
+		evs, err := b.ReadStream(ctx, stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,8 +99,7 @@ func TestBatcher_SharedTransactionsKeepEachRequestsOutcome(t *testing.T) {
 
 func TestBatcher_CloseWritesWhatIsQueued(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
-	store := postgres.NewEventStore(pool)
-	b := postgres.NewBatcher(store, postgres.BatcherConfig{})
+	b := eventstore.New(pool, eventstore.Config{})
 	var wg sync.WaitGroup
 	for i := 0; i < 100; i++ {
 		wg.Add(1)
@@ -114,7 +112,7 @@ func TestBatcher_CloseWritesWhatIsQueued(t *testing.T) {
 	}
 	wg.Wait()
 	b.Close()
-	evs, _ := store.ReadStream(context.Background(), "s")
+	evs, _ := b.ReadStream(context.Background(), "s")
 	if len(evs) != 100 {
 		t.Fatalf("stored %d events, want 100", len(evs))
 	}
@@ -132,7 +130,7 @@ func TestBatcher_CloseWritesWhatIsQueued(t *testing.T) {
 func TestBatcher_ARequestWhoseCallerGaveUpInTheQueueIsNotWritten(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	b := postgres.NewBatcher(postgres.NewEventStore(pool), postgres.BatcherConfig{Writers: 1})
+	b := eventstore.New(pool, eventstore.Config{Batcher: eventstore.BatcherConfig{Writers: 1}})
 	defer b.Close()
 	if _, err := b.Append(ctx, "held", domain.AnyVersion, []domain.EventData{event(t, uuid.NewString())}); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package postgres
+package eventstore
 
 import (
 	"context"
@@ -8,20 +8,20 @@ import (
 	"github.com/fleetpulse/fleetpulse/domain"
 )
 
-// Batcher lets many concurrent appends share one transaction: group commit.
+// batcher lets many concurrent appends share one transaction: group commit.
 // One event per transaction is capped by fsync at a few thousand events per
 // second here; a transaction of many requests pays that cost once.
-type Batcher struct {
-	store     *EventStore
+type batcher struct {
+	store     *Store
 	queue     chan *appendRequest
 	maxEvents int
 	wg        sync.WaitGroup
-	mu        sync.RWMutex // held for reading while enqueuing; Close takes it to stop enqueues
+	mu        sync.RWMutex // held for reading while enqueuing; close takes it to stop enqueues
 	closed    bool
 	closing   chan struct{}
 }
 
-// BatcherConfig tunes a Batcher.
+// BatcherConfig tunes a Store's group commit.
 type BatcherConfig struct {
 	// Writers is how many transactions may be in flight at once (default 2):
 	// while one commits, the next batch gathers.
@@ -32,9 +32,9 @@ type BatcherConfig struct {
 	QueueSize int
 }
 
-// NewBatcher starts writers appending through store. Close stops them after
+// newBatcher starts writers appending through store. close stops them after
 // the queued requests are written.
-func NewBatcher(store *EventStore, cfg BatcherConfig) *Batcher {
+func newBatcher(store *Store, cfg BatcherConfig) *batcher {
 	if cfg.Writers <= 0 {
 		cfg.Writers = 2
 	}
@@ -44,7 +44,7 @@ func NewBatcher(store *EventStore, cfg BatcherConfig) *Batcher {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 1024
 	}
-	b := &Batcher{store: store, queue: make(chan *appendRequest, cfg.QueueSize), maxEvents: cfg.MaxEvents, closing: make(chan struct{})}
+	b := &batcher{store: store, queue: make(chan *appendRequest, cfg.QueueSize), maxEvents: cfg.MaxEvents, closing: make(chan struct{})}
 	for i := 0; i < cfg.Writers; i++ {
 		b.wg.Add(1)
 		go b.write()
@@ -52,11 +52,11 @@ func NewBatcher(store *EventStore, cfg BatcherConfig) *Batcher {
 	return b
 }
 
-// Append queues the request for the next shared transaction and waits for
+// append queues the request for the next shared transaction and waits for
 // its outcome. If ctx ends first the caller gets ctx's error; a request still
 // queued then is not written, but one already in a transaction may be stored:
 // a retry with the same ids is then a duplicate.
-func (b *Batcher) Append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
+func (b *batcher) append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
 	req := newAppendRequest(stream, expectedVersion, events)
 	if req.err != nil {
 		return domain.AppendResult{}, req.err
@@ -66,7 +66,7 @@ func (b *Batcher) Append(ctx context.Context, stream string, expectedVersion int
 	if b.closed {
 		b.mu.RUnlock()
 		// Closing: write it directly rather than lose it.
-		return b.store.Append(ctx, stream, expectedVersion, events)
+		return b.store.appendAlone(ctx, stream, expectedVersion, events)
 	}
 	select {
 	case b.queue <- req:
@@ -83,12 +83,7 @@ func (b *Batcher) Append(ctx context.Context, stream string, expectedVersion int
 	}
 }
 
-// ReadStream reads through the store.
-func (b *Batcher) ReadStream(ctx context.Context, stream string) ([]domain.RecordedEvent, error) {
-	return b.store.ReadStream(ctx, stream)
-}
-
-func (b *Batcher) write() {
+func (b *batcher) write() {
 	defer b.wg.Done()
 	for {
 		var first *appendRequest
@@ -140,8 +135,8 @@ func (b *Batcher) write() {
 	}
 }
 
-// Close stops the writers once the queue is written.
-func (b *Batcher) Close() {
+// close stops the writers once the queue is written.
+func (b *batcher) close() {
 	b.mu.Lock()
 	if !b.closed {
 		b.closed = true

@@ -1,4 +1,4 @@
-package postgres_test
+package eventstore_test
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
 
 // The benchmarks run only with -bench, each on a throwaway database of its
 // own (pgtest), e.g.:
 //
-//	go test ./infra/postgres/ -run '^$' -bench . -benchtime 3s
+//	go test ./infra/postgres/eventstore/ -run '^$' -bench . -benchtime 3s
 //
 // Each reports events/s; the setup (generating events, filling the log for
 // BenchmarkReadAfter) is outside the timer.
@@ -48,10 +48,10 @@ func benchMeasurements(n int) []domain.EventData {
 // prefilledStore returns a store on a fresh database that already holds
 // benchPrefill events, vacuumed and analyzed: a store that has been running
 // a while (see BenchmarkAppendAfterEmptyStart for one that has not).
-func prefilledStore(b *testing.B) (*postgres.EventStore, *pgxpool.Pool) {
+func prefilledStore(b *testing.B) (*eventstore.Store, *pgxpool.Pool) {
 	b.Helper()
 	pool, _ := pgtest.NewDatabase(b)
-	store := postgres.NewEventStore(pool)
+	store := newStore(b, pool, eventstore.Config{Unbatched: true})
 	ctx := context.Background()
 	evs := benchMeasurements(benchPrefill)
 	for i := 0; i < benchPrefill; i += 1000 {
@@ -68,6 +68,14 @@ func prefilledStore(b *testing.B) (*postgres.EventStore, *pgxpool.Pool) {
 
 const benchPrefill = 20_000
 
+// newStore returns a store on pool, closed when b ends.
+func newStore(b *testing.B, pool *pgxpool.Pool, cfg eventstore.Config) *eventstore.Store {
+	b.Helper()
+	store := eventstore.New(pool, cfg)
+	b.Cleanup(store.Close)
+	return store
+}
+
 // BenchmarkAppend appends batches of 1, 100 and 1000 events, one
 // transaction per batch, round robin over many streams, from one writer.
 func BenchmarkAppend(b *testing.B) {
@@ -79,7 +87,7 @@ func BenchmarkAppend(b *testing.B) {
 
 // appendRoundRobin appends b.N batches of size events, one transaction each,
 // round robin over benchStreams telemetry streams, and reports events/s.
-func appendRoundRobin(b *testing.B, store *postgres.EventStore, size int) {
+func appendRoundRobin(b *testing.B, store *eventstore.Store, size int) {
 	b.Helper()
 	evs := benchMeasurements(b.N * size)
 	b.ResetTimer()
@@ -103,7 +111,7 @@ func appendRoundRobin(b *testing.B, store *postgres.EventStore, size int) {
 // BenchmarkAppend/batch=100 on an analyzed log.
 func BenchmarkAppendAfterEmptyStart(b *testing.B) {
 	pool, _ := pgtest.NewDatabase(b)
-	store := postgres.NewEventStore(pool)
+	store := newStore(b, pool, eventstore.Config{Unbatched: true})
 	ctx := context.Background()
 	for i, e := range benchMeasurements(20) { // registrations: one event each
 		if _, err := store.Append(ctx, domain.DeviceStream(fmt.Sprintf("dev-%d", i)), domain.NoStream, []domain.EventData{e}); err != nil {
@@ -145,18 +153,16 @@ WHERE strpos(statement, $1) > 0 LIMIT 1`, fragment).Scan(&name, &generic, &custo
 }
 
 // BenchmarkAppendConcurrent is the command API's shape: many concurrent
-// callers of 1 or 100 events, straight to the store (one transaction per
-// call) and through the Batcher (calls share transactions).
+// callers of 1 or 100 events, straight to the store (Unbatched: one
+// transaction per call) and through the batcher (calls share transactions).
 func BenchmarkAppendConcurrent(b *testing.B) {
 	ctx := context.Background()
 	for _, batched := range []bool{false, true} {
 		for _, size := range []int{1, 100} {
-			store, _ := prefilledStore(b)
+			store, pool := prefilledStore(b)
 			appendFn, name := store.Append, "store"
 			if batched {
-				batcher := postgres.NewBatcher(store, postgres.BatcherConfig{})
-				b.Cleanup(batcher.Close)
-				appendFn, name = batcher.Append, "batcher"
+				appendFn, name = newStore(b, pool, eventstore.Config{}).Append, "batcher"
 			}
 			b.Run(fmt.Sprintf("%s/batch=%d/callers=16", name, size), func(b *testing.B) {
 				evs := benchMeasurements(b.N * size)
@@ -183,7 +189,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 // max events per call, as projectors do.
 func BenchmarkReadAfter(b *testing.B) {
 	pool, _ := pgtest.NewDatabase(b)
-	store := postgres.NewEventStore(pool)
+	store := newStore(b, pool, eventstore.Config{Unbatched: true})
 	ctx := context.Background()
 	const total = 100_000
 	evs := benchMeasurements(total)

@@ -1,0 +1,196 @@
+// Package eventstore is fleetpulse's event store on PostgreSQL: the
+// append-only log of every device's events (migration 00001 owns its
+// tables), with group commit for appends, ordered reads for projectors, a
+// LISTEN/NOTIFY wake-up for readers waiting at the head, and a health check.
+// One Store serves the command side (commands.EventStore, and the optional
+// EventFinder) and the projections (EventLog, Waiter), with Head and Ping,
+// as infra/esdb's Store does; Backlog, optional too, counts what a reader
+// has yet to read (fleetpulse status and rebuild).
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
+)
+
+// notifyChannel is the LISTEN/NOTIFY channel that wakes log readers: one
+// notification per appending transaction.
+const notifyChannel = "fleetpulse_events"
+
+const (
+	eventExistsSQL = `SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1::uuid)`
+
+	readStreamSQL = `
+SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at
+FROM events WHERE stream_id = $1 ORDER BY stream_version`
+
+	// readAfterSQL reads the log in (tx_id, position) order, only rows of
+	// transactions older than every running one: later commits of earlier
+	// transactions can then never appear behind a reader's checkpoint.
+	readAfterSQL = `
+SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at
+FROM events
+WHERE (tx_id, position) > ($1, $2)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+ORDER BY tx_id, position
+LIMIT $3`
+
+	// headSQL finds the last committed event; readers reach it once every
+	// transaction that began before it has ended.
+	headSQL = `SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1`
+
+	// backlogSQL counts what follows a position and how long the oldest
+	// of it has been in the log.
+	backlogSQL = `
+SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)
+FROM events WHERE (tx_id, position) > ($1, $2)`
+)
+
+// defaultPollInterval is FLEETPULSE_POLL_INTERVAL's default.
+const defaultPollInterval = 250 * time.Millisecond
+
+// Config tunes a Store.
+type Config struct {
+	// PollInterval is the longest Wait waits when no notification comes
+	// (default 250ms): a lost notification costs readers at most this.
+	PollInterval time.Duration
+	// Batcher tunes group commit.
+	Batcher BatcherConfig
+	// Unbatched writes each Append in a transaction of its own, without
+	// group commit (Batcher is then unused): what group commit is measured
+	// against, and tests that need one transaction per call.
+	Unbatched bool
+}
+
+// Store is the PostgreSQL event store. Appends from concurrent callers share
+// transactions (group commit); the first Wait starts listening for appends.
+// It is safe for concurrent use; Close it before closing the pool.
+type Store struct {
+	pool    *pgxpool.Pool
+	batcher *batcher // nil when Unbatched
+	waiter  *waiter
+}
+
+// New returns a store on pool, whose schema has Migrations applied.
+func New(pool *pgxpool.Pool, cfg Config) *Store {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = defaultPollInterval
+	}
+	s := &Store{pool: pool, waiter: newWaiter(pool, cfg.PollInterval)}
+	if !cfg.Unbatched {
+		s.batcher = newBatcher(s, cfg.Batcher)
+	}
+	return s
+}
+
+// Close writes the appends still queued, then stops listening. Appends
+// after Close are written one transaction each.
+func (s *Store) Close() {
+	if s.batcher != nil {
+		s.batcher.close()
+	}
+	s.waiter.close()
+}
+
+// Ping checks that PostgreSQL answers: the store's readiness.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Append stores events at the end of stream (see commands.EventStore), in a
+// transaction it shares with concurrent appends (see batcher.append) unless
+// the store is Unbatched.
+func (s *Store) Append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
+	if s.batcher == nil {
+		return s.appendAlone(ctx, stream, expectedVersion, events)
+	}
+	return s.batcher.append(ctx, stream, expectedVersion, events)
+}
+
+// Wait returns when an append may have committed, after the polling
+// interval, or when ctx ends. See projections.Waiter.
+func (s *Store) Wait(ctx context.Context) { s.waiter.wait(ctx) }
+
+// EventExists reports whether an event id is stored.
+func (s *Store) EventExists(ctx context.Context, id string) (bool, error) {
+	var found bool
+	if err := s.pool.QueryRow(ctx, eventExistsSQL, id).Scan(&found); err != nil {
+		return false, postgres.Classify(fmt.Errorf("look up event %s: %w", id, err))
+	}
+	return found, nil
+}
+
+// ReadStream returns a stream's events in order.
+func (s *Store) ReadStream(ctx context.Context, stream string) ([]domain.RecordedEvent, error) {
+	rows, err := s.pool.Query(ctx, readStreamSQL, stream)
+	if err != nil {
+		return nil, postgres.Classify(fmt.Errorf("read stream %s: %w", stream, err))
+	}
+	evs, err := pgx.CollectRows(rows, scanRecorded)
+	if err != nil {
+		return nil, postgres.Classify(fmt.Errorf("read stream %s: %w", stream, err))
+	}
+	return evs, nil
+}
+
+// ReadAfter returns up to max events that follow after in log order.
+func (s *Store) ReadAfter(ctx context.Context, after domain.Position, max int) ([]domain.RecordedEvent, error) {
+	rows, err := s.pool.Query(ctx, readAfterSQL, int64(after.Commit), int64(after.Prepare), max)
+	if err != nil {
+		return nil, postgres.Classify(fmt.Errorf("read log after %s: %w", after, err))
+	}
+	evs, err := pgx.CollectRows(rows, scanRecorded)
+	if err != nil {
+		return nil, postgres.Classify(fmt.Errorf("read log after %s: %w", after, err))
+	}
+	return evs, nil
+}
+
+// Head returns the position of the last committed event (domain.Start for
+// an empty log).
+func (s *Store) Head(ctx context.Context) (domain.Position, error) {
+	var commit, prepare int64
+	err := s.pool.QueryRow(ctx, headSQL).Scan(&commit, &prepare)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Start, nil
+	}
+	if err != nil {
+		return domain.Position{}, postgres.Classify(fmt.Errorf("read log head: %w", err))
+	}
+	return domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
+}
+
+func scanRecorded(row pgx.CollectableRow) (domain.RecordedEvent, error) {
+	var (
+		r       domain.RecordedEvent
+		data    string
+		commit  int64
+		prepare int64
+	)
+	if err := row.Scan(&r.ID, &r.StreamID, &r.StreamVersion, &r.Type, &data, &commit, &prepare, &r.RecordedAt); err != nil {
+		return r, err
+	}
+	r.Data = []byte(data)
+	r.Position = domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
+	return r, nil
+}
+
+// Backlog returns how many events follow after in the log, and how long
+// the oldest of them has been there (0 when none do): how far a reader
+// checkpointed at after is behind.
+func (s *Store) Backlog(ctx context.Context, after domain.Position) (int64, time.Duration, error) {
+	var (
+		events      int64
+		waitSeconds float64
+	)
+	if err := s.pool.QueryRow(ctx, backlogSQL, int64(after.Commit), int64(after.Prepare)).Scan(&events, &waitSeconds); err != nil {
+		return 0, 0, postgres.Classify(fmt.Errorf("count the log after %s: %w", after, err))
+	}
+	return events, time.Duration(waitSeconds * float64(time.Second)), nil
+}
