@@ -26,15 +26,16 @@ type Application struct {
 // NewApplication builds every handler on one store and clock.
 func NewApplication(store EventStore, clock func() time.Time, policy domain.TelemetryPolicy) Application {
 	d := devices{store: store}
+	t := telemetry{devices: d, clock: clock, policy: policy}
 	return Application{
 		RegisterStation:     RegisterStationHandler{devices: d, clock: clock},
 		UpdateStation:       UpdateStationHandler{devices: d, clock: clock},
 		DecommissionStation: DecommissionStationHandler{devices: d, clock: clock},
-		RecordMeasurements:  RecordMeasurementsHandler{devices: d, clock: clock, policy: policy},
+		RecordMeasurements:  RecordMeasurementsHandler{telemetry: t},
 		RegisterVehicle:     RegisterVehicleHandler{devices: d, clock: clock},
 		UpdateVehicle:       UpdateVehicleHandler{devices: d, clock: clock},
 		DecommissionVehicle: DecommissionVehicleHandler{devices: d, clock: clock},
-		RecordVehicleEvents: RecordVehicleEventsHandler{devices: d, clock: clock, policy: policy},
+		RecordVehicleEvents: RecordVehicleEventsHandler{telemetry: t},
 		RotateDeviceToken:   RotateDeviceTokenHandler{devices: d, clock: clock},
 		RevokeDeviceToken:   RevokeDeviceTokenHandler{devices: d, clock: clock},
 		CorrectMeasurement:  CorrectMeasurementHandler{devices: d, clock: clock},

@@ -18,6 +18,8 @@ type CorrectMeasurement struct {
 	Actor         string  `json:"actor"`
 }
 
+// CorrectMeasurementHandler lets an operator correct a station's measurement
+// (see appendCorrection).
 type CorrectMeasurementHandler struct {
 	devices devices
 	clock   func() time.Time

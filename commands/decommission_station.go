@@ -14,6 +14,7 @@ type DecommissionStation struct {
 	ExpectedVersion *int64 `json:"expected_version,omitempty"`
 }
 
+// DecommissionStationHandler lets an operator decommission a live station.
 type DecommissionStationHandler struct {
 	devices devices
 	clock   func() time.Time

@@ -14,6 +14,7 @@ type DecommissionVehicle struct {
 	ExpectedVersion *int64 `json:"expected_version,omitempty"`
 }
 
+// DecommissionVehicleHandler lets an operator decommission a live vehicle.
 type DecommissionVehicleHandler struct {
 	devices devices
 	clock   func() time.Time

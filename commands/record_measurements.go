@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"time"
 
 	"github.com/fleetpulse/fleetpulse/domain"
 )
@@ -14,39 +13,14 @@ type RecordMeasurements struct {
 	Measurements []domain.Measurement `json:"measurements"`
 }
 
-type RecordMeasurementsHandler struct {
-	devices devices
-	clock   func() time.Time
-	policy  domain.TelemetryPolicy
+// RecordMeasurementsHandler lets a station, or an operator, record its
+// measurements (see recordTelemetry).
+type RecordMeasurementsHandler struct{ telemetry telemetry }
+
+func (h RecordMeasurementsHandler) Handle(ctx context.Context, cmd *RecordMeasurements) (Outcome, error) {
+	out, _, err := recordTelemetry(ctx, h.telemetry, cmd.Caller, cmd.StationID, domain.KindStation, cmd.Measurements,
+		domain.TelemetryPolicy.ValidateMeasurements, measurementID, domain.Measurement.Recorded)
+	return out, err
 }
 
-// Handle appends a batch of measurements. It reads only the short device
-// stream, never the telemetry already recorded.
-func (h RecordMeasurementsHandler) Handle(ctx context.Context, cmd *RecordMeasurements) (Outcome, error) {
-	dev, err := h.devices.loadForWrite(ctx, cmd.Caller, cmd.StationID)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if err := dev.AcceptsTelemetry(domain.KindStation); err != nil {
-		return Outcome{}, err
-	}
-	if err := h.policy.ValidateMeasurements(cmd.Measurements, h.clock()); err != nil {
-		return Outcome{}, err
-	}
-	events := make([]domain.EventData, len(cmd.Measurements))
-	for i, m := range cmd.Measurements {
-		if m.ID == "" {
-			m.ID = newID()
-		}
-		data, err := domain.NewEventData(telemetryEventID(dev.ID(), m.ID), m.Recorded(dev.ID()))
-		if err != nil {
-			return Outcome{}, err
-		}
-		events[i] = data
-	}
-	res, err := h.devices.store.Append(ctx, domain.TelemetryStream(dev.ID()), domain.AnyVersion, events)
-	if err != nil {
-		return Outcome{}, err
-	}
-	return Outcome{ID: dev.ID(), Version: res.NextVersion, Accepted: len(events) - len(res.Duplicates), Duplicates: len(res.Duplicates)}, nil
-}
+func measurementID(m *domain.Measurement) *string { return &m.ID }

@@ -15,18 +15,15 @@ type RegisterStation struct {
 	TokenHash []byte                `json:"token_hash"`
 }
 
+// RegisterStationHandler lets an operator register a station (see
+// registerDevice).
 type RegisterStationHandler struct {
 	devices devices
 	clock   func() time.Time
 }
 
 func (h RegisterStationHandler) Handle(ctx context.Context, cmd *RegisterStation) (Outcome, error) {
-	if err := h.devices.requireAdmin(ctx, cmd.Caller); err != nil {
-		return Outcome{}, err
-	}
-	e, err := domain.RegisterStation(cmd.ID, cmd.Profile, cmd.TokenHash, h.clock())
-	if err != nil {
-		return Outcome{}, err
-	}
-	return registerDevice(ctx, h.devices, cmd.Caller, cmd.ID, e)
+	return registerDevice(ctx, h.devices, cmd.Caller, cmd.ID, func() (domain.Event, error) {
+		return domain.RegisterStation(cmd.ID, cmd.Profile, cmd.TokenHash, h.clock())
+	})
 }

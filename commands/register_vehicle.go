@@ -15,18 +15,15 @@ type RegisterVehicle struct {
 	TokenHash []byte                `json:"token_hash"`
 }
 
+// RegisterVehicleHandler lets an operator register a vehicle (see
+// registerDevice).
 type RegisterVehicleHandler struct {
 	devices devices
 	clock   func() time.Time
 }
 
 func (h RegisterVehicleHandler) Handle(ctx context.Context, cmd *RegisterVehicle) (Outcome, error) {
-	if err := h.devices.requireAdmin(ctx, cmd.Caller); err != nil {
-		return Outcome{}, err
-	}
-	e, err := domain.RegisterVehicle(cmd.VID, cmd.Profile, cmd.TokenHash, h.clock())
-	if err != nil {
-		return Outcome{}, err
-	}
-	return registerDevice(ctx, h.devices, cmd.Caller, cmd.VID, e)
+	return registerDevice(ctx, h.devices, cmd.Caller, cmd.VID, func() (domain.Event, error) {
+		return domain.RegisterVehicle(cmd.VID, cmd.Profile, cmd.TokenHash, h.clock())
+	})
 }

@@ -17,6 +17,8 @@ type RetractMeasurement struct {
 	Actor         string `json:"actor"`
 }
 
+// RetractMeasurementHandler lets an operator retract a station's measurement
+// (see appendCorrection).
 type RetractMeasurementHandler struct {
 	devices devices
 	clock   func() time.Time

@@ -14,6 +14,7 @@ type RevokeDeviceToken struct {
 	DeviceID string `json:"device_id"`
 }
 
+// RevokeDeviceTokenHandler lets an operator revoke a live device's token.
 type RevokeDeviceTokenHandler struct {
 	devices devices
 	clock   func() time.Time

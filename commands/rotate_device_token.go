@@ -14,6 +14,7 @@ type RotateDeviceToken struct {
 	TokenHash []byte `json:"token_hash"`
 }
 
+// RotateDeviceTokenHandler lets an operator replace a live device's token.
 type RotateDeviceTokenHandler struct {
 	devices devices
 	clock   func() time.Time

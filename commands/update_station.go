@@ -16,6 +16,7 @@ type UpdateStation struct {
 	ExpectedVersion *int64                `json:"expected_version,omitempty"`
 }
 
+// UpdateStationHandler lets an operator change a live station's profile.
 type UpdateStationHandler struct {
 	devices devices
 	clock   func() time.Time

@@ -16,6 +16,7 @@ type UpdateVehicle struct {
 	ExpectedVersion *int64                `json:"expected_version,omitempty"`
 }
 
+// UpdateVehicleHandler lets an operator change a live vehicle's profile.
 type UpdateVehicleHandler struct {
 	devices devices
 	clock   func() time.Time
