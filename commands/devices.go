@@ -9,7 +9,8 @@ import (
 	"github.com/fleetpulse/fleetpulse/domain"
 )
 
-// devices loads device state and checks who may act on it.
+// devices loads device state from the event store and appends to device
+// streams; caller.go checks who may act on a device.
 type devices struct{ store EventStore }
 
 func (d devices) load(ctx context.Context, id string) (*domain.Device, error) {
