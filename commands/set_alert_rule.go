@@ -17,6 +17,7 @@ type SetAlertRule struct {
 	For      time.Duration `json:"for"`
 }
 
+// SetAlertRuleHandler lets an operator set an alert rule on a known device.
 type SetAlertRuleHandler struct {
 	devices devices
 	clock   func() time.Time
