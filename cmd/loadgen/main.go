@@ -27,13 +27,17 @@
 //	loadgen query-baseline  the 365-day view computed from raw rows at query
 //	                        time next to the daily read model (and one day of
 //	                        raw points), timed over -runs runs
+//	loadgen storage         post realistic station or vehicle history through
+//	                        the command API and report the bytes each item
+//	                        costs at rest per table (indexes and TOAST
+//	                        included) and in WAL
 //
 // Every mode prints a summary table; -json FILE also writes it as JSON
 // ("-" for standard output). -cpuprofile FILE profiles loadgen itself.
 //
 // Each mode has its own file (ingest.go with ingest_load.go, probe.go and
 // intervals.go; soak.go, read.go, seed.go, append_baseline.go,
-// query_baseline.go). What they share: flags.go (flags and the loopback
+// query_baseline.go, storage.go). What they share: flags.go (flags and the loopback
 // checks), client.go (HTTP, failed-request tally, tickers), fleet.go
 // (stations and measurement batches) and report.go (percentiles, tables,
 // JSON); internal/procstat reads /proc and internal/promtext reads /metrics.
@@ -50,7 +54,7 @@ import (
 
 const usage = `usage: loadgen <mode> [flags]
 
-modes: ingest, soak, read, seed, append-baseline, query-baseline
+modes: ingest, soak, read, seed, append-baseline, query-baseline, storage
 "loadgen <mode> -h" lists a mode's flags.
 `
 
@@ -80,4 +84,5 @@ var modes = map[string]func(context.Context, []string) error{
 	"seed":            runSeed,
 	"append-baseline": runAppendBaseline,
 	"query-baseline":  runQueryBaseline,
+	"storage":         runStorage,
 }
