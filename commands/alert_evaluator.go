@@ -127,10 +127,18 @@ func (ev *AlertEvaluator) Handle(ctx context.Context, r domain.RecordedEvent) er
 		}
 	case domain.DeviceDecommissioned:
 		ev.device(e.DeviceID).retired = true
-	case domain.MeasurementRecorded:
-		return ev.measured(ctx, e.StationID, e.MeasuredAt, map[string]float64{e.Type: e.Value})
-	case domain.VehicleEventRecorded:
-		return ev.measured(ctx, e.VID, e.OccurredAt, e.Readings)
+	case domain.MeasurementsRecorded:
+		for _, m := range e.Measurements {
+			if err := ev.measured(ctx, e.StationID, m.MeasuredAt, map[string]float64{m.Type: m.Value}); err != nil {
+				return err
+			}
+		}
+	case domain.VehicleEventsRecorded:
+		for _, v := range e.Events {
+			if err := ev.measured(ctx, e.VID, v.OccurredAt, v.Readings); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

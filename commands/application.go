@@ -27,6 +27,7 @@ type Application struct {
 func NewApplication(store EventStore, clock func() time.Time, policy domain.TelemetryPolicy) Application {
 	d := devices{store: store}
 	t := telemetry{devices: d, clock: clock, policy: policy}
+	c := corrections{devices: d, clock: clock, policy: policy}
 	return Application{
 		RegisterStation:     RegisterStationHandler{devices: d, clock: clock},
 		UpdateStation:       UpdateStationHandler{devices: d, clock: clock},
@@ -38,8 +39,8 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		RecordVehicleEvents: RecordVehicleEventsHandler{telemetry: t},
 		RotateDeviceToken:   RotateDeviceTokenHandler{devices: d, clock: clock},
 		RevokeDeviceToken:   RevokeDeviceTokenHandler{devices: d, clock: clock},
-		CorrectMeasurement:  CorrectMeasurementHandler{devices: d, clock: clock},
-		RetractMeasurement:  RetractMeasurementHandler{devices: d, clock: clock},
+		CorrectMeasurement:  CorrectMeasurementHandler{corrections: c},
+		RetractMeasurement:  RetractMeasurementHandler{corrections: c},
 		SetAlertRule:        SetAlertRuleHandler{devices: d, clock: clock},
 	}
 }

@@ -20,15 +20,13 @@ type CorrectMeasurement struct {
 
 // CorrectMeasurementHandler lets an operator correct a station's measurement
 // (see appendCorrection).
-type CorrectMeasurementHandler struct {
-	devices devices
-	clock   func() time.Time
-}
+type CorrectMeasurementHandler struct{ corrections corrections }
 
 func (h CorrectMeasurementHandler) Handle(ctx context.Context, cmd *CorrectMeasurement) (Outcome, error) {
-	e, err := domain.CorrectMeasurement(cmd.StationID, cmd.MeasurementID, cmd.Value, cmd.Reason, cmd.Actor, h.clock())
-	if err != nil {
-		return Outcome{}, err
-	}
-	return appendCorrection(ctx, h.devices, cmd.Caller, cmd.StationID, cmd.MeasurementID, e)
+	return appendCorrection(ctx, h.corrections, cmd.Caller, cmd.StationID, cmd.MeasurementID,
+		func(now time.Time, measured *domain.Measured) (domain.Event, error) {
+			e, err := domain.CorrectMeasurement(cmd.StationID, cmd.MeasurementID, cmd.Value, cmd.Reason, cmd.Actor, now)
+			e.Measured = measured
+			return e, err
+		})
 }

@@ -54,7 +54,7 @@ func corrections() []correction {
 					return correct(f, func(c *commands.CorrectMeasurement) { c.Value = math.NaN() })
 				},
 			},
-			stored: domain.MeasurementCorrected{StationID: stationA, MeasurementID: measurementM1, Value: 12.5, Reason: "recalibrated", Actor: "ops", CorrectedAt: now},
+			stored: domain.MeasurementCorrected{StationID: stationA, MeasurementID: measurementM1, Value: 12.5, Reason: "recalibrated", Actor: "ops", CorrectedAt: now, Measured: m1Measured},
 		},
 		{
 			name: "RetractMeasurement",
@@ -72,13 +72,17 @@ func corrections() []correction {
 					return retract(f, func(c *commands.RetractMeasurement) { c.Actor = "ops\n" })
 				},
 			},
-			stored: domain.MeasurementRetracted{StationID: stationA, MeasurementID: measurementM1, Reason: "sensor fault", Actor: "ops", RetractedAt: now},
+			stored: domain.MeasurementRetracted{StationID: stationA, MeasurementID: measurementM1, Reason: "sensor fault", Actor: "ops", RetractedAt: now, Measured: m1Measured},
 		},
 	}
 }
 
+// m1Measured is how a correction names the fixture's measurement m1.
+var m1Measured = &domain.Measured{Type: "pm25", At: now.Add(-time.Hour)}
+
 // TestCorrections_AreStoredInTheStationsTelemetryStream: the outcome names
-// the measurement; the event follows the measurement in its stream.
+// the measurement; the event follows the measurement in its stream and
+// names its type and time, as recorded.
 func TestCorrections_AreStoredInTheStationsTelemetryStream(t *testing.T) {
 	for _, c := range corrections() {
 		t.Run(c.name, func(t *testing.T) {
@@ -161,5 +165,35 @@ func TestCorrections_ADecommissionedStationsHistoryCanStillBeCorrected(t *testin
 			f.must(decommissionStation(f, stationA, nil))
 			f.must(c.send(f, stationA, measurementM1))
 		})
+	}
+}
+
+// TestCorrections_AMeasurementPastTheCorrectionWindowIsRefused: past the raw
+// retention its buckets could no longer be recomputed exactly, so the
+// correction is refused (ErrMeasurementExpired) and nothing is stored; one
+// inside the window is accepted.
+func TestCorrections_AMeasurementPastTheCorrectionWindowIsRefused(t *testing.T) {
+	for _, c := range corrections() {
+		for _, tc := range []struct {
+			name   string
+			window time.Duration
+			want   error
+		}{
+			{"m1 measured an hour ago, window 30 minutes", 30 * time.Minute, domain.ErrMeasurementExpired},
+			{"m1 measured an hour ago, window 2 hours", 2 * time.Hour, nil},
+			{"no window", 0, nil},
+		} {
+			t.Run(c.name+"/"+tc.name, func(t *testing.T) {
+				f := newFixtureOn(t, domain.TelemetryPolicy{MaxFutureSkew: time.Minute, CorrectionWindow: tc.window}, now)
+				if tc.want == nil {
+					f.must(c.send(f, stationA, measurementM1))
+					return
+				}
+				err := f.refused(tc.want, func() (commands.Outcome, error) { return c.send(f, stationA, measurementM1) })
+				if !strings.Contains(err.Error(), "raw retention") {
+					t.Fatalf("error %q does not say why", err)
+				}
+			})
+		}
 	}
 }

@@ -146,6 +146,29 @@ func (f *fixture) decoded(stream string) []domain.Event {
 	return out
 }
 
+// items returns the telemetry items a stream holds, each as the event of
+// one item it would have been in the first log format, so tests compare
+// items whatever batch they arrived in.
+func (f *fixture) items(stream string) []domain.Event {
+	f.t.Helper()
+	var out []domain.Event
+	for _, e := range f.decoded(stream) {
+		switch e := e.(type) {
+		case domain.MeasurementsRecorded:
+			for _, m := range e.Measurements {
+				out = append(out, m.Recorded(e.StationID))
+			}
+		case domain.VehicleEventsRecorded:
+			for _, v := range e.Events {
+				out = append(out, v.Recorded(e.VID))
+			}
+		default:
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // pm25 is a valid measurement taken an hour before now.
 func pm25(id string, value float64) domain.Measurement {
 	return domain.Measurement{ID: id, Type: "pm25", Value: value, MeasuredAt: now.Add(-time.Hour)}

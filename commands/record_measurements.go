@@ -19,7 +19,7 @@ type RecordMeasurementsHandler struct{ telemetry telemetry }
 
 func (h RecordMeasurementsHandler) Handle(ctx context.Context, cmd *RecordMeasurements) (Outcome, error) {
 	out, _, err := recordTelemetry(ctx, h.telemetry, cmd.Caller, cmd.StationID, domain.KindStation, cmd.Measurements,
-		domain.TelemetryPolicy.ValidateMeasurements, measurementID, domain.Measurement.Recorded)
+		domain.TelemetryPolicy.ValidateMeasurements, measurementID, domain.RecordMeasurements)
 	return out, err
 }
 

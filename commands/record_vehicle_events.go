@@ -20,7 +20,7 @@ type RecordVehicleEventsHandler struct{ telemetry telemetry }
 
 func (h RecordVehicleEventsHandler) Handle(ctx context.Context, cmd *RecordVehicleEvents) (Outcome, error) {
 	out, eids, err := recordTelemetry(ctx, h.telemetry, cmd.Caller, cmd.VID, domain.KindVehicle, cmd.Events,
-		domain.TelemetryPolicy.ValidateVehicleEvents, vehicleEventID, domain.VehicleEvent.Recorded)
+		domain.TelemetryPolicy.ValidateVehicleEvents, vehicleEventID, domain.RecordVehicleEvents)
 	if err != nil {
 		return Outcome{}, err
 	}

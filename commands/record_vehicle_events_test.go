@@ -15,7 +15,7 @@ func TestRecordVehicleEvents_TheOutcomeListsEveryEIDInBatchOrder(t *testing.T) {
 	if len(out.EIDs) != 3 || out.EIDs[0] != "e-1" || out.EIDs[1] == "" || out.EIDs[2] != "e-3" {
 		t.Fatalf("eids %v, want [e-1 <made up> e-3]", out.EIDs)
 	}
-	stored := f.decoded(domain.TelemetryStream(vehicleA))
+	stored := f.items(domain.TelemetryStream(vehicleA))
 	if len(stored) != 3 || stored[1].(domain.VehicleEventRecorded).EID != out.EIDs[1] {
 		t.Fatalf("stored %+v, want the made-up eid %s on the second event", stored, out.EIDs[1])
 	}

@@ -19,15 +19,13 @@ type RetractMeasurement struct {
 
 // RetractMeasurementHandler lets an operator retract a station's measurement
 // (see appendCorrection).
-type RetractMeasurementHandler struct {
-	devices devices
-	clock   func() time.Time
-}
+type RetractMeasurementHandler struct{ corrections corrections }
 
 func (h RetractMeasurementHandler) Handle(ctx context.Context, cmd *RetractMeasurement) (Outcome, error) {
-	e, err := domain.RetractMeasurement(cmd.StationID, cmd.MeasurementID, cmd.Reason, cmd.Actor, h.clock())
-	if err != nil {
-		return Outcome{}, err
-	}
-	return appendCorrection(ctx, h.devices, cmd.Caller, cmd.StationID, cmd.MeasurementID, e)
+	return appendCorrection(ctx, h.corrections, cmd.Caller, cmd.StationID, cmd.MeasurementID,
+		func(now time.Time, measured *domain.Measured) (domain.Event, error) {
+			e, err := domain.RetractMeasurement(cmd.StationID, cmd.MeasurementID, cmd.Reason, cmd.Actor, now)
+			e.Measured = measured
+			return e, err
+		})
 }

@@ -59,7 +59,7 @@ func telemetryKinds() []telemetryKind {
 // the fixture's own measurement m1 of stationA.
 func telemetryAfterSetup(f *fixture, deviceID string) []domain.Event {
 	f.t.Helper()
-	evs := f.decoded(domain.TelemetryStream(deviceID))
+	evs := f.items(domain.TelemetryStream(deviceID))
 	if deviceID == stationA {
 		return evs[1:]
 	}
@@ -67,8 +67,8 @@ func telemetryAfterSetup(f *fixture, deviceID string) []domain.Event {
 }
 
 // TestTelemetry_ABatchIsStoredInTheDevicesTelemetryStream: sent by the
-// device itself, every item becomes its event, in batch order, and the
-// outcome counts them and carries the stream's new version.
+// device itself, the batch becomes ONE event holding every item in batch
+// order, and the outcome counts them and carries the stream's new version.
 func TestTelemetry_ABatchIsStoredInTheDevicesTelemetryStream(t *testing.T) {
 	for _, k := range telemetryKinds() {
 		t.Run(k.name, func(t *testing.T) {
@@ -78,8 +78,12 @@ func TestTelemetry_ABatchIsStoredInTheDevicesTelemetryStream(t *testing.T) {
 			if out.ID != k.device || out.Accepted != 3 || out.Duplicates != 0 {
 				t.Fatalf("outcome %+v, want 3 accepted for %s", out, k.device)
 			}
-			if last := f.events(domain.TelemetryStream(k.device)); out.Version != last[len(last)-1].StreamVersion {
+			last := f.events(domain.TelemetryStream(k.device))
+			if out.Version != last[len(last)-1].StreamVersion {
 				t.Fatalf("outcome version %d, the stream is at %d", out.Version, last[len(last)-1].StreamVersion)
+			}
+			if b, err := last[len(last)-1].Decode(); err != nil || len(b.(domain.TelemetryBatch).ItemIDs()) != len(batch) {
+				t.Fatalf("the last event holds %+v (%v), want the whole batch of %d", b, err, len(batch))
 			}
 			var want []domain.Event
 			for _, it := range batch {
@@ -182,29 +186,40 @@ func TestTelemetry_ItemsWithoutIDsGetFreshOnesAndAreNeverDuplicates(t *testing.T
 	}
 }
 
-// TestTelemetry_EventIDsAreDerivedFromDeviceAndClientID pins the
-// derivation: stored event ids are data, and a retry after any upgrade must
-// still find the event it repeats.
-func TestTelemetry_EventIDsAreDerivedFromDeviceAndClientID(t *testing.T) {
+// TestTelemetry_ItemKeysAreDerivedFromDeviceAndClientID pins the
+// derivation: the first log format stored each item under this key as its
+// event id, and the batch format de-duplicates by it, so a retry after any
+// upgrade still finds the item it repeats.
+func TestTelemetry_ItemKeysAreDerivedFromDeviceAndClientID(t *testing.T) {
 	f := newFixture(t)
 	f.registerStation("st-1")
 	f.registerVehicle("veh-1")
 	for _, tc := range []struct {
-		name, device, clientID, eventID string
-		send                            func() (commands.Outcome, error)
+		name, device, clientID, key string
+		legacy                      domain.Event
+		send                        func() (commands.Outcome, error)
 	}{
-		{"measurement m1 of st-1", "st-1", "m1", "e57d7a82-eced-50cf-bf3f-a173c5201f03", func() (commands.Outcome, error) {
+		{"measurement m1 of st-1", "st-1", "m1", "e57d7a82-eced-50cf-bf3f-a173c5201f03", pm25("m1", 1).Recorded("st-1"), func() (commands.Outcome, error) {
 			return f.recordMeasurements(operator, "st-1", pm25("m1", 1))
 		}},
-		{"event e1 of veh-1", "veh-1", "e1", "e2af1e1c-26d9-5df9-b49f-0a4db5971afc", func() (commands.Outcome, error) {
+		{"event e1 of veh-1", "veh-1", "e1", "e2af1e1c-26d9-5df9-b49f-0a4db5971afc", speed("e1", 1).Recorded("veh-1"), func() (commands.Outcome, error) {
 			return f.recordVehicleEvents(operator, "veh-1", speed("e1", 1))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f.must(tc.send())
-			evs := f.events(domain.TelemetryStream(tc.device))
-			if len(evs) != 1 || evs[0].ID != tc.eventID {
-				t.Fatalf("stored %+v, want one event with id %s", evs, tc.eventID)
+			if got := domain.TelemetryItemKey(tc.device, tc.clientID); got != tc.key {
+				t.Fatalf("key %s, want %s", got, tc.key)
+			}
+			// The item as the first log format stored it: one event, its key as id.
+			data, err := domain.NewEventData(tc.key, tc.legacy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.store.Append(f.ctx, domain.TelemetryStream(tc.device), domain.AnyVersion, []domain.EventData{data}); err != nil {
+				t.Fatal(err)
+			}
+			if out := f.must(tc.send()); out.Accepted != 0 || out.Duplicates != 1 {
+				t.Fatalf("outcome %+v, want the item a duplicate of the one stored in the first format", out)
 			}
 		})
 	}

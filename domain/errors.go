@@ -12,6 +12,7 @@ var (
 	ErrInvalid              = errors.New("invalid input")
 	ErrDeviceNotFound       = errors.New("device not found")
 	ErrMeasurementNotFound  = errors.New("measurement not found")
+	ErrMeasurementExpired   = errors.New("measurement older than the correction window")
 	ErrDeviceExists         = errors.New("device already exists")
 	ErrVersionConflict      = errors.New("version conflict")
 	ErrDeviceDecommissioned = errors.New("device decommissioned")
@@ -26,6 +27,7 @@ const (
 	CodeInvalid        = "invalid_input"
 	CodeNotFound       = "device_not_found"
 	CodeNoMeasurement  = "measurement_not_found"
+	CodeExpired        = "measurement_expired"
 	CodeExists         = "device_exists"
 	CodeConflict       = "version_conflict"
 	CodeDecommissioned = "device_decommissioned"
@@ -42,6 +44,7 @@ var codeSentinels = []struct {
 	{CodeInvalid, ErrInvalid},
 	{CodeNotFound, ErrDeviceNotFound},
 	{CodeNoMeasurement, ErrMeasurementNotFound},
+	{CodeExpired, ErrMeasurementExpired},
 	{CodeExists, ErrDeviceExists},
 	{CodeConflict, ErrVersionConflict},
 	{CodeDecommissioned, ErrDeviceDecommissioned},

@@ -61,8 +61,15 @@ type RecordedEvent struct {
 	RecordedAt    time.Time
 }
 
-// Decode returns the domain event the record holds.
-func (r RecordedEvent) Decode() (Event, error) { return DecodeEvent(r.Type, r.Data) }
+// Decode returns the domain event the record holds, in its current shape
+// (see Upcast). DecodeEvent reads exactly what is stored.
+func (r RecordedEvent) Decode() (Event, error) {
+	e, err := DecodeEvent(r.Type, r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return Upcast(e), nil
+}
 
 // AppendResult says what an append did.
 type AppendResult struct {

@@ -81,7 +81,9 @@ type DeviceTokenRevoked struct {
 	RevokedAt time.Time `json:"revoked_at"`
 }
 
-// MeasurementRecorded is one station measurement.
+// MeasurementRecorded is one station measurement: the first log format,
+// read as a MeasurementsRecorded of one (see Upcast); new measurements are
+// recorded in batches.
 type MeasurementRecorded struct {
 	StationID     string    `json:"station_id"`
 	MeasurementID string    `json:"id"`
@@ -90,7 +92,8 @@ type MeasurementRecorded struct {
 	MeasuredAt    time.Time `json:"measured_at"`
 }
 
-// VehicleEventRecorded is one vehicle telemetry event.
+// VehicleEventRecorded is one vehicle telemetry event: the first log
+// format, read as a VehicleEventsRecorded of one (see Upcast).
 type VehicleEventRecorded struct {
 	VID        string             `json:"vid"`
 	EID        string             `json:"eid"`
@@ -102,7 +105,9 @@ type VehicleEventRecorded struct {
 }
 
 // MeasurementCorrected replaces the value of a recorded measurement; the
-// original stays in the log.
+// original stays in the log. Measured names the measurement as recorded
+// (its type and time) when the command side found it, so a projection can
+// go straight to it; corrections recorded before it existed lack it.
 type MeasurementCorrected struct {
 	StationID     string    `json:"station_id"`
 	MeasurementID string    `json:"id"`
@@ -110,6 +115,7 @@ type MeasurementCorrected struct {
 	Reason        string    `json:"reason"`
 	Actor         string    `json:"actor"`
 	CorrectedAt   time.Time `json:"corrected_at"`
+	Measured      *Measured `json:"measured,omitempty"`
 }
 
 // MeasurementRetracted withdraws a recorded measurement from the read
@@ -120,6 +126,13 @@ type MeasurementRetracted struct {
 	Reason        string    `json:"reason"`
 	Actor         string    `json:"actor"`
 	RetractedAt   time.Time `json:"retracted_at"`
+	Measured      *Measured `json:"measured,omitempty"`
+}
+
+// Measured is a recorded measurement's type and time, as a correction names it.
+type Measured struct {
+	Type string    `json:"type"`
+	At   time.Time `json:"at"`
 }
 
 func (StationRegistered) EventType() string    { return TypeStationRegistered }
@@ -158,6 +171,10 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return decodeAs[MeasurementRecorded](data)
 	case TypeVehicleEventRecorded:
 		return decodeAs[VehicleEventRecorded](data)
+	case TypeMeasurementsRecorded:
+		return decodeAs[MeasurementsRecorded](data)
+	case TypeVehicleEventsRecorded:
+		return decodeAs[VehicleEventsRecorded](data)
 	case TypeMeasurementCorrected:
 		return decodeAs[MeasurementCorrected](data)
 	case TypeMeasurementRetracted:

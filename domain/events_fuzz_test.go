@@ -10,6 +10,7 @@ var eventTypes = []string{
 	TypeStationRegistered, TypeStationUpdated, TypeVehicleRegistered, TypeVehicleUpdated,
 	TypeDeviceDecommissioned, TypeDeviceTokenRotated, TypeDeviceTokenRevoked,
 	TypeMeasurementRecorded, TypeVehicleEventRecorded, TypeMeasurementCorrected, TypeMeasurementRetracted,
+	TypeMeasurementsRecorded, TypeVehicleEventsRecorded,
 	TypeAlertRuleSet, TypeAlertRaised, TypeAlertCleared, TypeDeviceWentSilent, TypeDeviceResumed,
 }
 

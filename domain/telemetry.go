@@ -25,6 +25,21 @@ var earliestTelemetry = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 type TelemetryPolicy struct {
 	// MaxFutureSkew is how far ahead of the server's clock a timestamp may be.
 	MaxFutureSkew time.Duration
+	// CorrectionWindow is how long after its measured time a measurement
+	// may still be corrected or retracted (0: always). It is the raw read
+	// model's retention: past it the raw values its buckets were computed
+	// from are gone, and the buckets could no longer be recomputed exactly.
+	CorrectionWindow time.Duration
+}
+
+// CheckCorrectable refuses a correction of a measurement measured at at
+// when it is past the correction window at now.
+func (p TelemetryPolicy) CheckCorrectable(id string, at, now time.Time) error {
+	if p.CorrectionWindow > 0 && at.Before(now.Add(-p.CorrectionWindow)) {
+		return fmt.Errorf("measurement %q was measured at %s, more than %s ago (the raw retention): its aggregates can no longer be recomputed exactly: %w",
+			id, at.UTC().Format(time.RFC3339), p.CorrectionWindow, ErrMeasurementExpired)
+	}
+	return nil
 }
 
 // DefaultTelemetryPolicy allows device clocks 15 minutes ahead.

@@ -142,9 +142,7 @@ func TestBucketProjection_AddedLaterFillsItselfFromHistory(t *testing.T) {
 FROM rm_buckets WHERE projection = '`+tc.spec+`' ORDER BY 1, 2, 3`)
 		want := e.dailyQuery(t, `
 WITH m AS (
-    SELECT data->>'station_id' AS device_id, data->>'type' AS name,
-           (data->>'measured_at')::timestamptz AS at, (data->>'value')::float8 AS v
-    FROM events WHERE event_type = 'MeasurementRecorded'
+    SELECT device_id, type AS name, measured_at AS at, value AS v FROM measurement_items
 )
 SELECT m.device_id, m.name, to_char((`+tc.bucketSQL+`) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'), count(*), sum(v), min(v), max(v)
 FROM m JOIN rm_devices d USING (device_id) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)

@@ -70,6 +70,9 @@ type Correction struct {
 	Zone          *time.Location
 	RecordedAt    time.Time    // when the correction entered the log
 	Specs         []BucketSpec // operator-defined buckets to recompute too
+	// Measured is the measurement's type and time, as the command side
+	// found it (nil in corrections recorded before it did).
+	Measured *domain.Measured
 }
 
 // HistoryRow is one entry of a device's audit trail.
@@ -269,31 +272,36 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 		return fmt.Errorf("event %s at %s: %w", r.ID, r.Position, err)
 	}
 	switch e := e.(type) {
-	case domain.MeasurementRecorded:
-		c.Measurements = append(c.Measurements, MeasurementRow{
-			DeviceID: e.StationID, MeasurementID: e.MeasurementID, Type: e.Type, Value: e.Value, MeasuredAt: e.MeasuredAt,
-			RecordedAt: r.RecordedAt,
-		})
-		c.observe(e.StationID, e.Type, e.Value, e.MeasuredAt, z.of(e.StationID))
-	case domain.VehicleEventRecorded:
-		row := VehicleEventRow{DeviceID: e.VID, EID: e.EID, Type: e.Type, OccurredAt: e.OccurredAt, Location: e.Location, Data: e.Data}
-		if len(e.Readings) > 0 {
-			row.Readings, err = json.Marshal(e.Readings)
-			if err != nil {
-				return err
-			}
-			loc := z.of(e.VID)
-			for name, v := range e.Readings {
-				c.observe(e.VID, name, v, e.OccurredAt, loc)
-			}
+	case domain.MeasurementsRecorded:
+		loc := z.of(e.StationID)
+		for _, m := range e.Measurements {
+			c.Measurements = append(c.Measurements, MeasurementRow{
+				DeviceID: e.StationID, MeasurementID: m.ID, Type: m.Type, Value: m.Value, MeasuredAt: m.MeasuredAt,
+				RecordedAt: r.RecordedAt,
+			})
+			c.observe(e.StationID, m.Type, m.Value, m.MeasuredAt, loc)
 		}
-		c.VehicleEvents = append(c.VehicleEvents, row)
+	case domain.VehicleEventsRecorded:
+		loc := z.of(e.VID)
+		for _, v := range e.Events {
+			row := VehicleEventRow{DeviceID: e.VID, EID: v.EID, Type: v.Type, OccurredAt: v.OccurredAt, Location: v.Location, Data: v.Data}
+			if len(v.Readings) > 0 {
+				row.Readings, err = json.Marshal(v.Readings)
+				if err != nil {
+					return err
+				}
+				for name, x := range v.Readings {
+					c.observe(e.VID, name, x, v.OccurredAt, loc)
+				}
+			}
+			c.VehicleEvents = append(c.VehicleEvents, row)
+		}
 	case domain.MeasurementCorrected:
 		v := e.Value
-		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Value: &v, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt, Specs: c.specs})
+		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Value: &v, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt, Specs: c.specs, Measured: e.Measured})
 		return c.history(r, e.StationID, e.CorrectedAt, false, map[string]any{"id": e.MeasurementID, "value": e.Value, "reason": e.Reason, "actor": e.Actor})
 	case domain.MeasurementRetracted:
-		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt, Specs: c.specs})
+		c.Corrections = append(c.Corrections, Correction{DeviceID: e.StationID, MeasurementID: e.MeasurementID, Zone: z.of(e.StationID), RecordedAt: r.RecordedAt, Specs: c.specs, Measured: e.Measured})
 		return c.history(r, e.StationID, e.RetractedAt, false, map[string]any{"id": e.MeasurementID, "reason": e.Reason, "actor": e.Actor})
 	case domain.StationRegistered:
 		z.set(e.StationID, e.TimeZone)

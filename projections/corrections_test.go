@@ -168,9 +168,8 @@ func (e env) expectedDailyWithCorrections(t *testing.T) []dailyRow {
 	t.Helper()
 	return e.dailyQuery(t, `
 WITH rec AS (
-    SELECT data->>'station_id' AS device_id, data->>'id' AS id, data->>'type' AS name,
-           (data->>'measured_at')::timestamptz AS at, (data->>'value')::float8 AS v
-    FROM events WHERE event_type = 'MeasurementRecorded'
+    SELECT device_id, measurement_id AS id, type AS name, measured_at AS at, value AS v
+    FROM measurement_items
 ), fix AS (
     SELECT DISTINCT ON (data->>'station_id', data->>'id') data->>'station_id' AS device_id, data->>'id' AS id,
            event_type, (data->>'value')::float8 AS v

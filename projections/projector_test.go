@@ -132,9 +132,7 @@ func (e env) expectedDaily(t *testing.T) []dailyRow {
 	t.Helper()
 	return e.dailyQuery(t, `
 WITH m AS (
-    SELECT data->>'station_id' AS device_id, data->>'type' AS name,
-           (data->>'measured_at')::timestamptz AS at, (data->>'value')::float8 AS v
-    FROM events WHERE event_type = 'MeasurementRecorded'
+    SELECT device_id, type AS name, measured_at AS at, value AS v FROM measurement_items
 )
 SELECT m.device_id, m.name, (m.at AT TIME ZONE coalesce(nullif(d.timezone, ''), 'UTC'))::date::text,
        count(*), sum(v), min(v), max(v)

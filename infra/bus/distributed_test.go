@@ -125,8 +125,8 @@ func TestDistributedBus_RedeliveredMeasurementsAreDuplicatesNotCopies(t *testing
 			t.Fatalf("redelivery: %+v, %v; want 0 accepted, 3 duplicates", again, err)
 		}
 		var n int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id = 'telemetry-st-1'`).Scan(&n); err != nil || n != 3 {
-			t.Fatalf("events stored: %d (%v), want 3", n, err)
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM measurement_items WHERE device_id = 'st-1'`).Scan(&n); err != nil || n != 3 {
+			t.Fatalf("measurements stored: %d (%v), want 3", n, err)
 		}
 		// A refused command comes back as its domain error.
 		_, err = sender.Dispatch(ctx, &commands.RecordMeasurements{Caller: commands.Caller{Admin: true}, StationID: "nope",
@@ -268,7 +268,7 @@ func TestDistributedBus_ACommandWhoseCallerGaveUpIsNotStored(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond) // room for the stale command, had it been handled after the fresh one
 		var values []float64
-		rows, err := pool.Query(ctx, `SELECT (data->>'value')::float8 FROM events WHERE stream_id = 'telemetry-st-1' ORDER BY position`)
+		rows, err := pool.Query(ctx, `SELECT value FROM measurement_items WHERE device_id = 'st-1' ORDER BY position`)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -353,8 +353,7 @@ func killedWorkerScenario(t *testing.T, backend, prefix string) {
 	}
 
 	ctx := context.Background()
-	rows, err := pool.Query(ctx, `SELECT substring(stream_id from 11) || '/' || (data->>'id'), count(*)
-		FROM events WHERE stream_id LIKE 'telemetry-%' GROUP BY 1`)
+	rows, err := pool.Query(ctx, `SELECT device_id || '/' || measurement_id, count(*) FROM measurement_items GROUP BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}

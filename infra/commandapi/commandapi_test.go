@@ -143,8 +143,12 @@ func TestCommandAPI_RegisterAndRecordMeasurements(t *testing.T) {
 	if r.status != http.StatusCreated || r.body["accepted"] != 0.0 || r.body["duplicates"] != 1.0 {
 		t.Fatalf("repeated id: %d %v", r.status, r.body)
 	}
-	if n := s.events(t); n != 3 {
-		t.Fatalf("events stored = %d, want 3 (registration + 2 measurements)", n)
+	if n := s.events(t); n != 2 {
+		t.Fatalf("events stored = %d, want 2 (registration + one batch)", n)
+	}
+	var items int
+	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM measurement_items`).Scan(&items); err != nil || items != 2 {
+		t.Fatalf("measurements stored = %d (%v), want 2", items, err)
 	}
 }
 

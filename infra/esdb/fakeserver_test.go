@@ -45,6 +45,7 @@ type fakeRecord struct {
 	revision uint64
 	typ      string
 	data     []byte
+	meta     []byte // user (custom) metadata, kept as the server keeps it
 	pos      uint64 // commit = prepare, like a single-event commit
 	created  time.Time
 }
@@ -101,11 +102,11 @@ func (f *fakeServer) stop() {
 	}
 }
 
-func (f *fakeServer) appendLocked(stream, typ string, id uuid.UUID, data []byte) {
+func (f *fakeServer) appendLocked(stream, typ string, id uuid.UUID, data []byte, meta ...byte) {
 	rev := uint64(len(f.streams[stream]))
 	pos := uint64(1000 + 200*len(f.log))
 	f.streams[stream] = append(f.streams[stream], len(f.log))
-	f.log = append(f.log, fakeRecord{id: id, stream: stream, revision: rev, typ: typ, data: data, pos: pos, created: time.Now()})
+	f.log = append(f.log, fakeRecord{id: id, stream: stream, revision: rev, typ: typ, data: data, meta: meta, pos: pos, created: time.Now()})
 }
 
 func (f *fakeServer) Append(s api.Streams_AppendServer) error {
@@ -159,7 +160,7 @@ func (f *fakeServer) Append(s api.Streams_AppendServer) error {
 		if err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
 		}
-		f.appendLocked(stream, p.GetMetadata()["type"], id, p.GetData())
+		f.appendLocked(stream, p.GetMetadata()["type"], id, p.GetData(), p.GetCustomMetadata()...)
 	}
 	if len(f.log)%7 == 0 {
 		// The server writes its own events into $all now and then.
@@ -317,7 +318,8 @@ func readEvent(r fakeRecord) *api.ReadResp {
 				// .NET ticks (100 ns) since the Unix epoch, as the server sends.
 				"created": strconv.FormatInt(r.created.UnixNano()/100, 10),
 			},
-			Data: r.data,
+			Data:           r.data,
+			CustomMetadata: r.meta,
 		},
 		Position: &api.ReadResp_ReadEvent_CommitPosition{CommitPosition: r.pos},
 	}}}

@@ -261,7 +261,8 @@ func (s *Store) streamState(ctx context.Context, c *esdb.Client, stream string, 
 }
 
 // readTail returns the stream's version and the ids of its last n events,
-// oldest first; domain.NoStream for a missing stream.
+// with the item keys of the telemetry batches among them, oldest first;
+// domain.NoStream for a missing stream.
 func readTail(ctx context.Context, c *esdb.Client, stream string, n int) (int64, []uuid.UUID, error) {
 	rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, uint64(n))
 	if err != nil {
@@ -286,6 +287,7 @@ func readTail(ctx context.Context, c *esdb.Client, stream string, n int) (int64,
 			version = int64(r.EventNumber)
 		}
 		ids = append(ids, r.EventID)
+		ids = append(ids, itemKeysOf(r)...) // a telemetry batch's items
 	}
 	slices.Reverse(ids)
 	return version, ids, nil

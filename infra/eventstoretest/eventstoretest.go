@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Concurrency", testConcurrency},
 		{"Resume", testResume},
 		{"LargeBatch", testLargeBatch},
+		{"Telemetry", testTelemetry},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, newStore) })

@@ -209,8 +209,8 @@ func resetReadModels(t *testing.T, pool *pgxpool.Pool) {
 func readModelsMatchTheLog(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	for _, c := range []struct{ what, logSQL, modelSQL string }{
-		{"measurements", `SELECT count(*) FROM events WHERE event_type = 'MeasurementRecorded'`, `SELECT count(*) FROM rm_measurements`},
-		{"vehicle events", `SELECT count(*) FROM events WHERE event_type = 'VehicleEventRecorded'`, `SELECT count(*) FROM rm_vehicle_events`},
+		{"measurements", `SELECT count(*) FROM measurement_items`, `SELECT count(*) FROM rm_measurements`},
+		{"vehicle events", `SELECT count(*) FROM vehicle_event_items`, `SELECT count(*) FROM rm_vehicle_events`},
 		{"devices", `SELECT count(*) FROM events WHERE event_type IN ('StationRegistered', 'VehicleRegistered')`, `SELECT count(*) FROM rm_devices`},
 	} {
 		if inLog, inModel := count(t, pool, c.logSQL), count(t, pool, c.modelSQL); inLog != inModel {
@@ -219,9 +219,7 @@ func readModelsMatchTheLog(t *testing.T, pool *pgxpool.Pool) {
 	}
 	diff := count(t, pool, `
 WITH m AS (
-    SELECT data->>'station_id' AS device_id, data->>'type' AS name,
-           (data->>'measured_at')::timestamptz AS at, (data->>'value')::float8 AS v
-    FROM events WHERE event_type = 'MeasurementRecorded'
+    SELECT device_id, type AS name, measured_at AS at, value AS v FROM measurement_items
 ), oracle AS (
     SELECT m.device_id, m.name, (m.at AT TIME ZONE coalesce(nullif(d.timezone, ''), 'UTC'))::date AS day,
            count(*) AS count, round(sum(v)::numeric, 6) AS sum, round(min(v)::numeric, 6) AS min, round(max(v)::numeric, 6) AS max
@@ -238,12 +236,11 @@ SELECT count(*) FROM ((TABLE oracle EXCEPT TABLE model) UNION ALL (TABLE model E
 }
 
 // measurementIDs returns how many times each (station, client id) of a
-// MeasurementRecorded event is in the log.
+// measurement is in the log.
 func measurementIDs(t *testing.T, pool *pgxpool.Pool) map[string]int {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `
-SELECT data->>'station_id' || '/' || (data->>'id'), count(*)::int FROM events
-WHERE event_type = 'MeasurementRecorded' GROUP BY 1`)
+SELECT device_id || '/' || measurement_id, count(*)::int FROM measurement_items GROUP BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,10 +276,9 @@ WITH cp AS (
     SELECT coalesce(max(commit_pos), 0) AS c, coalesce(max(prepare_pos), 0) AS p, coalesce(max(events), 0) AS n
     FROM projection_checkpoints WHERE name = $1
 ), upto AS (
-    SELECT count(*) AS n,
-           count(*) FILTER (WHERE event_type = 'MeasurementRecorded') AS m,
-           count(*) FILTER (WHERE event_type = 'VehicleEventRecorded') AS v
-    FROM events, cp WHERE (tx_id, position) <= (cp.c, cp.p)
+    SELECT (SELECT count(*) FROM events, cp WHERE (tx_id, position) <= (cp.c, cp.p)) AS n,
+           (SELECT count(*) FROM measurement_items, cp WHERE (tx_id, position) <= (cp.c, cp.p)) AS m,
+           (SELECT count(*) FROM vehicle_event_items, cp WHERE (tx_id, position) <= (cp.c, cp.p)) AS v
 )
 SELECT cp.c, cp.p, cp.n, upto.n, upto.m, upto.v,
        (SELECT count(*) FROM rm_measurements),

@@ -330,7 +330,7 @@ func TestPostgreSQLRestart_WritesGet503AndEveryServiceRecoversByItself(t *testin
 	if a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil); a.status != http.StatusOK {
 		t.Errorf("read API after the outage: %v", a)
 	}
-	if want := count(t, pool, `SELECT count(*) FROM events WHERE event_type = 'MeasurementRecorded'`); want != len(l.acked) {
+	if want := count(t, pool, `SELECT count(*) FROM measurement_items`); want != len(l.acked) {
 		t.Errorf("%d measurements in the log, %d acknowledged", want, len(l.acked))
 	}
 	for _, pr := range []*process{p, proj, reader} {

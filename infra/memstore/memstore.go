@@ -24,12 +24,13 @@ type Store struct {
 	log     []domain.RecordedEvent // every event, in append order
 	streams map[string][]int       // indexes into log, in stream order
 	ids     map[string]bool        // every stored event id
+	items   map[string]int         // telemetry item key -> index into log
 	appends uint64                 // appends that stored events so far
 }
 
 // New returns an empty store; clock stamps each event's RecordedAt.
 func New(clock func() time.Time) *Store {
-	return &Store{clock: clock, streams: make(map[string][]int), ids: make(map[string]bool)}
+	return &Store{clock: clock, streams: make(map[string][]int), ids: make(map[string]bool), items: make(map[string]int)}
 }
 
 // Append stores events at the end of stream if the stream is at
@@ -94,14 +95,75 @@ func (s *Store) ReadStream(ctx context.Context, stream string) ([]domain.Recorde
 	return out, nil
 }
 
-// EventExists reports whether an event id is stored.
-func (s *Store) EventExists(ctx context.Context, id string) (bool, error) {
+// AppendTelemetry stores the batch's items not stored before as one event
+// (see commands.EventStore); item keys are kept forever.
+func (s *Store) AppendTelemetry(ctx context.Context, stream, eventID string, batch domain.TelemetryBatch) (domain.AppendResult, error) {
 	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("look up event %s: %w", id, err)
+		return domain.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+	}
+	ids := batch.ItemIDs()
+	if len(ids) == 0 {
+		return domain.AppendResult{}, fmt.Errorf("append to %s: no items: %w", stream, domain.ErrInvalid)
+	}
+	keys := domain.TelemetryItemKeys(batch)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := domain.AppendResult{NextVersion: int64(len(s.streams[stream])) - 1}
+	var fresh []int
+	seen := make(map[string]bool, len(keys))
+	for i, k := range keys {
+		_, stored := s.items[k]
+		if stored || seen[k] || s.ids[k] { // s.ids: items of the first log format
+			res.Duplicates = append(res.Duplicates, ids[i])
+			continue
+		}
+		seen[k] = true
+		fresh = append(fresh, i)
+	}
+	if len(fresh) == 0 {
+		return res, nil
+	}
+	kept := batch
+	if len(fresh) < len(keys) {
+		kept = batch.Select(fresh)
+	}
+	data, err := domain.NewEventData(eventID, kept)
+	if err != nil {
+		return domain.AppendResult{}, err
+	}
+	if s.ids[eventID] {
+		return domain.AppendResult{}, fmt.Errorf("append to %s: event id %s is taken: %w", stream, eventID, domain.ErrInvalid)
+	}
+	s.ids[eventID] = true
+	s.appends++
+	at := len(s.log)
+	res.NextVersion++
+	s.streams[stream] = append(s.streams[stream], at)
+	s.log = append(s.log, domain.RecordedEvent{ID: eventID, StreamID: stream, StreamVersion: res.NextVersion, Type: data.Type,
+		Data: data.Data, Position: domain.Position{Commit: s.appends, Prepare: uint64(at) + 1}, RecordedAt: s.clock().UTC()})
+	for _, i := range fresh {
+		s.items[keys[i]] = at
+	}
+	return res, nil
+}
+
+// FindTelemetryItem returns the event holding a telemetry item (see
+// commands.ItemFinder).
+func (s *Store) FindTelemetryItem(ctx context.Context, stream, itemID, key string) (domain.RecordedEvent, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.RecordedEvent{}, false, fmt.Errorf("find item %s: %w", itemID, err)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.ids[id], nil
+	if at, ok := s.items[key]; ok && s.log[at].StreamID == stream {
+		return copyEvent(s.log[at]), true, nil
+	}
+	for _, at := range s.streams[stream] { // the first log format: one event per item
+		if s.log[at].ID == key {
+			return copyEvent(s.log[at]), true, nil
+		}
+	}
+	return domain.RecordedEvent{}, false, nil
 }
 
 // ReadAfter returns up to limit events that follow after, in append order.

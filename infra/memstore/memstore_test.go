@@ -20,20 +20,6 @@ func appendOne(t *testing.T, s *memstore.Store, stream, id string) {
 	}
 }
 
-func TestMemStore_EventExistsOnlyForStoredIDs(t *testing.T) {
-	s := memstore.New(func() time.Time { return recordedAt })
-	appendOne(t, s, "a", "id-1")
-	for _, tc := range []struct {
-		id   string
-		want bool
-	}{{"id-1", true}, {"id-2", false}, {"", false}} {
-		got, err := s.EventExists(context.Background(), tc.id)
-		if err != nil || got != tc.want {
-			t.Errorf("EventExists(%q) = %v, %v; want %v", tc.id, got, err, tc.want)
-		}
-	}
-}
-
 func TestMemStore_EventsCarryTheClocksTime(t *testing.T) {
 	s := memstore.New(func() time.Time { return recordedAt.In(time.FixedZone("x", 3600)) })
 	appendOne(t, s, "a", "id-1")

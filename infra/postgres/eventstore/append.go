@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -24,6 +25,10 @@ RETURNING stream_id, version`
 
 	storedIDsSQL = `SELECT event_id::text FROM events WHERE event_id = ANY($1::uuid[])`
 
+	storedIDsAndItemKeysSQL = storedIDsSQL + `
+UNION ALL
+SELECT item_key::text FROM telemetry_item_ids WHERE item_key = ANY($2::uuid[])`
+
 	setStreamVersionsSQL = `
 UPDATE event_streams AS s SET version = v.version
 FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, version)
@@ -32,17 +37,30 @@ WHERE s.stream_id = v.stream_id`
 	notifySQL = `SELECT pg_notify('` + notifyChannel + `', '')`
 )
 
-// appendRequest is one Append call; a batch of them shares a transaction.
+// appendRequest is one Append or AppendTelemetry call; a batch of them
+// shares a transaction.
 type appendRequest struct {
 	stream   string
 	expected int64
 	events   []domain.EventData
-	result   domain.AppendResult
-	err      error
-	done     chan struct{}
+	// telemetry, when set, is an AppendTelemetry call (events is then nil).
+	telemetry *telemetryAppend
+	result    domain.AppendResult
+	err       error
+	done      chan struct{}
 	// caller is the context of the caller waiting in the batcher's queue: a
 	// writer skips the request if the caller has stopped waiting.
 	caller context.Context
+}
+
+// telemetryAppend is a batch of a device's telemetry items, appended as one
+// event of its items not stored before.
+type telemetryAppend struct {
+	eventID string
+	batch   domain.TelemetryBatch
+	ids     []string // the items' ids, in batch order
+	keys    []string // their domain.TelemetryItemKey
+	data    []byte   // the whole batch, encoded once: the usual case stores it as it is
 }
 
 func newAppendRequest(stream string, expected int64, events []domain.EventData) *appendRequest {
@@ -53,12 +71,45 @@ func newAppendRequest(stream string, expected int64, events []domain.EventData) 
 	return r
 }
 
-// appendAlone stores events in a transaction of their own.
-func (s *Store) appendAlone(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
-	req := newAppendRequest(stream, expectedVersion, events)
+func newTelemetryRequest(stream, eventID string, batch domain.TelemetryBatch) *appendRequest {
+	r := &appendRequest{stream: stream, expected: domain.AnyVersion, done: make(chan struct{})}
+	t := &telemetryAppend{eventID: eventID, batch: batch, ids: batch.ItemIDs(), keys: domain.TelemetryItemKeys(batch)}
+	if len(t.ids) == 0 {
+		r.err = fmt.Errorf("append to %s: no items: %w", stream, domain.ErrInvalid)
+		return r
+	}
+	data, err := domain.NewEventData(eventID, batch)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	t.data = data.Data
+	r.telemetry = t
+	return r
+}
+
+// size is what the request weighs in a shared transaction: its events, or
+// its items.
+func (r *appendRequest) size() int {
+	if r.telemetry != nil {
+		return len(r.telemetry.ids)
+	}
+	return len(r.events)
+}
+
+// submit appends req in a transaction of its own or through the batcher.
+func (s *Store) submit(ctx context.Context, req *appendRequest) (domain.AppendResult, error) {
 	if req.err != nil {
 		return domain.AppendResult{}, req.err
 	}
+	if s.batcher == nil {
+		return s.appendAlone(ctx, req)
+	}
+	return s.batcher.append(ctx, req)
+}
+
+// appendAlone stores req in a transaction of its own.
+func (s *Store) appendAlone(ctx context.Context, req *appendRequest) (domain.AppendResult, error) {
 	s.appendBatch(ctx, []*appendRequest{req})
 	return req.result, req.err
 }
@@ -71,6 +122,16 @@ func (s *Store) appendBatch(ctx context.Context, reqs []*appendRequest) {
 	err := s.appendTx(ctx, reqs)
 	if err == nil {
 		return
+	}
+	if isNoPartition(err) {
+		// The day turned, or the partitions were dropped under us: make
+		// them and try again.
+		s.itemKeys.forget()
+		if err = s.itemKeys.ensure(ctx, s.clock()); err == nil {
+			if err = s.appendTx(ctx, reqs); err == nil {
+				return
+			}
+		}
 	}
 	if len(reqs) == 1 {
 		// A unique violation on event_id means another writer stored one of
@@ -94,6 +155,12 @@ func isEventIDRace(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key"
 }
 
+// isNoPartition reports an insert whose row has no partition to go to.
+func isNoPartition(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514" && strings.HasPrefix(pgErr.Message, "no partition of relation")
+}
+
 type eventRow struct {
 	id, stream, typ string
 	version         int64
@@ -102,7 +169,7 @@ type eventRow struct {
 
 func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 	streams := make([]string, 0, len(reqs))
-	var ids []string
+	var ids, itemKeys []string
 	seenStream := map[string]bool{}
 	for _, r := range reqs {
 		if !seenStream[r.stream] {
@@ -111,6 +178,17 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 		}
 		for _, e := range r.events {
 			ids = append(ids, e.ID)
+		}
+		if r.telemetry != nil {
+			// An item of the first log format is an event with its key as id.
+			ids = append(ids, r.telemetry.keys...)
+			itemKeys = append(itemKeys, r.telemetry.keys...)
+		}
+	}
+	recordedOn := dayOf(s.clock())
+	if len(itemKeys) > 0 {
+		if err := s.itemKeys.ensure(ctx, s.clock()); err != nil {
+			return err
 		}
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -129,20 +207,15 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 		}); err != nil {
 			return fmt.Errorf("lock streams: %w", err)
 		}
-		rows, err = tx.Query(ctx, storedIDsSQL, ids)
+		known, err := storedIDs(ctx, tx, ids, itemKeys)
 		if err != nil {
-			return fmt.Errorf("find stored ids: %w", err)
-		}
-		stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("find stored ids: %w", err)
-		}
-		known := make(map[string]bool, len(stored)+len(ids))
-		for _, id := range stored {
-			known[id] = true
+			return err
 		}
 
-		var fresh []eventRow
+		var (
+			fresh     []eventRow
+			freshKeys []string
+		)
 		for _, r := range reqs {
 			current := versions[r.stream]
 			if r.expected != domain.AnyVersion && r.expected != current {
@@ -150,6 +223,33 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 				continue
 			}
 			r.result = domain.AppendResult{NextVersion: current}
+			if t := r.telemetry; t != nil {
+				var keep []int
+				for i, k := range t.keys {
+					if known[k] {
+						r.result.Duplicates = append(r.result.Duplicates, t.ids[i])
+						continue
+					}
+					known[k] = true
+					keep = append(keep, i)
+					freshKeys = append(freshKeys, k)
+				}
+				if len(keep) == 0 {
+					continue
+				}
+				data := t.data
+				if len(keep) < len(t.keys) {
+					e, err := domain.NewEventData(t.eventID, t.batch.Select(keep))
+					if err != nil {
+						return err
+					}
+					data = e.Data
+				}
+				r.result.NextVersion++
+				fresh = append(fresh, eventRow{id: t.eventID, stream: r.stream, typ: t.batch.EventType(), version: r.result.NextVersion, data: data})
+				versions[r.stream] = r.result.NextVersion
+				continue
+			}
 			for _, e := range r.events {
 				if known[e.ID] {
 					r.result.Duplicates = append(r.result.Duplicates, e.ID)
@@ -172,6 +272,14 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 			})); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
+		if len(freshKeys) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"telemetry_item_ids"}, []string{"item_key", "recorded_on"},
+				pgx.CopyFromSlice(len(freshKeys), func(i int) ([]any, error) {
+					return []any{freshKeys[i], recordedOn}, nil
+				})); err != nil {
+				return fmt.Errorf("insert item keys: %w", err)
+			}
+		}
 		newVersions := make([]int64, len(streams))
 		for i, st := range streams {
 			newVersions[i] = versions[st]
@@ -184,4 +292,26 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 		}
 		return nil
 	})
+}
+
+// storedIDs returns which of ids are stored event ids, and which of
+// itemKeys are stored item keys, as one set.
+func storedIDs(ctx context.Context, tx pgx.Tx, ids, itemKeys []string) (map[string]bool, error) {
+	q, args := storedIDsSQL, []any{ids}
+	if len(itemKeys) > 0 {
+		q, args = storedIDsAndItemKeysSQL, []any{ids, itemKeys}
+	}
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find stored ids: %w", err)
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find stored ids: %w", err)
+	}
+	known := make(map[string]bool, len(stored)+len(ids))
+	for _, id := range stored {
+		known[id] = true
+	}
+	return known, nil
 }

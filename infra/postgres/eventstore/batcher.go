@@ -26,7 +26,8 @@ type BatcherConfig struct {
 	// Writers is how many transactions may be in flight at once (default 2):
 	// while one commits, the next batch gathers.
 	Writers int
-	// MaxEvents bounds the events of one transaction (default 5000).
+	// MaxEvents bounds the events of one transaction, a telemetry batch
+	// counting its items (default 5000).
 	MaxEvents int
 	// QueueSize bounds the requests waiting for a writer (default 1024).
 	QueueSize int
@@ -52,21 +53,17 @@ func newBatcher(store *Store, cfg BatcherConfig) *batcher {
 	return b
 }
 
-// append queues the request for the next shared transaction and waits for
-// its outcome. If ctx ends first the caller gets ctx's error; a request still
+// append queues req for the next shared transaction and waits for its
+// outcome. If ctx ends first the caller gets ctx's error; a request still
 // queued then is not written, but one already in a transaction may be stored:
 // a retry with the same ids is then a duplicate.
-func (b *batcher) append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
-	req := newAppendRequest(stream, expectedVersion, events)
-	if req.err != nil {
-		return domain.AppendResult{}, req.err
-	}
+func (b *batcher) append(ctx context.Context, req *appendRequest) (domain.AppendResult, error) {
 	req.caller = ctx
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
 		// Closing: write it directly rather than lose it.
-		return b.store.appendAlone(ctx, stream, expectedVersion, events)
+		return b.store.appendAlone(ctx, req)
 	}
 	select {
 	case b.queue <- req:
@@ -98,13 +95,13 @@ func (b *batcher) write() {
 			}
 		}
 		batch := []*appendRequest{first}
-		events := len(first.events)
+		events := first.size()
 	gather:
 		for events < b.maxEvents {
 			select {
 			case r := <-b.queue:
 				batch = append(batch, r)
-				events += len(r.events)
+				events += r.size()
 			default:
 				break gather
 			}

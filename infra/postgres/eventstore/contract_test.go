@@ -11,7 +11,7 @@ import (
 
 // The command side looks this optional capability up with a type assertion:
 // losing it would go unnoticed by the compiler elsewhere.
-var _ commands.EventFinder = (*eventstore.Store)(nil)
+var _ commands.ItemFinder = (*eventstore.Store)(nil)
 
 // TestEventStore_Contract runs the event store contract on a fresh
 // database per group of tests, one transaction per append.

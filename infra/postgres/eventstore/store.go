@@ -3,7 +3,7 @@
 // tables), with group commit for appends, ordered reads for projectors, a
 // LISTEN/NOTIFY wake-up for readers waiting at the head, and a health check.
 // One Store serves the command side (commands.EventStore, and the optional
-// EventFinder) and the projections (EventLog, Waiter), with Head and Ping,
+// ItemFinder) and the projections (EventLog, Waiter), with Head and Ping,
 // as infra/esdb's Store does; Backlog, optional too, counts what a reader
 // has yet to read (fleetpulse status and rebuild).
 package eventstore
@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +27,17 @@ import (
 const notifyChannel = "fleetpulse_events"
 
 const (
-	eventExistsSQL = `SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1::uuid)`
+	// findItemSQL finds the event holding a telemetry item: an event of the
+	// first log format has the item's key as its id; a batch is searched for
+	// the item's id (a scan of the device's stream: corrections are rare).
+	findItemSQL = `
+SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at
+FROM events
+WHERE stream_id = $1 AND (event_id = $2::uuid
+   OR (event_type = 'MeasurementsRecorded' AND jsonb_path_exists(data, '$.measurements[*] ? (@.id == $id)', jsonb_build_object('id', $3::text)))
+   OR (event_type = 'VehicleEventsRecorded' AND jsonb_path_exists(data, '$.events[*] ? (@.eid == $id)', jsonb_build_object('id', $3::text))))
+ORDER BY stream_version
+LIMIT 1`
 
 	readStreamSQL = `
 SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at
@@ -68,15 +79,28 @@ type Config struct {
 	// group commit (Batcher is then unused): what group commit is measured
 	// against, and tests that need one transaction per call.
 	Unbatched bool
+	// DedupHorizon is how long a telemetry item's key is kept after it was
+	// recorded (default 7 days, DefaultDedupHorizon): within it a repeated
+	// item id is a duplicate. Keys are dropped a whole UTC day at a time.
+	DedupHorizon time.Duration
+	// Clock tells the day an item is recorded on (default time.Now).
+	Clock func() time.Time
+	// Logger reports partitions made and dropped (default: discarded).
+	Logger *slog.Logger
 }
+
+// DefaultDedupHorizon is FLEETPULSE_DEDUP_HORIZON's default.
+const DefaultDedupHorizon = 7 * 24 * time.Hour
 
 // Store is the PostgreSQL event store. Appends from concurrent callers share
 // transactions (group commit); the first Wait starts listening for appends.
 // It is safe for concurrent use; Close it before closing the pool.
 type Store struct {
-	pool    *pgxpool.Pool
-	batcher *batcher // nil when Unbatched
-	waiter  *waiter
+	pool     *pgxpool.Pool
+	batcher  *batcher // nil when Unbatched
+	waiter   *waiter
+	clock    func() time.Time
+	itemKeys *itemKeyDays
 }
 
 // New returns a store on pool, whose schema has Migrations applied.
@@ -84,7 +108,17 @@ func New(pool *pgxpool.Pool, cfg Config) *Store {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval
 	}
-	s := &Store{pool: pool, waiter: newWaiter(pool, cfg.PollInterval)}
+	if cfg.DedupHorizon <= 0 {
+		cfg.DedupHorizon = DefaultDedupHorizon
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, waiter: newWaiter(pool, cfg.PollInterval), clock: cfg.Clock,
+		itemKeys: newItemKeyDays(pool, cfg.DedupHorizon, cfg.Logger)}
 	if !cfg.Unbatched {
 		s.batcher = newBatcher(s, cfg.Batcher)
 	}
@@ -107,23 +141,43 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 // transaction it shares with concurrent appends (see batcher.append) unless
 // the store is Unbatched.
 func (s *Store) Append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
-	if s.batcher == nil {
-		return s.appendAlone(ctx, stream, expectedVersion, events)
-	}
-	return s.batcher.append(ctx, stream, expectedVersion, events)
+	return s.submit(ctx, newAppendRequest(stream, expectedVersion, events))
+}
+
+// AppendTelemetry stores a device's batch of telemetry items as one event
+// of the items not stored within the de-duplication horizon (see
+// commands.EventStore), sharing transactions as Append does.
+func (s *Store) AppendTelemetry(ctx context.Context, stream, eventID string, batch domain.TelemetryBatch) (domain.AppendResult, error) {
+	return s.submit(ctx, newTelemetryRequest(stream, eventID, batch))
 }
 
 // Wait returns when an append may have committed, after the polling
 // interval, or when ctx ends. See projections.Waiter.
 func (s *Store) Wait(ctx context.Context) { s.waiter.wait(ctx) }
 
-// EventExists reports whether an event id is stored.
-func (s *Store) EventExists(ctx context.Context, id string) (bool, error) {
-	var found bool
-	if err := s.pool.QueryRow(ctx, eventExistsSQL, id).Scan(&found); err != nil {
-		return false, postgres.Classify(fmt.Errorf("look up event %s: %w", id, err))
+// FindTelemetryItem returns the event holding a device's telemetry item
+// (see commands.ItemFinder), whatever its age: it searches the device's
+// stream.
+func (s *Store) FindTelemetryItem(ctx context.Context, stream, itemID, key string) (domain.RecordedEvent, bool, error) {
+	rows, err := s.pool.Query(ctx, findItemSQL, stream, key, itemID)
+	if err != nil {
+		return domain.RecordedEvent{}, false, postgres.Classify(fmt.Errorf("find item %s: %w", itemID, err))
 	}
-	return found, nil
+	evs, err := pgx.CollectRows(rows, scanRecorded)
+	if err != nil {
+		return domain.RecordedEvent{}, false, postgres.Classify(fmt.Errorf("find item %s: %w", itemID, err))
+	}
+	if len(evs) == 0 {
+		return domain.RecordedEvent{}, false, nil
+	}
+	return evs[0], true, nil
+}
+
+// ExpireItemKeys drops the item keys recorded on days that ended more than
+// the de-duplication horizon before now; the store also does it by itself
+// when a new day's partition is made.
+func (s *Store) ExpireItemKeys(ctx context.Context, now time.Time) ([]string, error) {
+	return s.itemKeys.dropExpired(ctx, now)
 }
 
 // ReadStream returns a stream's events in order.
