@@ -13,7 +13,7 @@ import (
 // The ports the store stands in for.
 var (
 	_ commands.EventStore  = (*memstore.Store)(nil)
-	_ commands.ItemFinder = (*memstore.Store)(nil)
+	_ commands.ItemFinder  = (*memstore.Store)(nil)
 	_ projections.EventLog = (*memstore.Store)(nil)
 	_ eventstoretest.Store = (*memstore.Store)(nil)
 )
