@@ -126,9 +126,10 @@ type decoder struct {
 	body        []byte // decompressed body
 	ints, ints2 []int64
 	offs        []int
+	text        []byte
 	words       []string
 
-	at, rec        []time.Time
+	at, rec        times
 	f, lat, lon    []float64
 	s1, s2         []string
 	hasMap, hasLoc []bool
@@ -146,39 +147,44 @@ func (d *decoder) reset() {
 	clear(d.present)
 }
 
-// readTimes appends n values of a time column to dst, in UTC.
-func (d *decoder) readTimes(r *reader, n int, dst []time.Time) []time.Time {
-	if n == 0 {
-		return dst
+// times is a decoded time column, kept as integers until an item is
+// built.
+type times struct {
+	wide  bool
+	secs  []int64 // Unix nanoseconds, or seconds when wide
+	nanos []int64 // when wide
+}
+
+func (t *times) at(i int) time.Time {
+	if t.wide {
+		return time.Unix(t.secs[i], t.nanos[i]).UTC()
 	}
-	dst = slices.Grow(dst, n)
+	return time.Unix(0, t.secs[i]).UTC()
+}
+
+// readTimes reads a time column of n values into t.
+func readTimes(r *reader, n int, t *times) {
+	t.wide = false
+	t.secs = t.secs[:0]
+	if n == 0 {
+		return
+	}
 	switch layout := r.byte(); layout {
 	case timeNanos:
-		d.ints = readInts(r, n, d.ints[:0])
-		if r.err != nil {
-			return dst
-		}
-		for _, ns := range d.ints {
-			dst = append(dst, time.Unix(0, ns).UTC())
-		}
+		t.secs = readInts(r, n, t.secs)
 	case timeWide:
-		d.ints = readInts(r, n, d.ints[:0])
-		d.ints2 = readInts(r, n, d.ints2[:0])
-		if r.err != nil {
-			return dst
-		}
-		for i, s := range d.ints {
-			ns := d.ints2[i]
+		t.wide = true
+		t.secs = readInts(r, n, t.secs)
+		t.nanos = readInts(r, n, t.nanos[:0])
+		for _, ns := range t.nanos {
 			if ns < 0 || ns >= 1e9 {
 				r.fail("nanoseconds %d", ns)
-				return dst
+				return
 			}
-			dst = append(dst, time.Unix(s, ns).UTC())
 		}
 	default:
 		r.fail("time column layout %d", layout)
 	}
-	return dst
 }
 
 // presence is a decoded boolean column that is not expanded: a bitmap

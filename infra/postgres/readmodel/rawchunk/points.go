@@ -100,7 +100,7 @@ func (c *Codec) EachPoint(b []byte, fn func(Point) error) error {
 }
 
 func (d *decoder) point(i int) Point {
-	return Point{MeasuredAt: d.at[i], Value: d.f[i], ID: d.s1[i], RecordedAt: d.rec[i]}
+	return Point{MeasuredAt: d.at.at(i), Value: d.f[i], ID: d.s1[i], RecordedAt: d.rec.at(i)}
 }
 
 // decodePoints decodes the columns of a points chunk into d.
@@ -111,10 +111,10 @@ func (c *Codec) decodePoints(b []byte, d *decoder) (int, error) {
 	}
 	r := &reader{b: body}
 	n := r.count(MaxPoints, "point count")
-	d.at = d.readTimes(r, n, d.at[:0])
+	readTimes(r, n, &d.at)
 	d.f, d.ints = readFloats(r, n, d.f[:0], d.ints)
 	d.s1 = d.readStrs(r, n, d.s1[:0])
-	d.rec = d.readTimes(r, n, d.rec[:0])
+	readTimes(r, n, &d.rec)
 	if err := r.end(); err != nil {
 		return 0, err
 	}

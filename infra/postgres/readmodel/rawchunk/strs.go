@@ -3,7 +3,6 @@ package rawchunk
 import (
 	"encoding/binary"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -266,9 +265,13 @@ func (d *decoder) readNumbers(r *reader, n int, dst []string) []string {
 	if r.err != nil {
 		return dst
 	}
+	limit := pow10[maxDigits]
+	if width > 0 {
+		limit = pow10[width]
+	}
 	total := 0
 	for _, v := range d.ints {
-		if v < 0 || (width > 0 && v >= pow10[width]) {
+		if v < 0 || v >= limit {
 			r.fail("number %d out of range for width %d", v, width)
 			return dst
 		}
@@ -277,21 +280,19 @@ func (d *decoder) readNumbers(r *reader, n int, dst []string) []string {
 			return dst
 		}
 	}
-	var sb strings.Builder
-	sb.Grow(total)
-	var num [20]byte
+	// Built in scratch space, then copied once into the strings.
+	text := grow(d.text, total)
+	d.text = text
+	var num [maxDigits]byte
 	ends := slices.Grow(d.offs[:0], n)
+	end := 0
 	for _, v := range d.ints {
-		sb.Write(prefix)
-		digits := strconv.AppendInt(num[:0], v, 10)
-		for range width - len(digits) {
-			sb.WriteByte('0')
-		}
-		sb.Write(digits)
-		ends = append(ends, sb.Len())
+		end += copy(text[end:], prefix)
+		end += copy(text[end:], formatDigits(&num, v, width))
+		ends = append(ends, end)
 	}
 	d.offs = ends
-	return appendSlices(dst, sb.String(), ends)
+	return appendSlices(dst, string(text), ends)
 }
 
 func (d *decoder) readFront(r *reader, n int, dst []string) []string {
@@ -347,12 +348,30 @@ func appendSlices(dst []string, all string, ends []int) []string {
 	return dst
 }
 
-// digits returns the number of decimal digits of v >= 0.
+// digits returns the number of decimal digits of 0 <= v < 10^18.
 func digits(v int64) int {
 	n := 1
-	for v >= 10 {
-		v /= 10
+	for n < maxDigits && v >= pow10[n] {
 		n++
 	}
 	return n
+}
+
+// formatDigits writes 0 <= v < 10^18 in decimal at the end of buf, padded
+// with zeros to width digits, and returns those digits.
+func formatDigits(buf *[maxDigits]byte, v int64, width int) []byte {
+	i := len(buf)
+	for v >= 10 {
+		q := v / 10
+		i--
+		buf[i] = byte('0' + v - 10*q)
+		v = q
+	}
+	i--
+	buf[i] = byte('0' + v)
+	for len(buf)-i < width {
+		i--
+		buf[i] = '0'
+	}
+	return buf[i:]
 }

@@ -191,7 +191,7 @@ type vehicleCursor struct {
 }
 
 func (v *vehicleCursor) event(d *decoder, i int) VehicleEvent {
-	ev := VehicleEvent{EID: d.s1[i], Type: d.s2[i], OccurredAt: d.at[i], RecordedAt: d.rec[i]}
+	ev := VehicleEvent{EID: d.s1[i], Type: d.s2[i], OccurredAt: d.at.at(i), RecordedAt: d.rec.at(i)}
 	if d.hasMap[i] {
 		count := 0
 		for _, p := range d.present {
@@ -227,7 +227,7 @@ func (c *Codec) decodeVehicleEvents(b []byte, d *decoder) (*vehicleCursor, error
 	}
 	r := &reader{b: body}
 	n := r.count(MaxEvents, "event count")
-	d.at = d.readTimes(r, n, d.at[:0])
+	readTimes(r, n, &d.at)
 	d.s1 = d.readStrs(r, n, d.s1[:0])
 	d.s2 = d.readStrs(r, n, d.s2[:0])
 	v := &vehicleCursor{n: n}
@@ -253,7 +253,7 @@ func (c *Codec) decodeVehicleEvents(b []byte, d *decoder) (*vehicleCursor, error
 		// (non-nil even when every present Data is empty).
 		v.data = append(make([]byte, 0, total), raw...)
 	}
-	d.rec = d.readTimes(r, n, d.rec[:0])
+	readTimes(r, n, &d.rec)
 	if err := r.end(); err != nil {
 		return nil, err
 	}
