@@ -16,8 +16,10 @@ type Point struct {
 	RecordedAt time.Time
 }
 
+// comparePoints orders points by instant (never by a monotonic clock
+// reading: the chunk keeps none), then id.
 func comparePoints(a, b *Point) int {
-	if c := a.MeasuredAt.Compare(b.MeasuredAt); c != 0 {
+	if c := a.MeasuredAt.Round(0).Compare(b.MeasuredAt.Round(0)); c != 0 {
 		return c
 	}
 	return strings.Compare(a.ID, b.ID)

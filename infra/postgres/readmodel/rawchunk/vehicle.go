@@ -21,8 +21,9 @@ type VehicleEvent struct {
 	RecordedAt  time.Time
 }
 
+// compareEvents orders events as comparePoints orders points.
 func compareEvents(a, b *VehicleEvent) int {
-	if c := a.OccurredAt.Compare(b.OccurredAt); c != 0 {
+	if c := a.OccurredAt.Round(0).Compare(b.OccurredAt.Round(0)); c != 0 {
 		return c
 	}
 	return strings.Compare(a.EID, b.EID)
