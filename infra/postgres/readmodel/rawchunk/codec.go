@@ -194,6 +194,43 @@ func (c *Codec) body(b []byte, kind byte, buf *[]byte) ([]byte, error) {
 	return out, nil
 }
 
+// decodeFunc decodes the columns of chunk b into d, and returns how many
+// items it holds and a function that builds item i (called for i = 0, 1,
+// ... in order, while d is held).
+type decodeFunc[T any] func(c *Codec, b []byte, d *decoder) (int, func(i int) T, error)
+
+// decodeAll returns every item of chunk b.
+func decodeAll[T any](c *Codec, b []byte, decode decodeFunc[T]) ([]T, error) {
+	d := c.getDecoder()
+	defer c.putDecoder(d)
+	n, item, err := decode(c, b, d)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]T, n)
+	for i := range items {
+		items[i] = item(i)
+	}
+	return items, nil
+}
+
+// decodeEach calls fn with each item of chunk b, and stops at fn's first
+// error.
+func decodeEach[T any](c *Codec, b []byte, decode decodeFunc[T], fn func(T) error) error {
+	d := c.getDecoder()
+	defer c.putDecoder(d)
+	n, item, err := decode(c, b, d)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if err := fn(item(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func kindName(k byte) string {
 	switch k {
 	case kindPoints:

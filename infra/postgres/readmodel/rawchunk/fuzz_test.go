@@ -157,6 +157,31 @@ func allocated(fn func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
+// fuzzChunk checks one fuzz input: as a chunk, it decodes to an error or
+// to items, never panics, allocates within bounds, and what decodes
+// re-encodes to the same; as choices (made), it gives items that
+// round-trip.
+func fuzzChunk[T any](t *testing.T, k kind[T], data []byte, made []T) {
+	var items []T
+	var err error
+	if n := allocated(func() { items, err = k.decode(data) }); n > rawchunk.MaxDecodeAlloc {
+		t.Fatalf("decoding %d bytes allocated %d", len(data), n)
+	}
+	if err == nil {
+		each, err := k.collect(data)
+		if err != nil {
+			t.Fatalf("decode succeeded, each: %v", err)
+		}
+		if diff := k.diff(items, each); diff != "" {
+			t.Fatalf("each differs from decode: %s", diff)
+		}
+		if slices.IsSortedFunc(items, k.order) {
+			roundTrip(t, k, items)
+		}
+	}
+	roundTrip(t, k, made)
+}
+
 func FuzzPoints(f *testing.F) {
 	c := newCodec(f)
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -167,28 +192,8 @@ func FuzzPoints(f *testing.F) {
 		}
 		seed(f, b)
 	}
-	f.Add([]byte{1, 1, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// Any bytes: an error or points, never a panic, bounded memory.
-		var ps []rawchunk.Point
-		var err error
-		if n := allocated(func() { ps, err = c.Points(data) }); n > rawchunk.MaxDecodeAlloc {
-			t.Fatalf("decoding %d bytes allocated %d", len(data), n)
-		}
-		if err == nil {
-			var each []rawchunk.Point
-			if err := c.EachPoint(data, func(p rawchunk.Point) error { each = append(each, p); return nil }); err != nil {
-				t.Fatalf("Points decoded, EachPoint: %v", err)
-			}
-			if diff := samePoints(ps, each); diff != "" {
-				t.Fatalf("EachPoint differs from Points: %s", diff)
-			}
-			if slices.IsSortedFunc(ps, byTimeThenID) {
-				roundTripPoints(t, c, ps)
-			}
-		}
-		// Points made from the bytes round-trip.
-		roundTripPoints(t, c, pointsFrom(&byteSource{data}))
+		fuzzChunk(t, pointsKind(c), data, pointsFrom(&byteSource{data}))
 	})
 }
 
@@ -203,23 +208,6 @@ func FuzzVehicleEvents(f *testing.F) {
 		seed(f, b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var es []rawchunk.VehicleEvent
-		var err error
-		if n := allocated(func() { es, err = c.VehicleEvents(data) }); n > rawchunk.MaxDecodeAlloc {
-			t.Fatalf("decoding %d bytes allocated %d", len(data), n)
-		}
-		if err == nil {
-			var each []rawchunk.VehicleEvent
-			if err := c.EachVehicleEvent(data, func(e rawchunk.VehicleEvent) error { each = append(each, e); return nil }); err != nil {
-				t.Fatalf("VehicleEvents decoded, EachVehicleEvent: %v", err)
-			}
-			if diff := sameEvents(es, each); diff != "" {
-				t.Fatalf("EachVehicleEvent differs from VehicleEvents: %s", diff)
-			}
-			if slices.IsSortedFunc(es, byTimeThenEID) {
-				roundTripEvents(t, c, es)
-			}
-		}
-		roundTripEvents(t, c, eventsFrom(&byteSource{data}))
+		fuzzChunk(t, eventsKind(c), data, eventsFrom(&byteSource{data}))
 	})
 }

@@ -15,6 +15,56 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
 )
 
+// kind is what the tests need of one kind of chunk (points or vehicle
+// events), so that one helper serves both.
+type kind[T any] struct {
+	encode func(dst []byte, items []T) ([]byte, error)
+	decode func(b []byte) ([]T, error)
+	each   func(b []byte, fn func(T) error) error
+	diff   func(want, got []T) string // "" when the same
+	order  func(a, b T) int           // the order the encoder requires
+}
+
+func pointsKind(c *rawchunk.Codec) kind[rawchunk.Point] {
+	return kind[rawchunk.Point]{c.AppendPoints, c.Points, c.EachPoint, samePoints, byTimeThenID}
+}
+
+func eventsKind(c *rawchunk.Codec) kind[rawchunk.VehicleEvent] {
+	return kind[rawchunk.VehicleEvent]{c.AppendVehicleEvents, c.VehicleEvents, c.EachVehicleEvent, sameEvents, byTimeThenEID}
+}
+
+// collect decodes chunk b with each.
+func (k kind[T]) collect(b []byte) ([]T, error) {
+	var items []T
+	err := k.each(b, func(item T) error { items = append(items, item); return nil })
+	return items, err
+}
+
+// roundTrip encodes items, checks that both decoders give them back to
+// the bit, and returns the chunk.
+func roundTrip[T any](t *testing.T, k kind[T], items []T) []byte {
+	t.Helper()
+	b, err := k.encode(nil, items)
+	if err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	got, err := k.decode(b)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if diff := k.diff(items, got); diff != "" {
+		t.Fatalf("decode: %s", diff)
+	}
+	each, err := k.collect(b)
+	if err != nil {
+		t.Fatalf("each: %v", err)
+	}
+	if diff := k.diff(items, each); diff != "" {
+		t.Fatalf("each: %s", diff)
+	}
+	return b
+}
+
 func newCodec(tb testing.TB) *rawchunk.Codec {
 	tb.Helper()
 	c, err := rawchunk.New()

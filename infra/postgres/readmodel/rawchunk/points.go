@@ -69,17 +69,7 @@ func (c *Codec) AppendPoints(dst []byte, ps []Point) ([]byte, error) {
 // Points decodes a chunk of station points, in the order they were
 // encoded, times in UTC.
 func (c *Codec) Points(b []byte) ([]Point, error) {
-	d := c.getDecoder()
-	defer c.putDecoder(d)
-	n, err := c.decodePoints(b, d)
-	if err != nil {
-		return nil, err
-	}
-	ps := make([]Point, n)
-	for i := range ps {
-		ps[i] = d.point(i)
-	}
-	return ps, nil
+	return decodeAll(c, b, decodePoints)
 }
 
 // EachPoint calls fn with each point of a chunk in order, and stops at the
@@ -87,29 +77,14 @@ func (c *Codec) Points(b []byte) ([]Point, error) {
 // checked before the first call: fn never sees a point of a corrupt chunk.
 // Memory stays that of one chunk, whatever fn keeps.
 func (c *Codec) EachPoint(b []byte, fn func(Point) error) error {
-	d := c.getDecoder()
-	defer c.putDecoder(d)
-	n, err := c.decodePoints(b, d)
-	if err != nil {
-		return err
-	}
-	for i := range n {
-		if err := fn(d.point(i)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *decoder) point(i int) Point {
-	return Point{MeasuredAt: d.at.at(i), Value: d.f[i], ID: d.s1[i], RecordedAt: d.rec.at(i)}
+	return decodeEach(c, b, decodePoints, fn)
 }
 
 // decodePoints decodes the columns of a points chunk into d.
-func (c *Codec) decodePoints(b []byte, d *decoder) (int, error) {
+func decodePoints(c *Codec, b []byte, d *decoder) (int, func(int) Point, error) {
 	body, err := c.body(b, kindPoints, &d.body)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	r := &reader{b: body}
 	n := r.count(MaxPoints, "point count")
@@ -118,7 +93,9 @@ func (c *Codec) decodePoints(b []byte, d *decoder) (int, error) {
 	d.s1 = d.readStrs(r, n, d.s1[:0])
 	readTimes(r, n, &d.rec)
 	if err := r.end(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return n, nil
+	return n, func(i int) Point {
+		return Point{MeasuredAt: d.at.at(i), Value: d.f[i], ID: d.s1[i], RecordedAt: d.rec.at(i)}
+	}, nil
 }

@@ -31,25 +31,7 @@ func pointsOf(values []float64, ids ...string) []rawchunk.Point {
 
 func roundTripPoints(t *testing.T, c *rawchunk.Codec, ps []rawchunk.Point) []byte {
 	t.Helper()
-	b, err := c.AppendPoints(nil, ps)
-	if err != nil {
-		t.Fatalf("AppendPoints: %v", err)
-	}
-	got, err := c.Points(b)
-	if err != nil {
-		t.Fatalf("Points: %v", err)
-	}
-	if diff := samePoints(ps, got); diff != "" {
-		t.Fatalf("Points: %s", diff)
-	}
-	var each []rawchunk.Point
-	if err := c.EachPoint(b, func(p rawchunk.Point) error { each = append(each, p); return nil }); err != nil {
-		t.Fatalf("EachPoint: %v", err)
-	}
-	if diff := samePoints(ps, each); diff != "" {
-		t.Fatalf("EachPoint: %s", diff)
-	}
-	return b
+	return roundTrip(t, pointsKind(c), ps)
 }
 
 func TestPoints_RoundTripKeepsEveryBitInstantAndByte(t *testing.T) {

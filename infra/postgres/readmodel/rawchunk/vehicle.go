@@ -150,41 +150,19 @@ func (e *encoder) appendReadings(dst []byte, es []VehicleEvent) []byte {
 // encoded, times in UTC. The events' Data slices share one allocation but
 // never overlap, and each is capped at its length.
 func (c *Codec) VehicleEvents(b []byte) ([]VehicleEvent, error) {
-	d := c.getDecoder()
-	defer c.putDecoder(d)
-	v, err := c.decodeVehicleEvents(b, d)
-	if err != nil {
-		return nil, err
-	}
-	es := make([]VehicleEvent, v.n)
-	for i := range es {
-		es[i] = v.event(d, i)
-	}
-	return es, nil
+	return decodeAll(c, b, decodeVehicleEvents)
 }
 
 // EachVehicleEvent calls fn with each event of a chunk in order, and stops
 // at the first error fn returns, which it returns as is. The whole chunk is
 // checked before the first call: fn never sees an event of a corrupt chunk.
 func (c *Codec) EachVehicleEvent(b []byte, fn func(VehicleEvent) error) error {
-	d := c.getDecoder()
-	defer c.putDecoder(d)
-	v, err := c.decodeVehicleEvents(b, d)
-	if err != nil {
-		return err
-	}
-	for i := range v.n {
-		if err := fn(v.event(d, i)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return decodeEach(c, b, decodeVehicleEvents, fn)
 }
 
 // vehicleCursor walks the decoded columns of a vehicle chunk event by
 // event.
 type vehicleCursor struct {
-	n       int
 	valueAt []int // per name: index of its next value in d.values
 	locAt   int
 	data    []byte
@@ -220,18 +198,19 @@ func (v *vehicleCursor) event(d *decoder, i int) VehicleEvent {
 	return ev
 }
 
-// decodeVehicleEvents decodes the columns of a vehicle chunk into d.
-func (c *Codec) decodeVehicleEvents(b []byte, d *decoder) (*vehicleCursor, error) {
+// decodeVehicleEvents decodes the columns of a vehicle chunk into d; its
+// events must be built in order.
+func decodeVehicleEvents(c *Codec, b []byte, d *decoder) (int, func(int) VehicleEvent, error) {
 	body, err := c.body(b, kindVehicleEvents, &d.body)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	r := &reader{b: body}
 	n := r.count(MaxEvents, "event count")
 	readTimes(r, n, &d.at)
 	d.s1 = d.readStrs(r, n, d.s1[:0])
 	d.s2 = d.readStrs(r, n, d.s2[:0])
-	v := &vehicleCursor{n: n}
+	v := &vehicleCursor{}
 	d.readReadings(r, n, v)
 
 	var located int
@@ -256,9 +235,9 @@ func (c *Codec) decodeVehicleEvents(b []byte, d *decoder) (*vehicleCursor, error
 	}
 	readTimes(r, n, &d.rec)
 	if err := r.end(); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	return v, nil
+	return n, func(i int) VehicleEvent { return v.event(d, i) }, nil
 }
 
 // readReadings reads which events have a readings map, the reading names

@@ -15,25 +15,7 @@ import (
 
 func roundTripEvents(t *testing.T, c *rawchunk.Codec, es []rawchunk.VehicleEvent) []byte {
 	t.Helper()
-	b, err := c.AppendVehicleEvents(nil, es)
-	if err != nil {
-		t.Fatalf("AppendVehicleEvents: %v", err)
-	}
-	got, err := c.VehicleEvents(b)
-	if err != nil {
-		t.Fatalf("VehicleEvents: %v", err)
-	}
-	if diff := sameEvents(es, got); diff != "" {
-		t.Fatalf("VehicleEvents: %s", diff)
-	}
-	var each []rawchunk.VehicleEvent
-	if err := c.EachVehicleEvent(b, func(e rawchunk.VehicleEvent) error { each = append(each, e); return nil }); err != nil {
-		t.Fatalf("EachVehicleEvent: %v", err)
-	}
-	if diff := sameEvents(es, each); diff != "" {
-		t.Fatalf("EachVehicleEvent: %s", diff)
-	}
-	return b
+	return roundTrip(t, eventsKind(c), es)
 }
 
 // eventsAt numbers events a second apart from chunkStart.
