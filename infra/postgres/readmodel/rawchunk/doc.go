@@ -53,16 +53,18 @@
 //	          1 decimal  byte k ≤ 9, ints(m), uvarint exceptions,
 //	                     exceptions × (uvarint gap to the previous one, 8 bytes of bits);
 //	                     value i = float64(m[i]) / 10^k unless an exception replaces it
-//	          2 xor      n × (byte c, 8-lo-hi bytes): the value's bits XOR the previous
-//	                     value's (0 before the first) are those bytes, lowest first,
-//	                     shifted up by hi bytes; lo = c&15, hi = c>>4, lo+hi ≤ 8
+//	          2 xor      n × (byte c, 8-top-bottom bytes): the value's bits XOR the
+//	                     previous value's (0 before the first) have top = c&15 zero
+//	                     bytes above and bottom = c>>4 zero bytes below the bytes
+//	                     that follow, lowest first; top+bottom ≤ 8
 //	times   = byte layout, then:
 //	          0 ints(Unix nanoseconds)
 //	          1 ints(Unix seconds), ints(nanoseconds 0..999999999)   (instants outside 1678-2262)
 //	strings = byte mode, then:
 //	          0 const   uvarint len, bytes                       all values the same
-//	          1 number  uvarint len, prefix, byte width, ints(x)  prefix + decimal x, zero-padded
-//	                                                              to width digits (0: no padding)
+//	          1 number  uvarint len, prefix, byte width, ints(x)  prefix + decimal x < 10^18,
+//	                                                              zero-padded to width digits
+//	                                                              (0: no padding)
 //	          2 dict    uvarint d, d × (uvarint len, bytes), ints(index < d)
 //	          3 front   ints(bytes shared with the previous value), ints(suffix length), suffixes
 //	          4 uuid    ints(first 8 bytes, big endian), n × last 8 bytes big endian;
