@@ -1,6 +1,7 @@
 package rawchunk_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
 )
@@ -337,4 +339,38 @@ func TestCodec_IsSafeForConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A body that would shrink more than 1024-fold (values that alternate
+// between two thirds, each stored as its bits XOR the previous) is stored
+// uncompressed, since the decoder refuses such a frame: a few bytes must
+// not decompress to megabytes.
+func TestAppendPoints_StoresWhatCompressesTooWellUncompressed(t *testing.T) {
+	c := newCodec(t)
+	values := make([]float64, rawchunk.MaxPoints)
+	for i := range values {
+		values[i] = float64(1+i%2) / 3
+	}
+	ps := pointsOf(values)
+	for i := range ps {
+		ps[i].ID = "same"
+	}
+	b := roundTripPoints(t, c, ps)
+	if b[2]&1 != 0 {
+		t.Fatalf("stored compressed (%d bytes)", len(b))
+	}
+	body := b[3:]
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	frame := enc.EncodeAll(body, nil)
+	if len(body) <= 1<<16+1024*len(frame) {
+		t.Fatalf("body of %d bytes compresses to %d: not the case this test is about", len(body), len(frame))
+	}
+	compressed := binary.AppendUvarint([]byte{b[0], b[1], 1}, uint64(len(body)))
+	if _, err := c.Points(append(compressed, frame...)); !errors.Is(err, rawchunk.ErrCorrupt) {
+		t.Fatalf("a %d-byte frame of a %d-byte body: err = %v, want ErrCorrupt", len(frame), len(body), err)
+	}
 }
