@@ -21,7 +21,7 @@ require (
 	github.com/go-openapi/jsonpointer v0.22.5 // indirect
 	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/klauspost/compress v1.20.1 // indirect
+	github.com/klauspost/compress v1.20.1
 	github.com/lib/pq v1.10.9 // indirect
 	github.com/nats-io/nats.go v1.37.0
 	github.com/nats-io/nkeys v0.4.7 // indirect

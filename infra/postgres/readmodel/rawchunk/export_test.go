@@ -1,0 +1,4 @@
+package rawchunk
+
+// MaxDecodeAlloc is maxDecodeAlloc for the fuzz tests.
+const MaxDecodeAlloc = maxDecodeAlloc
