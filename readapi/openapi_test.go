@@ -14,6 +14,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/httpx/openapitest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
@@ -28,7 +29,7 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedReadModels(t, pool)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := readapi.NewHandler(pool, readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
 		httpx.NewRegistry(), logger)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -13,6 +13,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/httpx/httpxtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
@@ -55,7 +56,7 @@ func FuzzReadAPI(f *testing.F) {
 
 	pool, _ := pgtest.NewDatabase(f)
 	seedReadModels(f, pool)
-	h := readapi.NewHandler(pool, readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	f.Cleanup(srv.Close)
@@ -88,7 +89,7 @@ func FuzzReadAPI(f *testing.F) {
 func TestReadAPI_HostileRequestsGetTheirStatus(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedReadModels(t, pool)
-	srv := httptest.NewServer(readapi.NewHandler(pool, readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	srv := httptest.NewServer(readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(srv.Close)
 	rows := func() int {

@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	// The read API's queries (readapi/queries.go), verbatim.
+	// The read API's queries (infra/postgres/readmodel/query_measurements.go), verbatim.
 	dailyViewSQL = `
 SELECT day, count, sum, min, max FROM rm_daily
 WHERE device_id = $1 AND name = $2 AND day >= $3 AND day <= $4

@@ -149,7 +149,7 @@ func TestPipeline_AlertsReachTheReadAPIAndSurviveARestart(t *testing.T) {
 		}
 	}
 	project()
-	h := readapi.NewHandler(pool, readapi.Config{RequestTimeout: 10 * time.Second}, time.Now, httpx.NewRegistry(), quiet)
+	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: 10 * time.Second}, time.Now, httpx.NewRegistry(), quiet)
 	get := func(path string, into any) {
 		t.Helper()
 		rec := httptest.NewRecorder()

@@ -1,4 +1,5 @@
 // Package archtest checks that imports point the way the design says:
 // domain knows nothing, commands and projections know only domain, and the
-// read API never reaches the command side or an event store.
+// read API never reaches the command side, an event store or a database
+// driver (its PostgreSQL adapter depends on it, not the other way).
 package archtest

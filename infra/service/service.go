@@ -168,7 +168,7 @@ func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *s
 func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
 	pool := env.Pool
 	reg := httpx.NewRegistry()
-	h := readapi.NewHandler(pool, readapi.Config{RequestTimeout: cfg.RequestTimeout}, time.Now, reg, logger.With("api", "read"))
+	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: cfg.RequestTimeout}, time.Now, reg, logger.With("api", "read"))
 	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
 }
 

@@ -2,9 +2,10 @@
 // writer projectors commit batches and checkpoints through (writer.go),
 // exact recomputation after corrections (corrections.go), shadow rebuilds
 // and their promotion (rebuild.go), operator-defined bucket projections
-// (buckets.go) and where each projection stands (status.go). It owns the
-// read-model tables and their migrations (00002 onwards), and never touches
-// the event log's tables.
+// (buckets.go), where each projection stands (status.go), and the queries
+// the read API asks through its port, readapi.Store (Queries, query*.go).
+// It owns the read-model tables and their migrations (00002 onwards), and
+// never touches the event log's tables.
 package readmodel
 
 import (

@@ -20,12 +20,13 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
 func newReadAPI(t *testing.T, pool *pgxpool.Pool, now time.Time) string {
 	t.Helper()
-	h := readapi.NewHandler(pool, readapi.Config{RequestTimeout: time.Minute}, func() time.Time { return now },
+	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: time.Minute}, func() time.Time { return now },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
