@@ -313,11 +313,12 @@ type ErrorResult struct {
 func (b *Bridge) handle(device, kind string, payload []byte) (result any, final bool) {
 	if int64(len(payload)) > b.cfg.MaxPayloadBytes {
 		return ErrorResult{Error: httpx.ErrorDetail{Code: wire.CodeTooLarge,
-			Message: fmt.Sprintf("message body is larger than %d bytes", b.cfg.MaxPayloadBytes)}}, true
+			Message: fmt.Sprintf("the message is larger than %d bytes; send smaller batches", b.cfg.MaxPayloadBytes)}}, true
 	}
 	msg, err := decodeMessage(kind, payload)
 	if err != nil {
-		return ErrorResult{Error: httpx.ErrorDetail{Code: wire.CodeMalformed, Message: err.Error()}}, true
+		// The HTTP API's words: which value, and the form it must have.
+		return ErrorResult{RequestID: msg.requestID, Error: wire.Refusal(err)}, true
 	}
 	out, err := b.send(device, msg.batch.Command(wire.CallerFromToken(msg.token, b.cfg.AdminToken), device))
 	if errors.Is(err, errStopping) {

@@ -303,6 +303,29 @@ func TestBridge_InvalidBatchNamesItsIndex(t *testing.T) {
 	}
 }
 
+// A message whose batch does not decode is refused in the HTTP API's words:
+// the value (with its item) and the form it must have, its request id
+// echoed.
+func TestBridge_AMessageThatDoesNotDecodeNamesTheValueAndItsForm(t *testing.T) {
+	e := newEnv(t)
+	startBridge(t, e, e.bus, mqttbridge.Config{})
+	_, token, dev := e.enrol(t, false)
+	before := e.total(t)
+
+	dev.publish(t, "measurements", `{"token": "`+token+`", "request_id": "typed", "measurements": [
+		{"type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"},
+		{"type": "pm25", "value": "12", "measured_at": "2026-06-01T11:00:00Z"}]}`)
+	r := dev.result(t, "typed")
+	e2, _ := r["error"].(map[string]any)
+	if errorCode(r) != "malformed_json" || e2["message"] != `measurements[1].value must be a number, not the string "12"` ||
+		e2["index"] != 1.0 || e2["field"] != "value" {
+		t.Fatalf("result %v, want malformed_json naming measurements[1].value", r)
+	}
+	if after := e.total(t); after != before {
+		t.Fatalf("a refused message stored %d events", after-before)
+	}
+}
+
 func TestBridge_VehicleEventsAreStored(t *testing.T) {
 	e := newEnv(t)
 	startBridge(t, e, e.bus, mqttbridge.Config{})
