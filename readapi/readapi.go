@@ -49,8 +49,7 @@ func NewHandler(db *pgxpool.Pool, cfg Config, clock func() time.Time, reg *prome
 	}
 	a := &api{db: db, cfg: cfg, clock: clock}
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(httpx.NotFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(httpx.MethodNotAllowed)
+	httpx.AnswerUnmatched(r)
 	r.Use(httpx.Instrument(reg, "read", logger, cfg.RequestTimeout))
 	httpx.Ops(r, reg, db.Ping)
 
@@ -570,7 +569,7 @@ func (q *query) time(key string, def time.Time) time.Time {
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-		q.fail("%s must be an RFC 3339 time like 2026-01-02T15:04:05Z", key)
+		q.fail("%s must be an RFC 3339 time such as 2026-11-23T10:00:00Z", key)
 		return def
 	}
 	return t
@@ -583,7 +582,7 @@ func (q *query) date(key string, def time.Time) time.Time {
 	}
 	t, err := time.Parse(time.DateOnly, v)
 	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-		q.fail("%s must be a date like 2026-01-02", key)
+		q.fail("%s must be a date such as 2026-11-23", key)
 		return def
 	}
 	return t
