@@ -1,12 +1,18 @@
 package commandapi_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -128,4 +134,94 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.Do("GET", "/docs", "", "", 200)
 
 	c.CheckEveryOperationAnswered()
+}
+
+// TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts holds the
+// document to its promise that each write operation shows what to send:
+// every operation with a body has a request example that satisfies its
+// schema, the others declare no body, and sent in order (with the path
+// parameters' examples) to the real API the examples are all accepted.
+func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The order an operator and a device can send them in.
+	order := []string{
+		"POST /v1/stations", "PUT /v1/stations/{id}", "POST /v1/stations/{id}/measurements",
+		"POST /v1/stations/{id}/measurements/{mid}/correction", "POST /v1/stations/{id}/measurements/{mid}/retraction",
+		"POST /v1/stations/{id}/alert-rules", "POST /v1/vehicles", "PUT /v1/vehicles/{vid}", "POST /v1/vehicles/{vid}/events",
+	}
+	type example struct {
+		path string // with the path parameters' examples
+		body []byte
+	}
+	examples := map[string]example{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if method == http.MethodGet || method == http.MethodHead {
+				continue
+			}
+			key := method + " " + path
+			if op.RequestBody == nil {
+				if slices.Contains(order, key) {
+					t.Errorf("%s has no request body", key)
+				}
+				continue
+			}
+			media := op.RequestBody.Value.Content.Get("application/json")
+			if media == nil || media.Example == nil {
+				t.Errorf("%s: no request example", key)
+				continue
+			}
+			if err := media.Schema.Value.VisitJSON(media.Example); err != nil {
+				t.Errorf("%s: the example does not satisfy the request schema: %v", key, err)
+			}
+			filled := path
+			for _, p := range op.Parameters {
+				if p.Value.In == "path" {
+					if p.Value.Example == nil {
+						t.Errorf("%s: path parameter %s has no example", key, p.Value.Name)
+						continue
+					}
+					filled = strings.ReplaceAll(filled, "{"+p.Value.Name+"}", fmt.Sprint(p.Value.Example))
+				}
+			}
+			body, err := json.Marshal(media.Example)
+			if err != nil {
+				t.Fatal(err)
+			}
+			examples[key] = example{filled, body}
+			if !slices.Contains(order, key) {
+				t.Errorf("%s has a body: add it to this test's order", key)
+			}
+		}
+	}
+	if t.Failed() {
+		return
+	}
+
+	pool, _ := pgtest.NewDatabase(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	clock := func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) } // the examples' day
+	app := commands.NewApplication(postgres.NewEventStore(pool), clock, domain.DefaultTelemetryPolicy)
+	b, err := bus.NewInProcess(app, logger, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: specAdmin, MaxBodyBytes: 16 << 10, RequestTimeout: 10 * time.Second},
+		httpx.NewRegistry(), logger)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := openapitest.New(t, srv.URL)
+	for _, key := range order {
+		method, _, _ := strings.Cut(key, " ")
+		ex := examples[key]
+		want := http.StatusCreated
+		if method == http.MethodPut {
+			want = http.StatusOK
+		}
+		c.Do(method, ex.path, specAdmin, string(ex.body), want)
+	}
 }
