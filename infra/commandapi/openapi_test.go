@@ -26,17 +26,14 @@ import (
 
 const specAdmin = "spec-admin-token"
 
-// TestOpenAPI_DocumentMatchesRoutesAndRealAnswers checks the command API's
-// OpenAPI document three ways: it is a valid OpenAPI 3 document; it names
-// exactly the routes the router serves; and real answers (through the real
-// bus and PostgreSQL event store) to a whole device lifecycle, errors
-// included, match the documented statuses, headers and schemas. Requests
-// the API accepts must satisfy the documented request schemas too.
-func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
+// specServer serves the command API over the real in-process bus and a
+// throwaway PostgreSQL event store, its clock stopped at now, and returns
+// the handler and a checker of its OpenAPI document.
+func specServer(t *testing.T, now time.Time) (http.Handler, *openapitest.Checker) {
+	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clock := func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) }
-	app := commands.NewApplication(postgres.NewEventStore(pool), clock, domain.DefaultTelemetryPolicy)
+	app := commands.NewApplication(postgres.NewEventStore(pool), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
 	b, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -46,8 +43,17 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 		httpx.NewRegistry(), logger, httpx.Pinger(pool.Ping))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	return h, openapitest.New(t, srv.URL)
+}
 
-	c := openapitest.New(t, srv.URL)
+// TestOpenAPI_DocumentMatchesRoutesAndRealAnswers checks the command API's
+// OpenAPI document three ways: it is a valid OpenAPI 3 document; it names
+// exactly the routes the router serves; and real answers (through the real
+// bus and PostgreSQL event store) to a whole device lifecycle, errors
+// included, match the documented statuses, headers and schemas. Requests
+// the API accepts must satisfy the documented request schemas too.
+func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
+	h, c := specServer(t, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
 	c.CheckRoutes(h)
 	const m1 = `{"measurements": [{"id": "m-1", "type": "pm25", "value": 12.5, "measured_at": "2026-06-01T11:00:00Z"},
 		{"type": "temperature", "value": -3, "measured_at": "2026-06-01T11:00:00Z"}]}`
@@ -201,20 +207,7 @@ func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
 		return
 	}
 
-	pool, _ := pgtest.NewDatabase(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clock := func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) } // the examples' day
-	app := commands.NewApplication(postgres.NewEventStore(pool), clock, domain.DefaultTelemetryPolicy)
-	b, err := bus.NewInProcess(app, logger, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: specAdmin, MaxBodyBytes: 16 << 10, RequestTimeout: 10 * time.Second},
-		httpx.NewRegistry(), logger)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	c := openapitest.New(t, srv.URL)
+	_, c := specServer(t, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)) // the examples' day
 	for _, key := range order {
 		method, _, _ := strings.Cut(key, " ")
 		ex := examples[key]

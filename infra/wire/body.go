@@ -63,6 +63,9 @@ type step struct {
 
 type jsonPath []step
 
+// child is p one level down, in a slice of its own (p is shared by siblings).
+func (p jsonPath) child(s step) jsonPath { return append(p[:len(p):len(p)], s) }
+
 func (p jsonPath) String() string {
 	var b strings.Builder
 	for _, s := range p {
@@ -169,7 +172,7 @@ func mismatch(raw []byte, t reflect.Type, at jsonPath) *found {
 			return wrong()
 		}
 		for i, item := range items {
-			if f := mismatch(item, t.Elem(), append(at[:len(at):len(at)], step{index: i})); f != nil {
+			if f := mismatch(item, t.Elem(), at.child(step{index: i})); f != nil {
 				return f
 			}
 		}
@@ -179,7 +182,7 @@ func mismatch(raw []byte, t reflect.Type, at jsonPath) *found {
 			return wrong()
 		}
 		for _, m := range members {
-			if f := mismatch(m.value, t.Elem(), append(at[:len(at):len(at)], step{key: m.key})); f != nil {
+			if f := mismatch(m.value, t.Elem(), at.child(step{key: m.key})); f != nil {
 				return f
 			}
 		}
@@ -193,7 +196,7 @@ func mismatch(raw []byte, t reflect.Type, at jsonPath) *found {
 			if !known {
 				return &found{at, fmt.Sprintf("has an unknown field %q; its fields are %s", m.key, strings.Join(fieldNames(t), ", "))}
 			}
-			if f := mismatch(m.value, sf.Type, append(at[:len(at):len(at)], step{key: sf.Name})); f != nil {
+			if f := mismatch(m.value, sf.Type, at.child(step{key: sf.Name})); f != nil {
 				return f
 			}
 		}
