@@ -41,7 +41,7 @@ func (q *query) time(key string, def time.Time) time.Time {
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-		q.fail("%s must be an RFC 3339 time like 2026-01-02T15:04:05Z", key)
+		q.fail("%s must be an RFC 3339 time such as 2026-11-23T10:00:00Z", key)
 		return def
 	}
 	return t
@@ -54,7 +54,7 @@ func (q *query) date(key string, def time.Time) time.Time {
 	}
 	t, err := time.Parse(time.DateOnly, v)
 	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-		q.fail("%s must be a date like 2026-01-02", key)
+		q.fail("%s must be a date such as 2026-11-23", key)
 		return def
 	}
 	return t

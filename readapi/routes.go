@@ -44,8 +44,7 @@ func NewHandler(store Store, cfg Config, clock func() time.Time, reg *prometheus
 	}
 	a := &api{store: store, cfg: cfg, clock: clock, logger: logger}
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(httpx.NotFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(httpx.MethodNotAllowed)
+	httpx.AnswerUnmatched(r)
 	r.Use(httpx.Instrument(reg, "read", logger, cfg.RequestTimeout))
 	httpx.Ops(r, reg, store.Ping)
 

@@ -11,6 +11,8 @@ import (
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
+
+	"github.com/fleetpulse/fleetpulse/infra/config/redact"
 )
 
 // NATS: commands travel over JetStream (durable, acknowledged, redelivered
@@ -23,7 +25,7 @@ func natsConnect(cfg Config, role string) (*nats.Conn, error) {
 	conn, err := nats.Connect(cfg.NATSURL, nats.Name("fleetpulse-"+role), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond))
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
+		return nil, fmt.Errorf("connect to NATS %s: %w", redact.URL(cfg.NATSURL), redact.Error(err, cfg.NATSURL))
 	}
 	return conn, nil
 }

@@ -15,12 +15,12 @@ type alertRuleBody struct {
 	Rule  string   `json:"rule"`
 	Type  string   `json:"type"`
 	Above *float64 `json:"above"`
-	For   string   `json:"for"` // a Go duration: "10m", "90s"; empty = at once
+	For   string   `json:"for"` // a duration: "10m", "90s", "1h30m"; empty = at once
 }
 
 // setAlertRule lets an operator set a station's threshold rule: the alert
 // is raised when the type's values stay above the threshold for the duration.
-func (a *api) setAlertRule(w http.ResponseWriter, r *http.Request) {
+func (a *api) setAlertRule(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	var body alertRuleBody
 	if !a.decode(w, r, &body) || !required(w, "above", body.Above != nil) {
 		return
@@ -29,13 +29,13 @@ func (a *api) setAlertRule(w http.ResponseWriter, r *http.Request) {
 	if body.For != "" {
 		d, err := time.ParseDuration(body.For)
 		if err != nil {
-			httpx.WriteError(w, http.StatusBadRequest, domain.CodeInvalid, "for must be a duration such as 10m: "+err.Error())
+			writeError(w, &domain.ValidationError{Index: -1, Field: "for", Reason: "must be a duration such as 90s, 10m or 1h30m"})
 			return
 		}
 		hold = d
 	}
 	id := mux.Vars(r)["id"]
-	out, ok := a.send(w, r, &commands.SetAlertRule{Caller: a.caller(r), DeviceID: id, Rule: body.Rule, Type: body.Type,
+	out, ok := a.send(w, r, &commands.SetAlertRule{Caller: caller, DeviceID: id, Rule: body.Rule, Type: body.Type,
 		Above: *body.Above, For: hold})
 	if ok {
 		httpx.WriteJSON(w, http.StatusCreated, map[string]any{"id": id, "rule": out.ID, "status": "set"})

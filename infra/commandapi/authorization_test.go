@@ -131,3 +131,66 @@ func TestCommandAPI_WriteRouteListIsComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCommandAPI_EveryWriteRouteAuthenticatesBeforeItReadsTheBody sends
+// every write route bodies and headers it would refuse (an empty object,
+// an unknown field, not JSON, a bad If-Match) from every caller but the
+// operator: a caller that may not call the route hears 401 or 403, never
+// 400 about a body it had no right to send; the device itself, on its own
+// telemetry route, hears what is wrong with the body.
+func TestCommandAPI_EveryWriteRouteAuthenticatesBeforeItReadsTheBody(t *testing.T) {
+	s := newServer(t)
+	tokens := map[string]string{
+		"stations": s.register(t, "stations", "st-a"),
+		"vehicles": s.register(t, "vehicles", "veh-a"),
+	}
+	other := map[string]string{"stations": s.register(t, "stations", "st-b"), "vehicles": s.register(t, "vehicles", "veh-b")}
+	own := map[string]string{"stations": "st-a", "vehicles": "veh-a"}
+	callers := []struct {
+		name   string
+		token  func(kind string) string
+		status func(r writeRoute) int
+	}{
+		{"no token", func(string) string { return "" }, func(writeRoute) int { return 401 }},
+		{"malformed token", func(string) string { return "not-a-token" }, func(writeRoute) int { return 401 }},
+		{"own id, forged secret", func(kind string) string { return own[kind] + "." + strings.Repeat("x", 43) }, func(writeRoute) int { return 401 }},
+		{"another device", func(kind string) string { return other[kind] }, func(writeRoute) int { return 403 }},
+		{"the device itself", func(kind string) string { return tokens[kind] }, func(r writeRoute) int {
+			if r.deviceMay {
+				return 400
+			}
+			return 403
+		}},
+	}
+	bad := []struct{ name, body, ifMatch string }{
+		{"empty object", `{}`, ""},
+		{"unknown field", `{"bogus": 1}`, ""},
+		{"not JSON", `{"measurements": [`, ""},
+		{"bad If-Match", `{}`, "soon"},
+	}
+	for _, c := range callers {
+		for _, r := range writeRoutes {
+			for _, b := range bad {
+				kind := strings.Split(r.path, "/")[2]
+				path := strings.ReplaceAll(r.path, "{id}", own[kind])
+				want := c.status(r)
+				if want == 400 && b.name == "bad If-Match" {
+					continue // telemetry takes no If-Match
+				}
+				t.Run(c.name+"/"+r.method+" "+r.path+"/"+b.name, func(t *testing.T) {
+					before := s.events(t)
+					got := s.do(t, r.method, path, c.token(kind), b.body, "If-Match", b.ifMatch)
+					if got.status != want {
+						t.Fatalf("got %d %v, want %d", got.status, got.body, want)
+					}
+					if want == 401 && got.header.Get("WWW-Authenticate") == "" {
+						t.Error("401 without WWW-Authenticate")
+					}
+					if s.events(t) != before {
+						t.Fatal("a refused request stored events")
+					}
+				})
+			}
+		}
+	}
+}

@@ -46,27 +46,28 @@ type api struct {
 func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog.Logger, ready ...httpx.Pinger) http.Handler {
 	a := &api{dispatch: d, cfg: cfg}
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(httpx.NotFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(httpx.MethodNotAllowed)
+	httpx.AnswerUnmatched(r)
 	r.Use(httpx.Instrument(reg, "command", logger, cfg.RequestTimeout))
 	httpx.Ops(r, reg, ready...)
 
+	// Every write route authenticates its caller before it reads the body:
+	// operator routes through a.operator, telemetry through a.device.
 	v1 := r.PathPrefix("/v1").Subrouter()
-	v1.HandleFunc("/stations", a.registerStation).Methods(http.MethodPost)
-	v1.HandleFunc("/stations/{id}", a.updateStation).Methods(http.MethodPut)
-	v1.HandleFunc("/stations/{id}", a.decommissionStation).Methods(http.MethodDelete)
-	v1.HandleFunc("/stations/{id}/token", a.rotateToken).Methods(http.MethodPost)
-	v1.HandleFunc("/stations/{id}/token", a.revokeToken).Methods(http.MethodDelete)
-	v1.HandleFunc("/stations/{id}/measurements", a.recordMeasurements).Methods(http.MethodPost)
-	v1.HandleFunc("/stations/{id}/measurements/{mid}/correction", a.correctMeasurement).Methods(http.MethodPost)
-	v1.HandleFunc("/stations/{id}/measurements/{mid}/retraction", a.retractMeasurement).Methods(http.MethodPost)
-	v1.HandleFunc("/stations/{id}/alert-rules", a.setAlertRule).Methods(http.MethodPost)
-	v1.HandleFunc("/vehicles", a.registerVehicle).Methods(http.MethodPost)
-	v1.HandleFunc("/vehicles/{id}", a.updateVehicle).Methods(http.MethodPut)
-	v1.HandleFunc("/vehicles/{id}", a.decommissionVehicle).Methods(http.MethodDelete)
-	v1.HandleFunc("/vehicles/{id}/token", a.rotateToken).Methods(http.MethodPost)
-	v1.HandleFunc("/vehicles/{id}/token", a.revokeToken).Methods(http.MethodDelete)
-	v1.HandleFunc("/vehicles/{id}/events", a.recordVehicleEvents).Methods(http.MethodPost)
+	v1.HandleFunc("/stations", a.operator(a.registerStation)).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}", a.operator(a.updateStation)).Methods(http.MethodPut)
+	v1.HandleFunc("/stations/{id}", a.operator(a.decommissionStation)).Methods(http.MethodDelete)
+	v1.HandleFunc("/stations/{id}/token", a.operator(a.rotateToken)).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}/token", a.operator(a.revokeToken)).Methods(http.MethodDelete)
+	v1.HandleFunc("/stations/{id}/measurements", a.device(a.recordMeasurements)).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}/measurements/{mid}/correction", a.operator(a.correctMeasurement)).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}/measurements/{mid}/retraction", a.operator(a.retractMeasurement)).Methods(http.MethodPost)
+	v1.HandleFunc("/stations/{id}/alert-rules", a.operator(a.setAlertRule)).Methods(http.MethodPost)
+	v1.HandleFunc("/vehicles", a.operator(a.registerVehicle)).Methods(http.MethodPost)
+	v1.HandleFunc("/vehicles/{id}", a.operator(a.updateVehicle)).Methods(http.MethodPut)
+	v1.HandleFunc("/vehicles/{id}", a.operator(a.decommissionVehicle)).Methods(http.MethodDelete)
+	v1.HandleFunc("/vehicles/{id}/token", a.operator(a.rotateToken)).Methods(http.MethodPost)
+	v1.HandleFunc("/vehicles/{id}/token", a.operator(a.revokeToken)).Methods(http.MethodDelete)
+	v1.HandleFunc("/vehicles/{id}/events", a.device(a.recordVehicleEvents)).Methods(http.MethodPost)
 	if cfg.DeviceLimiter != nil {
 		v1.Use(cfg.DeviceLimiter.Middleware(telemetryDevice))
 	}
@@ -116,7 +117,7 @@ type vehicleEventsBody struct {
 
 // --- handlers: decode, send one command, encode ------------------------------
 
-func (a *api) registerStation(w http.ResponseWriter, r *http.Request) {
+func (a *api) registerStation(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	var body stationBody
 	if !a.decode(w, r, &body) {
 		return
@@ -128,20 +129,20 @@ func (a *api) registerStation(w http.ResponseWriter, r *http.Request) {
 	}
 	id := orNewID(body.ID)
 	token, hash := wire.NewToken(id)
-	a.sendRegistration(w, r, "/v1/stations/", "id", token, &commands.RegisterStation{Caller: a.caller(r), ID: id, Profile: p, TokenHash: hash})
+	a.sendRegistration(w, r, "/v1/stations/", "id", token, &commands.RegisterStation{Caller: caller, ID: id, Profile: p, TokenHash: hash})
 }
 
-func (a *api) registerVehicle(w http.ResponseWriter, r *http.Request) {
+func (a *api) registerVehicle(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	var body vehicleBody
 	if !a.decode(w, r, &body) {
 		return
 	}
 	vid := orNewID(body.VID)
 	token, hash := wire.NewToken(vid)
-	a.sendRegistration(w, r, "/v1/vehicles/", "vid", token, &commands.RegisterVehicle{Caller: a.caller(r), VID: vid, Profile: body.VehicleProfile, TokenHash: hash})
+	a.sendRegistration(w, r, "/v1/vehicles/", "vid", token, &commands.RegisterVehicle{Caller: caller, VID: vid, Profile: body.VehicleProfile, TokenHash: hash})
 }
 
-func (a *api) updateStation(w http.ResponseWriter, r *http.Request) {
+func (a *api) updateStation(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	var body stationBody
 	expected, ok := a.decodeUpdate(w, r, &body)
 	if !ok {
@@ -153,18 +154,18 @@ func (a *api) updateStation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id, ok := pathID(w, r, "id", body.ID); ok {
-		a.sendVersioned(w, r, "id", &commands.UpdateStation{Caller: a.caller(r), ID: id, Profile: p, ExpectedVersion: expected})
+		a.sendVersioned(w, r, "id", &commands.UpdateStation{Caller: caller, ID: id, Profile: p, ExpectedVersion: expected})
 	}
 }
 
-func (a *api) updateVehicle(w http.ResponseWriter, r *http.Request) {
+func (a *api) updateVehicle(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	var body vehicleBody
 	expected, ok := a.decodeUpdate(w, r, &body)
 	if !ok {
 		return
 	}
 	if vid, ok := pathID(w, r, "vid", body.VID); ok {
-		a.sendVersioned(w, r, "vid", &commands.UpdateVehicle{Caller: a.caller(r), VID: vid, Profile: body.VehicleProfile, ExpectedVersion: expected})
+		a.sendVersioned(w, r, "vid", &commands.UpdateVehicle{Caller: caller, VID: vid, Profile: body.VehicleProfile, ExpectedVersion: expected})
 	}
 }
 
@@ -179,24 +180,24 @@ func pathID(w http.ResponseWriter, r *http.Request, idField, inBody string) (str
 	return id, true
 }
 
-func (a *api) decommissionStation(w http.ResponseWriter, r *http.Request) {
+func (a *api) decommissionStation(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	expected, ok := ifMatch(w, r)
 	if ok {
-		a.sendVersioned(w, r, "id", &commands.DecommissionStation{Caller: a.caller(r), ID: mux.Vars(r)["id"], ExpectedVersion: expected})
+		a.sendVersioned(w, r, "id", &commands.DecommissionStation{Caller: caller, ID: mux.Vars(r)["id"], ExpectedVersion: expected})
 	}
 }
 
-func (a *api) decommissionVehicle(w http.ResponseWriter, r *http.Request) {
+func (a *api) decommissionVehicle(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	expected, ok := ifMatch(w, r)
 	if ok {
-		a.sendVersioned(w, r, "vid", &commands.DecommissionVehicle{Caller: a.caller(r), VID: mux.Vars(r)["id"], ExpectedVersion: expected})
+		a.sendVersioned(w, r, "vid", &commands.DecommissionVehicle{Caller: caller, VID: mux.Vars(r)["id"], ExpectedVersion: expected})
 	}
 }
 
-func (a *api) rotateToken(w http.ResponseWriter, r *http.Request) {
+func (a *api) rotateToken(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	id := mux.Vars(r)["id"]
 	token, hash := wire.NewToken(id)
-	out, ok := a.send(w, r, &commands.RotateDeviceToken{Caller: a.caller(r), DeviceID: id, TokenHash: hash})
+	out, ok := a.send(w, r, &commands.RotateDeviceToken{Caller: caller, DeviceID: id, TokenHash: hash})
 	if ok {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": out.ID, "token": token, "version": out.Version})
 	}
@@ -204,31 +205,31 @@ func (a *api) rotateToken(w http.ResponseWriter, r *http.Request) {
 
 // revokeToken makes a device's token stop working at once (a stolen
 // device); an operator rotates in a new one when it is safe again.
-func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) {
-	out, ok := a.send(w, r, &commands.RevokeDeviceToken{Caller: a.caller(r), DeviceID: mux.Vars(r)["id"]})
+func (a *api) revokeToken(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
+	out, ok := a.send(w, r, &commands.RevokeDeviceToken{Caller: caller, DeviceID: mux.Vars(r)["id"]})
 	if ok {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": out.ID, "version": out.Version})
 	}
 }
 
-func (a *api) recordMeasurements(w http.ResponseWriter, r *http.Request) {
+func (a *api) recordMeasurements(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	var body measurementsBody
-	if a.decode(w, r, &body) {
-		a.record(w, r, wire.Measurements(body.Measurements))
+	if a.decodeTelemetry(w, r, caller, &body, wire.Measurements(nil)) {
+		a.record(w, r, caller, wire.Measurements(body.Measurements))
 	}
 }
 
-func (a *api) recordVehicleEvents(w http.ResponseWriter, r *http.Request) {
+func (a *api) recordVehicleEvents(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
 	var body vehicleEventsBody
-	if a.decode(w, r, &body) {
-		a.record(w, r, wire.VehicleEvents(body.Events))
+	if a.decodeTelemetry(w, r, caller, &body, wire.VehicleEvents(nil)) {
+		a.record(w, r, caller, wire.VehicleEvents(body.Events))
 	}
 }
 
 // record sends a device's batch for the device the path names and answers
 // 201 with what was stored (and, for vehicle events, their ids).
-func (a *api) record(w http.ResponseWriter, r *http.Request, batch wire.Telemetry) {
-	out, ok := a.send(w, r, batch.Command(a.caller(r), mux.Vars(r)["id"]))
+func (a *api) record(w http.ResponseWriter, r *http.Request, caller commands.Caller, batch wire.Telemetry) {
+	out, ok := a.send(w, r, batch.Command(caller, mux.Vars(r)["id"]))
 	if !ok {
 		return
 	}
@@ -271,17 +272,49 @@ func (a *api) sendRegistration(w http.ResponseWriter, r *http.Request, collectio
 // decode reads one JSON object from a size-limited body into v, rejecting
 // unknown fields and trailing data.
 func (a *api) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := wire.Decode(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes), v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			httpx.WriteError(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
-				fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
-			return false
-		}
-		httpx.WriteError(w, http.StatusBadRequest, wire.CodeMalformed, err.Error())
+	if err := a.read(w, r, v); err != nil {
+		writeBodyError(w, err)
 		return false
 	}
 	return true
+}
+
+func (a *api) read(w http.ResponseWriter, r *http.Request, v any) error {
+	return wire.Decode(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes), v)
+}
+
+// writeBodyError answers a body Decode refused: 413 naming the limit, or
+// 400 naming the value and the form it must have.
+func writeBodyError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		httpx.WriteError(w, http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
+			fmt.Sprintf("the request body is larger than %d bytes; send smaller batches", tooBig.Limit))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusBadRequest, httpx.ErrorBody{Error: wire.Refusal(err)})
+}
+
+// decodeTelemetry decodes a device's batch. A body that does not decode
+// from a caller who is not the operator is refused only once the caller is
+// authenticated: the route's command with an empty batch, whose handler
+// authenticates before it validates (and stores nothing empty), tells a
+// forged token (401) and another device (403) from the device itself.
+func (a *api) decodeTelemetry(w http.ResponseWriter, r *http.Request, caller commands.Caller, v any, empty wire.Telemetry) bool {
+	err := a.read(w, r, v)
+	if err == nil {
+		return true
+	}
+	if !caller.Admin {
+		_, authErr := a.dispatch.Dispatch(r.Context(), empty.Command(caller, mux.Vars(r)["id"]))
+		switch domain.Code(authErr) {
+		case domain.CodeUnauthorized, domain.CodeForbidden, domain.CodeUnavailable:
+			writeError(w, authErr)
+			return false
+		}
+	}
+	writeBodyError(w, err)
+	return false
 }
 
 // decodeUpdate reads an update: its body into v, and the version it
@@ -296,9 +329,49 @@ func (a *api) decodeUpdate(w http.ResponseWriter, r *http.Request, v any) (expec
 // required answers 400 when a body leaves out a field the command needs.
 func required(w http.ResponseWriter, field string, given bool) bool {
 	if !given {
-		httpx.WriteError(w, http.StatusBadRequest, domain.CodeInvalid, field+" is required")
+		writeError(w, &domain.ValidationError{Index: -1, Field: field, Reason: "is required"})
 	}
 	return given
+}
+
+// operator wraps a route only the operator may call. Any other caller is
+// refused before its body is read: without a token of a known form at once
+// (401); with a device's token by the command side, which alone can tell a
+// forged one (401) from a device's own (403). It is asked with a
+// registration that names nothing: its handler refuses a caller who is not
+// the operator before it looks at anything else, and could store nothing.
+func (a *api) operator(h func(http.ResponseWriter, *http.Request, commands.Caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		caller := a.caller(r)
+		switch {
+		case caller.Admin:
+			h(w, r, caller)
+		case caller.DeviceID == "":
+			writeError(w, domain.ErrUnauthenticated)
+		default:
+			_, err := a.dispatch.Dispatch(r.Context(), &commands.RegisterStation{Caller: caller})
+			if err == nil || domain.Code(err) == domain.CodeInvalid || domain.Code(err) == domain.CodeForbidden {
+				err = errOperatorOnly // invalid: only the operator gets that far
+			}
+			writeError(w, err)
+		}
+	}
+}
+
+var errOperatorOnly = domain.ErrorFromCode(domain.CodeForbidden, "only the operator may call this route, not a device")
+
+// device wraps a device's telemetry route: a request without a token of a
+// known form is refused at once (401); the command handler authenticates
+// the others (see decodeTelemetry for a body that does not decode).
+func (a *api) device(h func(http.ResponseWriter, *http.Request, commands.Caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		caller := a.caller(r)
+		if !caller.Admin && caller.DeviceID == "" {
+			writeError(w, domain.ErrUnauthenticated)
+			return
+		}
+		h(w, r, caller)
+	}
 }
 
 // caller reads the bearer token.
@@ -330,7 +403,7 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (*int64, bool) {
 	}
 	v, err := strconv.ParseInt(h, 10, 64)
 	if err != nil || v < 0 {
-		httpx.WriteError(w, http.StatusBadRequest, domain.CodeInvalid, "If-Match must be a version number")
+		writeError(w, &domain.ValidationError{Index: -1, Field: "If-Match", Reason: `must be a version number such as "3" (the ETag of the last answer)`})
 		return nil, false
 	}
 	return &v, true
@@ -350,6 +423,7 @@ func writeError(w http.ResponseWriter, err error) {
 	case domain.CodeUnauthorized:
 		status = http.StatusUnauthorized
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fleetpulse"`)
+		body.Error.Message = "missing or invalid token: send the header Authorization: Bearer <token>"
 	case domain.CodeForbidden:
 		status = http.StatusForbidden
 	case domain.CodeUnavailable:

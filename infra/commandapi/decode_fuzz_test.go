@@ -1,7 +1,9 @@
 package commandapi
 
 import (
+	"errors"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,8 +79,12 @@ func FuzzDecodeVehicleEvents(f *testing.F) {
 	})
 }
 
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
 // fuzzBody fuzzes the decoding of a request body of type B from the seeds
-// on: no input may panic, and check judges every body that decodes.
+// on: no input may panic, a refusal is a *wire.BodyError that names the
+// value at fault, worded for people (no Go type, no Go time layout), and
+// check judges every body that decodes.
 func fuzzBody[B any](f *testing.F, seeds []string, check func(t *testing.T, body B)) {
 	for _, seed := range seeds {
 		f.Add([]byte(seed))
@@ -86,6 +92,20 @@ func fuzzBody[B any](f *testing.F, seeds []string, check func(t *testing.T, body
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var body B
 		if err := wire.Decode(strings.NewReader(string(data)), &body); err != nil {
+			var be *wire.BodyError
+			if !errors.As(err, &be) {
+				t.Fatalf("%q: refused with %T %v, not a *wire.BodyError", data, err, err)
+			}
+			if strings.HasPrefix(be.Message, "the body does not have the form") {
+				t.Fatalf("%q: the refusal names no value: %q", data, be.Message)
+			}
+			// What the sender wrote (quoted, or after ", not") may hold anything.
+			own, _, _ := strings.Cut(quoted.ReplaceAllString(be.Message, `"…"`), ", not ")
+			for _, w := range []string{"Go ", "go struct", "float64", "time.Time", "2006", "15:04", "json:", "unmarshal"} {
+				if strings.Contains(own, w) {
+					t.Fatalf("%q: %q names Go's %q", data, be.Message, w)
+				}
+			}
 			return
 		}
 		check(t, body)

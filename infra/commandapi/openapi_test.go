@@ -1,12 +1,18 @@
 package commandapi_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -20,17 +26,14 @@ import (
 
 const specAdmin = "spec-admin-token"
 
-// TestOpenAPI_DocumentMatchesRoutesAndRealAnswers checks the command API's
-// OpenAPI document three ways: it is a valid OpenAPI 3 document; it names
-// exactly the routes the router serves; and real answers (through the real
-// bus and PostgreSQL event store) to a whole device lifecycle, errors
-// included, match the documented statuses, headers and schemas. Requests
-// the API accepts must satisfy the documented request schemas too.
-func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
+// specServer serves the command API over the real in-process bus and a
+// throwaway PostgreSQL event store, its clock stopped at now, and returns
+// the handler and a checker of its OpenAPI document.
+func specServer(t *testing.T, now time.Time) (http.Handler, *openapitest.Checker) {
+	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clock := func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) }
-	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), clock, domain.DefaultTelemetryPolicy)
+	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
 	b, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -40,8 +43,17 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 		httpx.NewRegistry(), logger, httpx.Pinger(pool.Ping))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	return h, openapitest.New(t, srv.URL)
+}
 
-	c := openapitest.New(t, srv.URL)
+// TestOpenAPI_DocumentMatchesRoutesAndRealAnswers checks the command API's
+// OpenAPI document three ways: it is a valid OpenAPI 3 document; it names
+// exactly the routes the router serves; and real answers (through the real
+// bus and PostgreSQL event store) to a whole device lifecycle, errors
+// included, match the documented statuses, headers and schemas. Requests
+// the API accepts must satisfy the documented request schemas too.
+func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
+	h, c := specServer(t, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
 	c.CheckRoutes(h)
 	const m1 = `{"measurements": [{"id": "m-1", "type": "pm25", "value": 12.5, "measured_at": "2026-06-01T11:00:00Z"},
 		{"type": "temperature", "value": -3, "measured_at": "2026-06-01T11:00:00Z"}]}`
@@ -128,4 +140,81 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.Do("GET", "/docs", "", "", 200)
 
 	c.CheckEveryOperationAnswered()
+}
+
+// TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts holds the
+// document to its promise that each write operation shows what to send:
+// every operation with a body has a request example that satisfies its
+// schema, the others declare no body, and sent in order (with the path
+// parameters' examples) to the real API the examples are all accepted.
+func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The order an operator and a device can send them in.
+	order := []string{
+		"POST /v1/stations", "PUT /v1/stations/{id}", "POST /v1/stations/{id}/measurements",
+		"POST /v1/stations/{id}/measurements/{mid}/correction", "POST /v1/stations/{id}/measurements/{mid}/retraction",
+		"POST /v1/stations/{id}/alert-rules", "POST /v1/vehicles", "PUT /v1/vehicles/{vid}", "POST /v1/vehicles/{vid}/events",
+	}
+	type example struct {
+		path string // with the path parameters' examples
+		body []byte
+	}
+	examples := map[string]example{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if method == http.MethodGet || method == http.MethodHead {
+				continue
+			}
+			key := method + " " + path
+			if op.RequestBody == nil {
+				if slices.Contains(order, key) {
+					t.Errorf("%s has no request body", key)
+				}
+				continue
+			}
+			media := op.RequestBody.Value.Content.Get("application/json")
+			if media == nil || media.Example == nil {
+				t.Errorf("%s: no request example", key)
+				continue
+			}
+			if err := media.Schema.Value.VisitJSON(media.Example); err != nil {
+				t.Errorf("%s: the example does not satisfy the request schema: %v", key, err)
+			}
+			filled := path
+			for _, p := range op.Parameters {
+				if p.Value.In == "path" {
+					if p.Value.Example == nil {
+						t.Errorf("%s: path parameter %s has no example", key, p.Value.Name)
+						continue
+					}
+					filled = strings.ReplaceAll(filled, "{"+p.Value.Name+"}", fmt.Sprint(p.Value.Example))
+				}
+			}
+			body, err := json.Marshal(media.Example)
+			if err != nil {
+				t.Fatal(err)
+			}
+			examples[key] = example{filled, body}
+			if !slices.Contains(order, key) {
+				t.Errorf("%s has a body: add it to this test's order", key)
+			}
+		}
+	}
+	if t.Failed() {
+		return
+	}
+
+	_, c := specServer(t, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)) // the examples' day
+	for _, key := range order {
+		method, _, _ := strings.Cut(key, " ")
+		ex := examples[key]
+		want := http.StatusCreated
+		if method == http.MethodPut {
+			want = http.StatusOK
+		}
+		c.Do(method, ex.path, specAdmin, string(ex.body), want)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fleetpulse/fleetpulse/infra/config/redact"
 )
 
 // Config is every setting of every fleetpulse process.
@@ -150,6 +152,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.MQTTTopicRoot == "" || strings.ContainsAny(c.MQTTTopicRoot, "/+#$") {
 		r.errs = append(r.errs, "FLEETPULSE_MQTT_TOPIC_ROOT must be one topic level without / + # $")
 	}
+	if err := redact.CheckPostgres(c.PostgresURL); err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_PG_URL is %v", err))
+	}
 	if c.EventStore != "postgres" && c.EventStore != "esdb" {
 		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_EVENT_STORE: %q is neither postgres nor esdb", c.EventStore))
 	}
@@ -159,16 +164,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// LogValue prints the configuration with secrets masked.
+// LogValue prints the configuration without its secrets: the admin token
+// only as set or unset, every connection string through infra/config/redact.
 func (c Config) LogValue() slog.Value {
 	masked := "(unset)"
 	if c.AdminToken != "" {
 		masked = "(set)"
 	}
 	return slog.GroupValue(
-		slog.String("pg_url", maskURL(c.PostgresURL)),
+		slog.String("pg_url", redact.Postgres(c.PostgresURL)),
 		slog.String("event_store", c.EventStore),
-		slog.String("esdb_url", maskURL(c.ESDBURL)),
+		slog.String("esdb_url", redact.URL(c.ESDBURL)),
 		slog.String("admin_token", masked),
 		slog.String("command_addr", c.CommandAddr),
 		slog.String("read_addr", c.ReadAddr),
@@ -177,27 +183,13 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("max_future_skew", c.MaxFutureSkew),
 		slog.Int("projector_batch", c.ProjectorBatch),
 		slog.String("command_bus", c.CommandBus),
-		slog.String("nats_url", maskURL(c.NATSURL)),
+		slog.String("nats_url", redact.URL(c.NATSURL)),
 		slog.String("bus_prefix", c.BusPrefix),
 		slog.Bool("mqtt_enabled", c.MQTTEnabled),
 		slog.Bool("alerting", c.Alerting),
-		slog.String("mqtt_url", maskURL(c.MQTTURL)),
+		slog.String("mqtt_url", redact.URL(c.MQTTURL)),
 		slog.String("mqtt_topic_root", c.MQTTTopicRoot),
 	)
-}
-
-// maskURL hides a password in a connection URL.
-func maskURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
-	}
-	creds := u[scheme+3 : at]
-	if i := strings.Index(creds, ":"); i >= 0 {
-		return u[:scheme+3] + creds[:i] + ":***" + u[at:]
-	}
-	return u
 }
 
 type reader struct {

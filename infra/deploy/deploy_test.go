@@ -31,7 +31,9 @@ type service struct {
 	Environment envMap       `yaml:"environment"`
 	DependsOn   dependsOn    `yaml:"depends_on"`
 	Healthcheck *healthcheck `yaml:"healthcheck"`
-	Ports       []string     `yaml:"ports"`
+	Ports       []string     `yaml:"ports"` // the short syntax: [host ip:]host port:container port
+	Expose      []string     `yaml:"expose"`
+	PullPolicy  string       `yaml:"pull_policy"`
 	Profiles    []string     `yaml:"profiles"`
 	Volumes     []string     `yaml:"volumes"`
 }
@@ -127,12 +129,19 @@ func loadCompose(t *testing.T, root string) composeFile {
 	return c
 }
 
-var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}`)
+var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`)
 
 // withDefaults replaces each ${VAR:-default} by its default, as compose
-// does when VAR is unset.
+// does when VAR is unset, and each required ${VAR:?message} by VAR's name
+// (compose would refuse to start without it).
 func withDefaults(s string) string {
-	return interpolation.ReplaceAllString(s, "$2")
+	return interpolation.ReplaceAllStringFunc(s, func(m string) string {
+		sub := interpolation.FindStringSubmatch(m)
+		if strings.HasSuffix(sub[2], "?") {
+			return sub[1]
+		}
+		return sub[3]
+	})
 }
 
 // ---- Dockerfile ----
@@ -430,8 +439,11 @@ func knownVars() map[string]bool {
 	return known
 }
 
-// runsBuiltImage says whether a service runs the image the Dockerfile builds.
-func runsBuiltImage(s service) bool { return s.Build != nil }
+// runsBuiltImage says whether a service runs the image the Dockerfile
+// builds: it builds it, or names the image the building service tags.
+func (d deployment) runsBuiltImage(s service) bool {
+	return s.Build != nil || (s.Image != "" && s.Image == d.builtImage)
+}
 
 // binaryIn resolves a command's first word against the image's binaries.
 func binaryIn(image map[string]string, word string) (string, bool) {
@@ -449,6 +461,9 @@ type deployment struct {
 	stages  []stage
 	builds  []goBuild
 	image   map[string]string // binary path in the final stage -> name
+	// builtImage is the name the service that builds the Dockerfile gives
+	// its image ("" when none names it).
+	builtImage string
 }
 
 func load(t *testing.T) deployment {
@@ -478,6 +493,11 @@ func load(t *testing.T) deployment {
 		}
 	}
 	d.image = imageBinaries(t, d.stages[len(d.stages)-1], built)
+	for _, s := range d.compose.Services {
+		if s.Build != nil {
+			d.builtImage = s.Image
+		}
+	}
 	return d
 }
 
@@ -552,7 +572,7 @@ func TestCompose_ServicesEnvironmentAndStartOrder(t *testing.T) {
 
 	t.Run("built services use only variables infra/config reads", func(t *testing.T) {
 		for name, s := range services {
-			if !runsBuiltImage(s) {
+			if !d.runsBuiltImage(s) {
 				continue
 			}
 			for k := range s.Environment {
@@ -565,7 +585,7 @@ func TestCompose_ServicesEnvironmentAndStartOrder(t *testing.T) {
 
 	t.Run("every binary a service runs is in the image", func(t *testing.T) {
 		for name, s := range services {
-			if !runsBuiltImage(s) {
+			if !d.runsBuiltImage(s) {
 				continue
 			}
 			if len(s.Command) == 0 {
@@ -614,14 +634,15 @@ func TestCompose_ServicesEnvironmentAndStartOrder(t *testing.T) {
 
 	apps := []struct {
 		name, addrVar, port string
+		published           bool              // on the host (only the APIs), else on the compose network only
 		needs               []string          // variables beyond the shared ones
 		dependsOn           map[string]string // service -> condition
 	}{
-		{"command-api", "FLEETPULSE_COMMAND_ADDR", "8080", []string{"FLEETPULSE_ADMIN_TOKEN"},
+		{"command-api", "FLEETPULSE_COMMAND_ADDR", "8080", true, []string{"FLEETPULSE_ADMIN_TOKEN"},
 			map[string]string{"eventstore": "service_healthy", "migrate": "service_completed_successfully"}},
-		{"projector", "FLEETPULSE_PROJECTOR_ADDR", "8082", nil,
+		{"projector", "FLEETPULSE_PROJECTOR_ADDR", "8082", false, nil,
 			map[string]string{"eventstore": "service_healthy", "migrate": "service_completed_successfully"}},
-		{"read-api", "FLEETPULSE_READ_ADDR", "8081", nil,
+		{"read-api", "FLEETPULSE_READ_ADDR", "8081", true, nil,
 			map[string]string{"postgres": "service_healthy", "migrate": "service_completed_successfully"}},
 	}
 	for _, app := range apps {
@@ -630,8 +651,8 @@ func TestCompose_ServicesEnvironmentAndStartOrder(t *testing.T) {
 			if !ok {
 				t.Fatalf("no service %s", app.name)
 			}
-			if !runsBuiltImage(s) {
-				t.Errorf("%s has no build: it would run a stale or missing image", app.name)
+			if !d.runsBuiltImage(s) {
+				t.Errorf("%s neither builds the image nor runs the one built (%q): it would run a stale or missing image", app.name, d.builtImage)
 			}
 			if name, _ := binaryIn(d.image, firstOr(s.Command, "")); name != app.name {
 				t.Errorf("command %v, want the %s binary", s.Command, app.name)
@@ -650,8 +671,11 @@ func TestCompose_ServicesEnvironmentAndStartOrder(t *testing.T) {
 			if addr := env[app.addrVar]; !strings.HasSuffix(addr, ":"+app.port) {
 				t.Errorf("%s=%q, want it to listen on port %s", app.addrVar, addr, app.port)
 			}
-			if !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+app.port) }) {
+			switch {
+			case app.published && !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+app.port) }):
 				t.Errorf("ports %v do not publish %s", s.Ports, app.port)
+			case !app.published && !slices.Contains(s.Expose, app.port):
+				t.Errorf("expose %v does not offer %s to the compose network", s.Expose, app.port)
 			}
 			if s.Healthcheck == nil {
 				t.Error("no healthcheck")

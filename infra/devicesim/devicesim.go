@@ -139,10 +139,11 @@ func (s *Simulator) postAll(ctx context.Context, from, to time.Time, step time.D
 		id := StationID(i)
 		var batch []map[string]any
 		for t := first; !t.After(to); t = t.Add(step) {
-			for k, typ := range measurementTypes {
+			sample := stationSample(i, t, s.rng.NormFloat64)
+			for _, typ := range measurementTypes {
 				batch = append(batch, map[string]any{
 					"id": fmt.Sprintf("%s-%d", typ, t.UnixMilli()), "type": typ,
-					"value": s.value(k, i, t), "measured_at": t.UTC().Format(time.RFC3339Nano)})
+					"value": sample[typ], "measured_at": t.UTC().Format(time.RFC3339Nano)})
 			}
 			if len(batch) >= 1000 {
 				if err := s.send(ctx, "/v1/stations/"+id+"/measurements", id, map[string]any{"measurements": batch}); err != nil {
@@ -161,16 +162,12 @@ func (s *Simulator) postAll(ctx context.Context, from, to time.Time, step time.D
 		id := VehicleID(i)
 		var batch []map[string]any
 		for t := first; !t.After(to); t = t.Add(step) {
-			phase := float64(t.Unix()) / 3600
+			readings, loc := vehicleSample(i, t, s.rng.NormFloat64)
 			batch = append(batch, map[string]any{
 				"eid": fmt.Sprintf("tel-%d", t.UnixMilli()), "type": "telemetry",
 				"occurred_at": t.UTC().Format(time.RFC3339Nano),
-				"readings": map[string]float64{
-					"speed_kmh":    math.Max(0, 45+35*math.Sin(phase+float64(i))+s.rng.NormFloat64()*5),
-					"battery_pct":  math.Mod(100-phase*3+float64(i)*17, 100),
-					"cabin_temp_c": 20 + 3*math.Sin(phase/4) + s.rng.NormFloat64()*0.3,
-				},
-				"location": map[string]float64{"lat": 52.2 + 0.05*math.Sin(phase/3+float64(i)), "lon": 21.0 + 0.05*math.Cos(phase/3)},
+				"readings":    readings,
+				"location":    loc,
 			})
 			if s.rng.IntN(20) == 0 {
 				batch = append(batch, map[string]any{"eid": fmt.Sprintf("door-%d", t.UnixMilli()), "type": "door_opened",
@@ -192,23 +189,55 @@ func (s *Simulator) postAll(ctx context.Context, from, to time.Time, step time.D
 	return nil
 }
 
-// value is a plausible reading: a daily cycle, a per-station offset, noise.
-func (s *Simulator) value(kind, station int, t time.Time) float64 {
+// stationSample is what station i measures at t: a daily cycle, a
+// per-station offset and noise (a standard normal draw per call), each
+// quantity kept in its physical range: concentrations never below zero,
+// PM10 never below the PM2.5 it contains, humidity a percentage.
+func stationSample(i int, t time.Time, noise func() float64) map[string]float64 {
 	hour := float64(t.Unix()%86400) / 3600
 	cycle := math.Sin((hour - 6) / 24 * 2 * math.Pi)
-	noise := s.rng.NormFloat64()
-	switch measurementTypes[kind] {
-	case "pm25":
-		return math.Max(0, 18+8*cycle+float64(station)*2+noise*3)
-	case "pm10":
-		return math.Max(0, 30+12*cycle+float64(station)*3+noise*4)
-	case "no2":
-		return math.Max(0, 25+10*cycle+noise*3)
-	case "temperature":
-		return 12 + 6*cycle + noise*0.5
-	default: // humidity
-		return math.Min(100, math.Max(0, 60-15*cycle+noise*2))
+	pm25 := math.Max(0, 18+8*cycle+float64(i)*2+noise()*3)
+	return map[string]float64{
+		"pm25":        pm25,
+		"pm10":        pm25 + math.Max(0, 12+4*cycle+float64(i)+noise()*3), // the coarse part on top
+		"no2":         math.Max(0, 25+10*cycle+noise()*3),
+		"temperature": clamp(12+6*cycle+noise()*0.5, -50, 50),
+		"humidity":    clamp(60-15*cycle+noise()*2, 0, 100),
 	}
+}
+
+// vehicleSample is what van i reports at t. The van works a 10-hour cycle:
+// 8 hours on the road, its battery draining from 100 % to 20 %, then
+// 2 hours parked at a charger, charging back (speed 0); vans are an hour
+// apart in their cycles.
+func vehicleSample(i int, t time.Time, noise func() float64) (readings, location map[string]float64) {
+	hours := float64(t.Unix())/3600 + float64(i)
+	cycle := positiveMod(hours, 10) / 10
+	battery, speed := 0.0, 0.0
+	if cycle < 0.8 {
+		battery = 100 - 80*cycle/0.8
+		speed = clamp(45+35*math.Sin(hours*2)+noise()*5, 0, 130)
+	} else {
+		battery = 20 + 80*(cycle-0.8)/0.2
+	}
+	readings = map[string]float64{
+		"speed_kmh":    speed,
+		"battery_pct":  clamp(battery+noise()*0.5, 0, 100),
+		"cabin_temp_c": clamp(20+3*math.Sin(hours/4)+noise()*0.3, -40, 60),
+	}
+	location = map[string]float64{"lat": 52.2 + 0.05*math.Sin(hours/3), "lon": 21.0 + 0.05*math.Cos(hours/3)}
+	return readings, location
+}
+
+func clamp(v, lo, hi float64) float64 { return math.Min(hi, math.Max(lo, v)) }
+
+// positiveMod is x mod m in [0, m), also for a negative x.
+func positiveMod(x, m float64) float64 {
+	r := math.Mod(x, m)
+	if r < 0 {
+		r += m
+	}
+	return r
 }
 
 func (s *Simulator) send(ctx context.Context, path, id string, body any) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/config/redact"
 )
 
 const (
@@ -85,7 +86,8 @@ func WithDedupWindow(events, streams int) Option {
 func Open(ctx context.Context, connString string, logger *slog.Logger, opts ...Option) (*Store, error) {
 	cfg, err := esdb.ParseConnectionString(connString)
 	if err != nil {
-		return nil, fmt.Errorf("parse EventStoreDB connection string: %w", err)
+		// The parser's error may quote the whole string, password included.
+		return nil, fmt.Errorf("parse EventStoreDB connection string %s: %w", redact.URL(connString), redact.Error(err, connString))
 	}
 	cfg.Logger = logFunc(logger)
 	set := settings{pollInterval: time.Second, dedupWindow: 256, dedupStreams: 4096}

@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -218,11 +220,37 @@ func (t *connTracker) closeAll() {
 	t.fresh = map[net.Conn]struct{}{}
 }
 
-// NotFound and MethodNotAllowed answer in the api.md error shape.
-func NotFound(w http.ResponseWriter, _ *http.Request) {
-	WriteError(w, http.StatusNotFound, "not_found", "no such route")
+// AnswerUnmatched makes r answer, in the API's error shape, a request for a
+// path it serves with a method it does not with 405 and an Allow header
+// naming the methods it does serve there, and any other unmatched request
+// with 404. gorilla/mux alone answers 404 when the route sits in a
+// subrouter, and never sets Allow.
+func AnswerUnmatched(r *mux.Router) {
+	u := unmatched{router: r}
+	r.NotFoundHandler = u
+	r.MethodNotAllowedHandler = u
 }
 
-func MethodNotAllowed(w http.ResponseWriter, _ *http.Request) {
-	WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route")
+// probedMethods are the methods a 405's Allow header may name.
+var probedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+type unmatched struct{ router *mux.Router }
+
+func (u unmatched) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	var allowed []string
+	for _, m := range probedMethods {
+		probe := req.WithContext(req.Context()) // a shallow copy: Match only reads it
+		probe.Method = m
+		var match mux.RouteMatch
+		if u.router.Match(probe, &match) && match.MatchErr == nil {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) == 0 {
+		WriteError(w, http.StatusNotFound, "not_found", "no such route; the routes are listed at /docs")
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+		fmt.Sprintf("%s is not allowed on this route; use %s", req.Method, strings.Join(allowed, " or ")))
 }

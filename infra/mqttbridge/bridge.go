@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +39,7 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/config/redact"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
@@ -113,19 +113,11 @@ type Bridge struct {
 // New returns a bridge sending commands through d; Run connects it.
 func New(d wire.Dispatcher, cfg Config, logger *slog.Logger) *Bridge {
 	cfg.defaults()
-	return &Bridge{dispatch: d, cfg: cfg, broker: redactedURL(cfg.URL), logger: logger, ready: make(chan struct{}), stop: make(chan struct{})}
+	return &Bridge{dispatch: d, cfg: cfg, broker: redact.URL(cfg.URL), logger: logger, ready: make(chan struct{}), stop: make(chan struct{})}
 }
 
 // Broker is the broker's URL without its password, for logs and errors.
 func (b *Bridge) Broker() string { return b.broker }
-
-func redactedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(broker URL that does not parse)"
-	}
-	return u.Redacted()
-}
 
 // Ready is closed once the bridge has subscribed for the first time.
 func (b *Bridge) Ready() <-chan struct{} { return b.ready }
@@ -321,11 +313,12 @@ type ErrorResult struct {
 func (b *Bridge) handle(device, kind string, payload []byte) (result any, final bool) {
 	if int64(len(payload)) > b.cfg.MaxPayloadBytes {
 		return ErrorResult{Error: httpx.ErrorDetail{Code: wire.CodeTooLarge,
-			Message: fmt.Sprintf("message body is larger than %d bytes", b.cfg.MaxPayloadBytes)}}, true
+			Message: fmt.Sprintf("the message is larger than %d bytes; send smaller batches", b.cfg.MaxPayloadBytes)}}, true
 	}
 	msg, err := decodeMessage(kind, payload)
 	if err != nil {
-		return ErrorResult{Error: httpx.ErrorDetail{Code: wire.CodeMalformed, Message: err.Error()}}, true
+		// The HTTP API's words: which value, and the form it must have.
+		return ErrorResult{RequestID: msg.requestID, Error: wire.Refusal(err)}, true
 	}
 	out, err := b.send(device, msg.batch.Command(wire.CallerFromToken(msg.token, b.cfg.AdminToken), device))
 	if errors.Is(err, errStopping) {

@@ -285,19 +285,29 @@ func (e env) count(t *testing.T, query string, args ...any) int {
 	return n
 }
 
+// A refused batch names its item, whether an item breaks a rule or does
+// not decode; the latter in the HTTP API's words: the value and the form it
+// must have. The request id is echoed and nothing is stored.
 func TestBridge_InvalidBatchNamesItsIndex(t *testing.T) {
 	e := newEnv(t)
 	startBridge(t, e, e.bus, mqttbridge.Config{})
 	_, token, dev := e.enrol(t, false)
 	before := e.total(t)
 
-	dev.publish(t, "measurements", `{"token": "`+token+`", "request_id": "bad", "measurements": [
-		{"type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"},
-		{"type": "PM 2.5", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}]}`)
-	r := dev.result(t, "bad")
-	e2, _ := r["error"].(map[string]any)
-	if errorCode(r) != domain.CodeInvalid || e2["index"] != 1.0 {
-		t.Fatalf("result %v, want invalid_input at index 1", r)
+	for _, c := range []struct {
+		requestID, second, code, field, message string
+	}{
+		{"bad", `{"type": "PM 2.5", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}`, domain.CodeInvalid, "type", ""},
+		{"typed", `{"type": "pm25", "value": "12", "measured_at": "2026-06-01T11:00:00Z"}`, "malformed_json", "value",
+			`measurements[1].value must be a number, not the string "12"`},
+	} {
+		dev.publish(t, "measurements", `{"token": "`+token+`", "request_id": "`+c.requestID+`", "measurements": [
+		{"type": "pm25", "value": 1, "measured_at": "2026-06-01T11:00:00Z"}, `+c.second+`]}`)
+		r := dev.result(t, c.requestID)
+		e2, _ := r["error"].(map[string]any)
+		if errorCode(r) != c.code || e2["index"] != 1.0 || e2["field"] != c.field || (c.message != "" && e2["message"] != c.message) {
+			t.Fatalf("result %v, want %s naming field %s of item 1 %s", r, c.code, c.field, c.message)
+		}
 	}
 	if after := e.total(t); after != before {
 		t.Fatalf("an invalid batch stored %d events", after-before)

@@ -8,12 +8,13 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -34,24 +35,26 @@ const (
 
 // Decode reads exactly one JSON value from body into v, refusing unknown
 // fields and trailing data. It is the decoder every request body goes
-// through (and the one the fuzz tests drive). An *http.MaxBytesError from
-// body comes back as it is, for the caller to name the limit.
+// through (and the one the fuzz tests drive). A body that does not fit comes
+// back as a *BodyError that names the value and the form it must have; an
+// *http.MaxBytesError from body comes back as it is, for the caller to name
+// the limit.
 func Decode(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return &BodyError{Index: -1, Message: "the body could not be read to its end"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return fmt.Errorf("invalid JSON body: %w", err)
+		return explain(raw, reflect.TypeOf(v), err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return errors.New("invalid JSON body: unexpected data after the JSON object")
+		return &BodyError{Index: -1, Message: "the body holds more than one JSON value; send exactly one object"}
 	}
 	return nil
 }
@@ -59,10 +62,20 @@ func Decode(body io.Reader, v any) error {
 // unavailableMessage tells the caller what a 503 means: retry.
 const unavailableMessage = "the event store is unavailable or the request timed out; retry later"
 
-// Refusal is the error body of a refused command: its domain code, a
-// message (never an internal error's own, which may name internals), and
-// the field and item a validation error names.
+// Refusal is the error body of a refused request: a body Decode refused
+// (malformed_json), or a refused command with its domain code; a message
+// (never an internal error's own, which may name internals), and the field
+// and item a validation or body error names.
 func Refusal(err error) httpx.ErrorDetail {
+	var be *BodyError
+	if errors.As(err, &be) {
+		d := httpx.ErrorDetail{Code: CodeMalformed, Message: be.Message, Field: be.Field}
+		if be.Index >= 0 {
+			idx := be.Index
+			d.Index = &idx
+		}
+		return d
+	}
 	d := httpx.ErrorDetail{Code: domain.Code(err), Message: err.Error()}
 	switch d.Code {
 	case domain.CodeInternal:

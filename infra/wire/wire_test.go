@@ -25,11 +25,11 @@ func TestDecode_TakesExactlyOneObjectOfKnownFields(t *testing.T) {
 	}{
 		{`{"name": "a"}`, ""},
 		{` {"name": "a"}` + "\n", ""},
-		{`{"name": "a", "extra": 1}`, `invalid JSON body: json: unknown field "extra"`},
-		{`{"name": "a"} {}`, "invalid JSON body: unexpected data after the JSON object"},
-		{`{"name": "a"`, "invalid JSON body: unexpected EOF"},
-		{`{"name": 5}`, "invalid JSON body: json: cannot unmarshal number into Go struct field body.name of type string"},
-		{``, "invalid JSON body: EOF"},
+		{`{"name": "a", "extra": 1}`, `the body has an unknown field "extra"; its fields are name`},
+		{`{"name": "a"} {}`, "the body holds more than one JSON value; send exactly one object"},
+		{`{"name": "a"`, "the body is not valid JSON: it ends before its JSON value does"},
+		{`{"name": 5}`, "name must be a string, not the number 5"},
+		{``, "the body is empty; send a JSON object"},
 	}
 	for _, tt := range tests {
 		var b body
@@ -112,6 +112,10 @@ func TestRefusal_SaysWhatACommandFailedOnAndNeverAnInternalError(t *testing.T) {
 		{fmt.Errorf("device %q: %w", "x", domain.ErrDeviceNotFound), domain.CodeNotFound, `device "x": device not found`, "", nil},
 		{fmt.Errorf("append: %w", domain.ErrUnavailable), domain.CodeUnavailable, "the event store is unavailable or the request timed out; retry later", "", nil},
 		{errors.New("pq: relation events does not exist"), domain.CodeInternal, "internal error", "", nil},
+		{&wire.BodyError{Index: 3, Field: "value", Message: "measurements[3].value must be a number, not a string"}, wire.CodeMalformed,
+			"measurements[3].value must be a number, not a string", "value", idx(3)},
+		{fmt.Errorf("decode: %w", &wire.BodyError{Index: -1, Field: "location.lat", Message: "location.lat must be a number"}), wire.CodeMalformed,
+			"location.lat must be a number", "location.lat", nil},
 	}
 	for _, tt := range tests {
 		got := wire.Refusal(tt.err)

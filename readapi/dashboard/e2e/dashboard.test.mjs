@@ -65,6 +65,20 @@ async function getJSON(url) {
   return res.json();
 }
 
+// postJSON writes through the command API, as an operator or a device would.
+async function postJSON(path, token, body) {
+  const res = await fetch(commandURL + path, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const out = await res.json();
+  if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(out)}`);
+  return out;
+}
+
+const adminToken = 'dev-admin-token'; // what `fleetpulse dev` uses
+
 // waitFor polls fn until it returns a truthy value, failing early if the
 // server died.
 async function waitFor(what, fn, timeoutMs) {
@@ -132,6 +146,9 @@ before(async () => {
       FLEETPULSE_READ_ADDR: `127.0.0.1:${readPort}`,
       FLEETPULSE_PROJECTOR_ADDR: `127.0.0.1:${projPort}`,
       FLEETPULSE_LOG_LEVEL: 'warn',
+      // A device quiet for 10 s is reported silent: the alerts test waits
+      // for one (the simulated devices post every 2 s).
+      FLEETPULSE_OFFLINE_AFTER: '10s',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -235,6 +252,14 @@ async function ink() {
 async function selectRange(days) {
   await page.click(`#range button[data-days="${days}"]`);
   assert.equal(await page.getAttribute(`#range button[data-days="${days}"]`, 'aria-pressed'), 'true');
+}
+
+// shownAtTop says (in the page) whether a section was scrolled to: its top
+// just under the top bar, or the page scrolled as far as it goes.
+function shownAtTop(id) {
+  const top = document.getElementById(id).getBoundingClientRect().top;
+  const atBottom = window.scrollY > 0 && window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2;
+  return (top >= 0 && top < 160) || (atBottom && top < window.innerHeight / 2);
 }
 
 const shot = (name, opts = {}) => page.screenshot({ path: join(artifacts, name), fullPage: true, ...opts });
@@ -413,6 +438,134 @@ test('the API docs pages render both OpenAPI documents', async () => {
     await shot(`07-docs-${name}-api.png`, { fullPage: false });
   }
 });
+
+test('the selection stays in the URL across the nav links and a reload', async () => {
+  await page.goto(`${readURL}/?refresh=2`);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+  await page.click('#station-list button[data-id="sim-station-04"]');
+  await page.waitForFunction(() => document.getElementById('station-name').textContent === 'Simulated station 4');
+  await selectRange(5);
+  await waitForCharts(5, 'raw');
+  await page.click('#vehicle-list button[data-id="sim-vehicle-03"]');
+  await page.waitForFunction(() => document.getElementById('vehicle-name').textContent === 'Simulated van 3');
+
+  const kept = async (where) => {
+    const hash = new URLSearchParams(new URL(page.url()).hash.slice(1));
+    assert.equal(hash.get('station'), 'sim-station-04', `${where}: station in the URL`);
+    assert.equal(hash.get('range'), '5', `${where}: range in the URL`);
+    assert.equal(hash.get('vehicle'), 'sim-vehicle-03', `${where}: vehicle in the URL`);
+    assert.equal(await page.textContent('#station-name'), 'Simulated station 4', `${where}: station shown`);
+    assert.equal(await page.getAttribute('#range button[data-days="5"]', 'aria-pressed'), 'true', `${where}: range shown`);
+    assert.equal(await page.textContent('#vehicle-name'), 'Simulated van 3', `${where}: vehicle shown`);
+    assert.match(new URL(page.url()).search, /refresh=2/, `${where}: the query string stays`);
+  };
+  for (const view of ['vehicles', 'alerts', 'stations', 'vehicles']) {
+    const href = await page.getAttribute(`.nav a[data-view="${view}"]`, 'href');
+    assert.match(href, /station=sim-station-04/, `the ${view} link carries the selection (${href})`);
+    await page.click(`.nav a[data-view="${view}"]`);
+    await page.waitForFunction((v) => new URLSearchParams(location.hash.slice(1)).get('view') === v, view);
+    assert.equal(await page.getAttribute(`.nav a[data-view="${view}"]`, 'aria-current'), 'page');
+    await kept(`after the ${view} link`);
+  }
+  await page.waitForFunction(shownAtTop, 'vehicles-section');
+
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+  await kept('after a reload');
+  const five = await waitForCharts(5, 'raw');
+  assert.ok(five.every((c) => c.points >= 420), 'the 5-day charts load again');
+  await page.waitForFunction(shownAtTop, 'vehicles-section', { timeout: 5000 });
+  await shot('09-selection-kept.png', { fullPage: false });
+});
+
+test('active alerts are listed and a silent device is marked', async () => {
+  await page.goto(`${readURL}/?refresh=2#view=alerts`);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+  assert.equal(await page.getAttribute('#alert-list', 'data-state'), 'ready');
+
+  // An operator sets a threshold every PM2.5 value of station 2 is above,
+  // and registers a station that sends once and then falls silent.
+  await postJSON('/v1/stations/sim-station-02/alert-rules', adminToken, { rule: 'e2e-pm25', type: 'pm25', above: 0 });
+  const quiet = await postJSON('/v1/stations', adminToken, { id: 'e2e-quiet', name: 'Quiet station', location: { lat: 52.3, lon: 21.1 }, timezone: 'UTC' });
+  await postJSON('/v1/stations/e2e-quiet/measurements', quiet.token, {
+    measurements: [{ type: 'pm25', value: 3, measured_at: new Date().toISOString() }],
+  });
+
+  const alert = '#alert-list li.alert[data-device="sim-station-02"][data-rule="e2e-pm25"]';
+  await page.waitForSelector(alert, { timeout: 30000 });
+  assert.match(await page.textContent(alert), /Simulated station 2.*PM2\.5 above 0 µg\/m³ \(e2e-pm25\).*raised/s);
+  const fromAPI = await getJSON(`${readURL}/v1/alerts?active=true`);
+  assert.equal(Number(await page.getAttribute('#alert-list', 'data-alerts')), fromAPI.alerts.length, 'every active alert is listed');
+  assert.equal(await page.textContent('#alert-badge'), String(fromAPI.alerts.length), 'the nav counts them');
+
+  const silentItem = '#station-list button[data-id="e2e-quiet"][data-status="silent"]';
+  await page.waitForSelector(silentItem, { timeout: 45000 });
+  assert.equal(await page.textContent(`${silentItem} .badge-silent`), 'silent');
+  const status = await getJSON(`${readURL}/v1/devices/e2e-quiet/status`);
+  assert.equal(status.online, false, 'the read API reports it silent too');
+  assert.equal(await page.getAttribute('#station-list button[data-id="sim-station-01"]', 'data-status'), 'online', 'a station that sends is online');
+  await page.click('#station-list button[data-id="e2e-quiet"]');
+  await page.waitForFunction(() => /silent: last data \d+ s ago/.test(document.getElementById('station-meta').textContent));
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot('10-alerts-and-silent-device.png', { fullPage: false });
+
+  // An alert leads to its station, and the URL says so.
+  await page.click(`${alert} button`);
+  await page.waitForFunction(() => document.getElementById('station-name').textContent === 'Simulated station 2');
+  assert.match(page.url(), /view=stations/);
+  assert.match(page.url(), /station=sim-station-02/);
+});
+
+test('when the read API stops answering, what is shown is marked stale with its age', async () => {
+  await page.goto(`${readURL}/?refresh=2#station=sim-station-01&range=1`);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+  await page.waitForSelector('#live[data-state="live"]', { timeout: 20000 });
+  await waitForCharts(1, 'raw');
+  assert.equal(await page.getAttribute('body', 'data-stale'), 'false');
+
+  const mark = pageErrors.length;
+  await page.route('**/v1/**', (route) => route.abort('connectionrefused'));
+  try {
+    await checkWhileTheReadAPIIsAway();
+  } finally {
+    await page.unroute('**/v1/**');
+    // The outage's failed requests are the only errors it may leave.
+    for (const e of pageErrors.splice(mark)) assert.match(e, /Failed to load resource: net::ERR_CONNECTION_REFUSED/, `an error from the outage: ${e}`);
+  }
+  await page.waitForSelector('#live[data-state="live"]', { timeout: 15000 });
+  assert.equal(await page.getAttribute('body', 'data-stale'), 'false');
+  assert.equal(await page.isVisible('#banner'), false, 'the error is gone once the API answers');
+});
+
+// checkWhileTheReadAPIIsAway: the page keeps what it has, says it is stale and
+// how old, and the ages go on counting.
+async function checkWhileTheReadAPIIsAway() {
+  await page.waitForSelector('#live[data-state="stale"]', { timeout: 15000 });
+  // The age keeps counting: "6 s ago" does not stay on screen.
+  await page.waitForFunction(
+    () => {
+      const m = document.getElementById('live-text').textContent.match(/last update (\d+) s ago/);
+      return m && Number(m[1]) >= 8;
+    },
+    null,
+    { timeout: 20000 },
+  );
+  assert.match(await page.textContent('#live-text'), /^Stale · last update \d+ s ago · retrying$/);
+  assert.equal(await page.getAttribute('body', 'data-stale'), 'true');
+  assert.equal(await page.isVisible('#banner'), true, 'the error is shown');
+  assert.match(await page.textContent('#banner'), /No answer: the read API cannot be reached\. What is shown is from \d\d:\d\d:\d\d\./);
+  const ages = await page.$$eval('#station-latest .tile-time', (ts) =>
+    ts.map((t) => ({ text: t.textContent, after: getComputedStyle(t, '::after').content })),
+  );
+  assert.ok(ages.length >= 5, 'the last values stay on screen');
+  for (const a of ages) {
+    const m = a.text.match(/^(\d+) (s|min) ago$/);
+    assert.ok(m && (m[2] === 'min' || Number(m[1]) >= 8), `a value's age grows while nothing is confirmed ("${a.text}")`);
+    assert.match(a.after, /stale/, 'each value is marked stale');
+  }
+  assert.equal((await charts()).length, 5, 'the charts stay, marked stale');
+  await shot('11-stale.png', { fullPage: false });
+}
 
 test('no errors in the browser console', () => {
   assert.deepEqual(pageErrors, []);

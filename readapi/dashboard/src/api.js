@@ -11,19 +11,31 @@ export class ApiError extends Error {
   }
 }
 
+// A request the read API has not answered in this time fails: a server that
+// hangs must not leave the page waiting, and looking fresh, for ever.
+const TIMEOUT_MS = 10000;
+
 async function getJSON(path, signal) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), TIMEOUT_MS);
+  const stop = () => ctl.abort();
+  signal?.addEventListener('abort', stop);
   let res;
-  try {
-    res = await fetch(path, { signal, cache: 'no-store', headers: { Accept: 'application/json' } });
-  } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new ApiError(0, 'network', 'the read API cannot be reached');
-  }
   let body = null;
   try {
-    body = await res.json();
-  } catch {
-    // not JSON; handled below
+    res = await fetch(path, { signal: ctl.signal, cache: 'no-store', headers: { Accept: 'application/json' } });
+    try {
+      body = await res.json();
+    } catch {
+      // not JSON; handled below
+    }
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    if (err.name === 'AbortError') throw new ApiError(0, 'timeout', `the read API did not answer within ${TIMEOUT_MS / 1000} s`);
+    throw new ApiError(0, 'network', 'the read API cannot be reached');
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
   }
   if (!res.ok) {
     const e = body && body.error;
@@ -71,4 +83,8 @@ export const api = {
     if (type) q.set('type', type);
     return getJSON(`/v1/vehicles/${enc(vid)}/events?${q}`, signal);
   },
+  // Alerts not cleared yet, newest first.
+  activeAlerts: (signal) => getJSON('/v1/alerts?active=true&limit=100', signal),
+  // Whether a station or vehicle is sending data (online) or silent.
+  deviceStatus: (id, signal) => getJSON(`/v1/devices/${enc(id)}/status`, signal),
 };

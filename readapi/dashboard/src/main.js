@@ -1,7 +1,10 @@
-// The fleetpulse dashboard: stations with their measurements over 1, 3, 5 or
-// 365 days, vehicles with their latest readings and event timeline, all read
-// from the read API and refreshed every few seconds. The selection lives in
-// the URL fragment (#station=…&range=…&vehicle=…) so a view can be shared.
+// The fleetpulse dashboard: active alerts, stations with their measurements
+// over 1, 3, 5 or 365 days, vehicles with their latest readings and event
+// timeline, and which devices went silent, all read from the read API and
+// refreshed every few seconds. The selection lives in the URL fragment
+// (#view=…&station=…&range=…&vehicle=…), which the nav links carry along, so
+// a view survives navigation and reload and can be shared. Data the read API
+// has not confirmed lately is marked stale, with its age.
 import './style.css';
 import { api } from './api.js';
 import { MeasurementChart, colorFor } from './charts.js';
@@ -13,6 +16,12 @@ const params = new URLSearchParams(location.search);
 const REFRESH_MS = Math.max(1, Number(params.get('refresh')) || 5) * 1000;
 const EVENTS_PAGE = 50;
 const FULL_RELOAD_MS = 60 * 1000;
+const VIEWS = ['alerts', 'stations', 'vehicles'];
+// Data not confirmed by the read API for this long is stale, even while a
+// refresh is still waiting for its answer.
+const STALE_AFTER_MS = Math.max(3 * REFRESH_MS, 15000);
+// Device status is asked per device: at most this many of each kind.
+const STATUS_LIMIT = 200;
 
 const state = {
   stations: [],
@@ -24,8 +33,13 @@ const state = {
   events: [],
   eventsNext: null,
   eventTypes: new Set(),
+  view: 'stations',
+  alerts: [],
+  statuses: new Map(), // device id -> GET /v1/devices/{id}/status
   live: true,
   refreshes: 0,
+  lastSuccess: 0, // when the read API last answered a whole refresh (ms)
+  error: null, // why the last refresh failed, until one succeeds
 };
 const charts = new Map(); // measurement type -> MeasurementChart
 let stationGen = 0; // bumped when the station or range changes: late answers are dropped
@@ -38,6 +52,7 @@ const $ = (id) => document.getElementById(id);
 
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
+  state.view = VIEWS.includes(p.get('view')) ? p.get('view') : 'stations';
   state.station = p.get('station') || null;
   state.vehicle = p.get('vehicle') || null;
   const r = Number(p.get('range'));
@@ -45,13 +60,36 @@ function readHash() {
   state.eventType = p.get('etype') || '';
 }
 
-function writeHash() {
+// selectionHash is the fragment of the current selection shown in view.
+function selectionHash(view) {
   const p = new URLSearchParams();
+  p.set('view', view);
   if (state.station) p.set('station', state.station);
   p.set('range', String(state.range));
   if (state.vehicle) p.set('vehicle', state.vehicle);
   if (state.eventType) p.set('etype', state.eventType);
-  history.replaceState(null, '', '#' + p);
+  return '#' + p;
+}
+
+// selectionKey changes when what is shown changes (not the view).
+const selectionKey = () => [state.station, state.range, state.vehicle, state.eventType].join('|');
+
+function writeHash() {
+  history.replaceState(null, '', selectionHash(state.view));
+  renderNav();
+}
+
+// renderNav points every view link at the current selection, so following
+// one keeps the station, range and vehicle.
+function renderNav() {
+  for (const a of document.querySelectorAll('a[data-view]')) {
+    a.setAttribute('href', selectionHash(a.dataset.view));
+    if (a.closest('.nav')) a.setAttribute('aria-current', a.dataset.view === state.view ? 'page' : 'false');
+  }
+}
+
+function scrollToView(behavior = 'smooth') {
+  document.getElementById(`${state.view}-section`).scrollIntoView({ block: 'start', behavior });
 }
 
 // --- status -------------------------------------------------------------------------
@@ -62,33 +100,118 @@ function showError(err) {
     banner.hidden = true;
     return;
   }
-  banner.textContent = `The read API answered with an error: ${err.message}${err.code ? ` (${err.code})` : ''}. Retrying every ${REFRESH_MS / 1000} s.`;
+  const what = err.status === 0 ? `No answer: ${err.message}` : `The read API answered with an error: ${err.message}${err.code ? ` (${err.code})` : ''}`;
+  const since = state.lastSuccess ? ` What is shown is from ${clock(new Date(state.lastSuccess))}.` : '';
+  banner.textContent = `${what}.${since} Retrying every ${REFRESH_MS / 1000} s.`;
   banner.hidden = false;
 }
 
+// setLive records the outcome of a refresh: a success makes the data fresh,
+// a failure keeps it on screen marked stale until the next success.
 function setLive(ok, err) {
+  if (ok) {
+    state.lastSuccess = Date.now();
+    state.error = null;
+  } else {
+    state.error = err;
+  }
+  showError(state.error);
+  renderFreshness();
+}
+
+// renderFreshness says how fresh what is shown is: live, paused, or stale
+// (the last refresh failed, or none has answered for STALE_AFTER_MS), with
+// the time since the read API last answered; and it ages every "… ago".
+function renderFreshness() {
+  const now = Date.now();
+  const age = state.lastSuccess ? now - state.lastSuccess : Infinity;
+  const stale = state.error !== null || age > STALE_AFTER_MS;
+  const since = state.lastSuccess ? `last update ${ago(new Date(state.lastSuccess).toISOString(), now)}` : 'no data yet';
   const el = $('live');
-  el.dataset.state = !state.live ? 'paused' : ok ? 'live' : 'error';
+  el.dataset.state = !state.live ? 'paused' : stale ? 'stale' : 'live';
   $('live-text').textContent = !state.live
-    ? 'Paused'
-    : ok
-      ? `Live · updated ${clock(new Date())}`
-      : 'Offline · retrying';
+    ? `Paused · ${since}`
+    : stale
+      ? `Stale · ${since}${state.error ? ' · retrying' : ' · waiting for the read API'}`
+      : `Live · updated ${clock(new Date(state.lastSuccess))}`;
+  $('live-text').title = state.lastSuccess ? `last answer of the read API: ${dateTime(new Date(state.lastSuccess).toISOString())}` : '';
   $('live-toggle').textContent = state.live ? 'Pause' : 'Resume';
   $('live-toggle').setAttribute('aria-pressed', String(!state.live));
-  showError(ok ? null : err);
+  document.body.dataset.stale = String(state.live && stale);
+  for (const t of document.querySelectorAll('[data-at]')) t.textContent = ago(t.dataset.at, now);
 }
 
 // --- device lists and maps -------------------------------------------------------
 
 async function refreshLists() {
-  const [stations, vehicles] = await Promise.all([api.stations(), api.vehicles()]);
+  const [stations, vehicles, alerts] = await Promise.all([api.stations(), api.vehicles(), api.activeAlerts()]);
   state.stations = stations;
   state.vehicles = vehicles;
+  state.alerts = alerts.alerts;
   if (!stations.some((s) => s.id === state.station)) state.station = stations.length ? stations[0].id : null;
   if (!vehicles.some((v) => v.vid === state.vehicle)) state.vehicle = vehicles.length ? vehicles[0].vid : null;
+  const ids = [...stations.slice(0, STATUS_LIMIT).map((s) => s.id), ...vehicles.slice(0, STATUS_LIMIT).map((v) => v.vid)];
+  const statuses = await Promise.all(ids.map((id) => api.deviceStatus(id)));
+  state.statuses = new Map(statuses.map((st) => [st.device_id, st]));
   renderLists();
   renderStationMap();
+  renderAlerts();
+}
+
+// silent says whether a device is reported as no longer sending data.
+function silent(id) {
+  const st = state.statuses.get(id);
+  return !!st && !st.online && !!st.last_measured_at;
+}
+
+function deviceName(id) {
+  const d = state.stations.find((s) => s.id === id) || state.vehicles.find((v) => v.vid === id);
+  return d ? d.name : id;
+}
+
+function renderAlerts() {
+  const list = $('alert-list');
+  const n = state.alerts.length;
+  $('alert-count').textContent = n ? String(n) : '';
+  $('alert-badge').textContent = n ? String(n) : '';
+  list.dataset.state = 'ready';
+  list.dataset.alerts = String(n);
+  if (!n) {
+    list.replaceChildren(h('li', { class: 'empty' }, 'No active alerts.'));
+    return;
+  }
+  list.replaceChildren(
+    ...state.alerts.map((a) => {
+      const q = quantity(a.type);
+      const isStation = state.stations.some((s) => s.id === a.device_id);
+      return h(
+        'li',
+        { class: 'alert', 'data-device': a.device_id, 'data-rule': a.rule },
+        h('span', { class: 'badge badge-alert' }, 'alert'),
+        h(
+          'button',
+          { type: 'button', class: 'link', title: `show ${a.device_id}`, onclick: () => (isStation ? showStation(a.device_id) : showVehicle(a.device_id)) },
+          deviceName(a.device_id),
+        ),
+        h('span', { class: 'alert-what' }, `${q.label} above ${withUnit(a.threshold, q.unit)} (${a.rule}): ${withUnit(a.value, q.unit)}`),
+        h('time', { class: 'alert-time', datetime: a.raised_at, title: dateTime(a.raised_at) }, 'raised ', h('span', { 'data-at': a.raised_at }, ago(a.raised_at))),
+      );
+    }),
+  );
+}
+
+function showStation(id) {
+  state.view = 'stations';
+  selectStation(id);
+  writeHash();
+  scrollToView();
+}
+
+function showVehicle(vid) {
+  state.view = 'vehicles';
+  selectVehicle(vid);
+  writeHash();
+  scrollToView();
 }
 
 function renderLists() {
@@ -109,16 +232,40 @@ function renderLists() {
 }
 
 function deviceItem(id, name, meta, selected, decommissioned, onclick) {
+  const st = state.statuses.get(id);
+  const quiet = silent(id);
   return h(
     'li',
     {},
     h(
       'button',
-      { class: 'device' + (selected ? ' is-selected' : ''), 'aria-current': selected ? 'true' : null, 'data-id': id, onclick },
-      h('span', { class: 'device-name' }, name, decommissioned ? h('span', { class: 'badge badge-off' }, 'decommissioned') : null),
+      {
+        class: 'device' + (selected ? ' is-selected' : ''),
+        'aria-current': selected ? 'true' : null,
+        'data-id': id,
+        'data-status': !st ? 'unknown' : quiet ? 'silent' : st.online ? 'online' : 'no-data',
+        onclick,
+      },
+      h(
+        'span',
+        { class: 'device-name' },
+        name,
+        decommissioned ? h('span', { class: 'badge badge-off' }, 'decommissioned') : null,
+        quiet ? h('span', { class: 'badge badge-silent', title: `no data since ${dateTime(st.last_measured_at)}` }, 'silent') : null,
+      ),
       h('span', { class: 'device-meta' }, meta.join(' · ')),
     ),
   );
+}
+
+// statusLine says since when a device is silent, or when it last sent data.
+function statusLine(id) {
+  const st = state.statuses.get(id);
+  if (!st || !st.last_measured_at) return null;
+  if (silent(id)) {
+    return h('span', { class: 'status status-silent', 'data-testid': 'status' }, 'silent: last data ', h('span', { 'data-at': st.last_measured_at, title: dateTime(st.last_measured_at) }, ago(st.last_measured_at)));
+  }
+  return h('span', { class: 'status status-online', 'data-testid': 'status' }, 'online: last data ', h('span', { 'data-at': st.last_measured_at, title: dateTime(st.last_measured_at) }, ago(st.last_measured_at)));
 }
 
 function renderStationMap() {
@@ -148,7 +295,7 @@ function renderTiles(el, items, emptyText) {
         { class: 'tile card', 'data-name': it.name },
         h('span', { class: 'tile-label' }, q.label),
         h('span', { class: 'tile-value' }, withUnit(it.value, q.unit)),
-        h('span', { class: 'tile-time', title: dateTime(it.at) }, ago(it.at)),
+        h('span', { class: 'tile-time', title: dateTime(it.at), 'data-at': it.at }, ago(it.at)),
       );
     }),
   );
@@ -165,7 +312,7 @@ function selectStation(id) {
   for (const c of charts.values()) c.destroy();
   charts.clear();
   loadStation(true).catch(showError);
-  document.getElementById('stations-section').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  if (state.view === 'stations') document.getElementById('stations-section').scrollIntoView({ block: 'start', behavior: 'smooth' });
 }
 
 function selectRange(days) {
@@ -198,7 +345,8 @@ function renderStationHead(st) {
     meta.push(`zone ${st.timezone || 'UTC'}`);
     meta.push(`registered ${dateTime(st.registered_at)}`);
   }
-  $('station-meta').textContent = meta.join(' · ');
+  const status = st ? statusLine(st.id) : null;
+  $('station-meta').replaceChildren(meta.join(' · '), status ? ' · ' : '', status || '');
 }
 
 async function loadStation(reset) {
@@ -298,7 +446,8 @@ function renderVehicleHead(v) {
     if (v.vin) meta.push(`VIN ${v.vin}`);
     meta.push(`zone ${v.timezone || 'UTC'}`);
   }
-  $('vehicle-meta').textContent = meta.join(' · ');
+  const status = v ? statusLine(v.vid) : null;
+  $('vehicle-meta').replaceChildren(meta.join(' · '), status ? ' · ' : '', status || '');
 }
 
 async function loadVehicle(reset) {
@@ -450,7 +599,7 @@ async function tick() {
 
 function toggleLive() {
   state.live = !state.live;
-  setLive(true);
+  renderFreshness();
   if (state.live) tick();
 }
 
@@ -467,6 +616,16 @@ async function start() {
   $('zone').textContent = localZone;
   $('refresh-every').textContent = `${REFRESH_MS / 1000} s`;
   renderRange();
+  renderNav();
+  // A view link to the view shown already changes no fragment: scroll anyway.
+  for (const a of document.querySelectorAll('a[data-view]')) {
+    a.addEventListener('click', (e) => {
+      if (a.getAttribute('href') === location.hash) {
+        e.preventDefault();
+        scrollToView();
+      }
+    });
+  }
   busy = true;
   try {
     await refreshLists();
@@ -479,13 +638,18 @@ async function start() {
     busy = false;
   }
   document.body.dataset.ready = 'true';
+  if (state.view !== 'stations') scrollToView('instant');
   setInterval(() => {
     if (!document.hidden) tick();
   }, REFRESH_MS);
+  setInterval(renderFreshness, 1000);
   window.addEventListener('hashchange', () => {
-    const before = [state.station, state.range, state.vehicle, state.eventType].join('|');
+    const before = selectionKey();
+    const view = state.view;
     readHash();
-    if ([state.station, state.range, state.vehicle, state.eventType].join('|') === before) return;
+    renderNav();
+    if (state.view !== view) scrollToView();
+    if (selectionKey() === before) return;
     for (const c of charts.values()) c.destroy();
     charts.clear();
     renderLists();
