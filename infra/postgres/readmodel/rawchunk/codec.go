@@ -195,21 +195,22 @@ func (c *Codec) body(b []byte, kind byte, buf *[]byte) ([]byte, error) {
 }
 
 // decodeFunc decodes the columns of chunk b into d, and returns how many
-// items it holds and a function that builds item i (called for i = 0, 1,
-// ... in order, while d is held).
-type decodeFunc[T any] func(c *Codec, b []byte, d *decoder) (int, func(i int) T, error)
+// items it holds and a function that sets every field of *item to item i
+// (called for i = 0, 1, ... in order, while d is held). Filling in place
+// spares copying each item once more.
+type decodeFunc[T any] func(c *Codec, b []byte, d *decoder) (int, func(i int, item *T), error)
 
 // decodeAll returns every item of chunk b.
 func decodeAll[T any](c *Codec, b []byte, decode decodeFunc[T]) ([]T, error) {
 	d := c.getDecoder()
 	defer c.putDecoder(d)
-	n, item, err := decode(c, b, d)
+	n, fill, err := decode(c, b, d)
 	if err != nil {
 		return nil, err
 	}
 	items := make([]T, n)
 	for i := range items {
-		items[i] = item(i)
+		fill(i, &items[i])
 	}
 	return items, nil
 }
@@ -219,12 +220,14 @@ func decodeAll[T any](c *Codec, b []byte, decode decodeFunc[T]) ([]T, error) {
 func decodeEach[T any](c *Codec, b []byte, decode decodeFunc[T], fn func(T) error) error {
 	d := c.getDecoder()
 	defer c.putDecoder(d)
-	n, item, err := decode(c, b, d)
+	n, fill, err := decode(c, b, d)
 	if err != nil {
 		return err
 	}
+	var item T
 	for i := range n {
-		if err := fn(item(i)); err != nil {
+		fill(i, &item)
+		if err := fn(item); err != nil {
 			return err
 		}
 	}

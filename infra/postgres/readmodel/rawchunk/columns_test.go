@@ -91,6 +91,8 @@ func TestStrs_EachColumnPicksItsMode(t *testing.T) {
 		{"one id", []string{"a", "a"}, strConst},
 		{"numbered", []string{"store-s0001-9", "store-s0001-10", "store-s0001-11"}, strNumber},
 		{"zero-padded", []string{"m007", "m010", "m100"}, strNumber},
+		{"counting across carries", []string{"x0", "x1", "x9", "x10", "x11", "x99", "x100", "x101", "x999999999999999999"}, strNumber},
+		{"zero-padded, counting across carries", []string{"m0098", "m0099", "m0100", "m0101", "m0999", "m1000"}, strNumber},
 		{"uuids", []string{"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "0190a1b2-c3d5-7000-8000-000000000001"}, strUUID},
 		{"few types", strings.Split("a,b,a,b,a,b,a,b", ","), strDict},
 		{"free text", []string{"alpha", "alphabet", "beta", "x"}, strFront},

@@ -81,7 +81,7 @@ func (c *Codec) EachPoint(b []byte, fn func(Point) error) error {
 }
 
 // decodePoints decodes the columns of a points chunk into d.
-func decodePoints(c *Codec, b []byte, d *decoder) (int, func(int) Point, error) {
+func decodePoints(c *Codec, b []byte, d *decoder) (int, func(int, *Point), error) {
 	body, err := c.body(b, kindPoints, &d.body)
 	if err != nil {
 		return 0, nil, err
@@ -95,7 +95,7 @@ func decodePoints(c *Codec, b []byte, d *decoder) (int, func(int) Point, error) 
 	if err := r.end(); err != nil {
 		return 0, nil, err
 	}
-	return n, func(i int) Point {
-		return Point{MeasuredAt: d.at.at(i), Value: d.f[i], ID: d.s1[i], RecordedAt: d.rec.at(i)}
+	return n, func(i int, p *Point) {
+		p.MeasuredAt, p.Value, p.ID, p.RecordedAt = d.at.at(i), d.f[i], d.s1[i], d.rec.at(i)
 	}, nil
 }

@@ -284,11 +284,19 @@ func (d *decoder) readNumbers(r *reader, n int, dst []string) []string {
 	text := grow(d.text, total)
 	d.text = text
 	var num [maxDigits]byte
+	var digits []byte // of the previous number, at the end of num
 	ends := slices.Grow(d.offs[:0], n)
-	end := 0
+	end, prev := 0, int64(-2)
 	for _, v := range d.ints {
+		if v == prev+1 {
+			// Counters mostly count up by one: add it to the digits.
+			digits = increment(&num, digits)
+		} else {
+			digits = formatDigits(&num, v, width)
+		}
+		prev = v
 		end += copy(text[end:], prefix)
-		end += copy(text[end:], formatDigits(&num, v, width))
+		end += copy(text[end:], digits)
 		ends = append(ends, end)
 	}
 	d.offs = ends
@@ -355,6 +363,21 @@ func digits(v int64) int {
 		n++
 	}
 	return n
+}
+
+// increment adds one to the decimal digits at the end of buf, which grow
+// by a digit when they are all nines (a number below 10^18 has room).
+func increment(buf *[maxDigits]byte, digits []byte) []byte {
+	for i := len(digits) - 1; i >= 0; i-- {
+		if digits[i] != '9' {
+			digits[i]++
+			return digits
+		}
+		digits[i] = '0'
+	}
+	start := len(buf) - len(digits) - 1
+	buf[start] = '1'
+	return buf[start:]
 }
 
 // formatDigits writes 0 <= v < 10^18 in decimal at the end of buf, padded

@@ -169,8 +169,9 @@ type vehicleCursor struct {
 	dataAt  int
 }
 
-func (v *vehicleCursor) event(d *decoder, i int) VehicleEvent {
-	ev := VehicleEvent{EID: d.s1[i], Type: d.s2[i], OccurredAt: d.at.at(i), RecordedAt: d.rec.at(i)}
+// event sets every field of *ev to event i.
+func (v *vehicleCursor) event(d *decoder, i int, ev *VehicleEvent) {
+	*ev = VehicleEvent{EID: d.s1[i], Type: d.s2[i], OccurredAt: d.at.at(i), RecordedAt: d.rec.at(i)}
 	if d.hasMap[i] {
 		count := 0
 		for _, p := range d.present {
@@ -195,12 +196,11 @@ func (v *vehicleCursor) event(d *decoder, i int) VehicleEvent {
 		ev.Data = v.data[v.dataAt:end:end]
 		v.dataAt = end
 	}
-	return ev
 }
 
 // decodeVehicleEvents decodes the columns of a vehicle chunk into d; its
 // events must be built in order.
-func decodeVehicleEvents(c *Codec, b []byte, d *decoder) (int, func(int) VehicleEvent, error) {
+func decodeVehicleEvents(c *Codec, b []byte, d *decoder) (int, func(int, *VehicleEvent), error) {
 	body, err := c.body(b, kindVehicleEvents, &d.body)
 	if err != nil {
 		return 0, nil, err
@@ -237,7 +237,7 @@ func decodeVehicleEvents(c *Codec, b []byte, d *decoder) (int, func(int) Vehicle
 	if err := r.end(); err != nil {
 		return 0, nil, err
 	}
-	return n, func(i int) VehicleEvent { return v.event(d, i) }, nil
+	return n, func(i int, ev *VehicleEvent) { v.event(d, i, ev) }, nil
 }
 
 // readReadings reads which events have a readings map, the reading names
