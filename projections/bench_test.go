@@ -101,7 +101,7 @@ func BenchmarkProjection(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				shadow, err := readmodel.CreateShadow(ctx, pool)
+				shadow, err := readmodel.CreateShadow(ctx, pool, keepAll)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -143,7 +143,7 @@ func BenchmarkRebuild(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		shadow, err := readmodel.CreateShadow(ctx, pool)
+		shadow, err := readmodel.CreateShadow(ctx, pool, keepAll)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -120,7 +120,7 @@ func TestBucketProjection_AddedLaterFillsItselfFromHistory(t *testing.T) {
 	if err := readmodel.AddBucketProjection(ctx, e.pool, projections.BucketSpec{Name: "utc_days", Width: 24 * time.Hour}, "UTC"); err != nil {
 		t.Fatal(err)
 	}
-	shadow, err := readmodel.CreateShadow(ctx, e.pool)
+	shadow, err := readmodel.CreateShadow(ctx, e.pool, keepAll)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,9 +36,10 @@ type VehicleEventRow struct {
 	EID        string
 	Type       string
 	OccurredAt time.Time
-	Readings   []byte // JSON object or nil
+	Readings   map[string]float64 // nil when the event had none
 	Location   *domain.Location
-	Data       []byte // JSON object or nil
+	Data       []byte    // JSON object or nil
+	RecordedAt time.Time // when it entered the log
 }
 
 // SeriesKey names one series: a station's measurement type or a vehicle's reading.
@@ -114,7 +115,8 @@ type Aggregate struct {
 	Min, Max float64
 }
 
-func (a *Aggregate) add(v float64) {
+// Add counts v in the aggregate.
+func (a *Aggregate) Add(v float64) {
 	if a.Count == 0 || v < a.Min {
 		a.Min = v
 	}
@@ -218,14 +220,14 @@ func (c *Changes) observe(deviceID, name string, v float64, at time.Time, loc *t
 		agg = &Aggregate{}
 		c.Daily[key] = agg
 	}
-	agg.add(v)
+	agg.Add(v)
 	hour := HourKey{SeriesKey: series, Hour: b.Hour.Start}
 	hagg := c.Hourly[hour]
 	if hagg == nil {
 		hagg = &Aggregate{}
 		c.Hourly[hour] = hagg
 	}
-	hagg.add(v)
+	hagg.Add(v)
 	for _, sb := range b.Specs {
 		bk := BucketKey{Spec: sb.Spec, SeriesKey: series, Start: sb.Start}
 		bagg := c.Buckets[bk]
@@ -233,7 +235,7 @@ func (c *Changes) observe(deviceID, name string, v float64, at time.Time, loc *t
 			bagg = &Aggregate{}
 			c.Buckets[bk] = bagg
 		}
-		bagg.add(v)
+		bagg.Add(v)
 	}
 	// Latest by measured time; of two at the same instant the later in the log wins.
 	if cur, ok := c.Latest[series]; !ok || !at.Before(cur.At) {
@@ -284,12 +286,9 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 	case domain.VehicleEventsRecorded:
 		loc := z.of(e.VID)
 		for _, v := range e.Events {
-			row := VehicleEventRow{DeviceID: e.VID, EID: v.EID, Type: v.Type, OccurredAt: v.OccurredAt, Location: v.Location, Data: v.Data}
+			row := VehicleEventRow{DeviceID: e.VID, EID: v.EID, Type: v.Type, OccurredAt: v.OccurredAt, Location: v.Location, Data: v.Data, RecordedAt: r.RecordedAt}
 			if len(v.Readings) > 0 {
-				row.Readings, err = json.Marshal(v.Readings)
-				if err != nil {
-					return err
-				}
+				row.Readings = v.Readings
 				for name, x := range v.Readings {
 					c.observe(e.VID, name, x, v.OccurredAt, loc)
 				}

@@ -15,18 +15,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
+	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
 func newReadAPI(t *testing.T, pool *pgxpool.Pool, now time.Time) string {
 	t.Helper()
-	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: time.Minute}, func() time.Time { return now },
+	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: time.Minute}, func() time.Time { return now },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -52,14 +52,12 @@ func TestExport_AYearOfMinuteDataStreamsInBoundedMemory(t *testing.T) {
 	addStation(t, pool, "st", "UTC")
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	const n = 365 * 24 * 60
-	_, err := pool.CopyFrom(context.Background(), pgx.Identifier{"rm_measurements"},
-		[]string{"device_id", "type", "measured_at", "value", "measurement_id"},
-		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			return []any{"st", "pm25", start.Add(time.Duration(i) * time.Minute), float64(i % 100), "m" + strconv.Itoa(i)}, nil
-		}))
-	if err != nil {
-		t.Fatal(err)
+	ms := make([]projections.MeasurementRow, n)
+	for i := range ms {
+		ms[i] = projections.MeasurementRow{DeviceID: "st", Type: "pm25", MeasuredAt: start.Add(time.Duration(i) * time.Minute),
+			Value: float64(i % 100), MeasurementID: "m" + strconv.Itoa(i)}
 	}
+	seedRaw(t, pool, ms, nil)
 	url := newReadAPI(t, pool, start.AddDate(1, 0, 0))
 	for _, format := range []string{"csv", "ndjson"} {
 		t.Run(format, func(t *testing.T) {
@@ -131,4 +129,14 @@ func TestExport_AYearOfMinuteDataStreamsInBoundedMemory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mustQueries is the read API's PostgreSQL store over pool.
+func mustQueries(t testing.TB, pool *pgxpool.Pool) *readmodel.Queries {
+	t.Helper()
+	q, err := readmodel.NewQueries(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

@@ -2,19 +2,23 @@ package readapi_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/httpx/openapitest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
+	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
@@ -29,7 +33,7 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedReadModels(t, pool)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
 		httpx.NewRegistry(), logger)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -192,9 +196,6 @@ func seedReadModels(t testing.TB, pool *pgxpool.Pool) {
 			('st-2', 'station', 'Nowhere yet', NULL, NULL, '', '', '', '', 0, false, $1::timestamptz - interval '2 days', $1::timestamptz - interval '2 days'),
 			('veh-1', 'vehicle', 'Van 1', NULL, NULL, 'UTC', '1HGCM82633A004352', 'KR 12345', 'e-Transit', 1, false, $1::timestamptz - interval '40 days', $1::timestamptz - interval '40 days'),
 			('veh-2', 'vehicle', 'Van 2', NULL, NULL, '', '', '', '', 3, true, $1::timestamptz - interval '3 days', $1::timestamptz - interval '1 day')`,
-		`INSERT INTO rm_measurements (device_id, type, measured_at, value, measurement_id)
-			SELECT 'st-1', t, $1::timestamptz - make_interval(hours => h), 10 + h % 7 + 0.25, t || '-' || h
-			FROM generate_series(1, 120) AS h, unnest(ARRAY['pm25', 'temperature']) AS t`,
 		`INSERT INTO rm_daily (device_id, name, day, count, sum, min, max)
 			SELECT 'st-1', 'pm25', $1::date - d, 24, 24 * 12.5, 8, 17.5 FROM generate_series(0, 29) AS d
 			UNION ALL
@@ -204,6 +205,10 @@ func seedReadModels(t testing.TB, pool *pgxpool.Pool) {
 			('st-1', 'temperature', 11.25, $1::timestamptz - interval '1 hour'),
 			('veh-1', 'speed_kmh', 42.5, $1::timestamptz - interval '10 minutes'),
 			('veh-1', 'battery_pct', 81, $1::timestamptz - interval '10 minutes')`,
+		// Hourly aggregates are partitioned by hour; the projector makes
+		// partitions as it needs them, a seed makes its own.
+		`CREATE TABLE rm_hourly_seed PARTITION OF rm_hourly FOR VALUES FROM ('` + specNow.Add(-7*24*time.Hour).Format(time.RFC3339) +
+			`') TO ('` + specNow.Add(7*24*time.Hour).Format(time.RFC3339) + `')`,
 		`INSERT INTO rm_hourly (device_id, name, hour, count, sum, min, max)
 			SELECT 'st-1', 'pm25', date_trunc('hour', $1::timestamptz) - make_interval(hours => h), 1, 12.5, 12.5, 12.5 FROM generate_series(1, 30) AS h`,
 		`INSERT INTO projection_buckets (name, width_seconds, zone, created_at) VALUES ('q15', 900, '', $1::timestamptz)`,
@@ -213,10 +218,6 @@ func seedReadModels(t testing.TB, pool *pgxpool.Pool) {
 			('st-1', 10, 1, 'StationRegistered', $1::timestamptz - interval '40 days', 0, '{"name": "Krakow", "location": {"lat": 50.06, "lon": 19.94}, "timezone": "Europe/Warsaw"}'),
 			('st-1', 11, 5, 'MeasurementCorrected', $1::timestamptz - interval '2 days', NULL, '{"id": "pm25-3", "value": 12, "reason": "recalibrated", "actor": "ops"}'),
 			('veh-1', 12, 7, 'VehicleRegistered', $1::timestamptz - interval '40 days', 0, '{"name": "Van 1"}')`,
-		`INSERT INTO rm_vehicle_events (device_id, eid, type, occurred_at, readings, lat, lon, data) VALUES
-			('veh-1', 'e-1', 'telemetry', $1::timestamptz - interval '10 minutes', '{"speed_kmh": 42.5, "battery_pct": 81}', 52.2, 21.0, NULL),
-			('veh-1', 'e-2', 'door_opened', $1::timestamptz - interval '20 minutes', NULL, NULL, NULL, '{"door": "rear"}'),
-			('veh-1', 'e-3', 'telemetry', $1::timestamptz - interval '30 minutes', '{"speed_kmh": 0}', NULL, NULL, NULL)`,
 		`INSERT INTO rm_alerts (device_id, rule, type, raised_at, cleared_at, value, threshold) VALUES
 			('st-1', 'pm25-high', 'pm25', $1::timestamptz - interval '2 hours', NULL, 52.5, 35),
 			('st-1', 'pm25-high', 'pm25', $1::timestamptz - interval '2 days', $1::timestamptz - interval '47 hours', 40, 35)`,
@@ -224,8 +225,39 @@ func seedReadModels(t testing.TB, pool *pgxpool.Pool) {
 			('st-1', false, $1::timestamptz - interval '1 hour', $1::timestamptz - interval '30 minutes')`,
 	}
 	for _, s := range stmts {
-		if _, err := pool.Exec(ctx, s, specNow); err != nil {
+		var args []any
+		if strings.Contains(s, "$1") {
+			args = []any{specNow}
+		}
+		if _, err := pool.Exec(ctx, s, args...); err != nil {
 			t.Fatalf("seed read models: %v\n%s", err, s)
 		}
+	}
+	// Raw points and vehicle events, as the projector stores them.
+	var ms []projections.MeasurementRow
+	for h := 1; h <= 120; h++ {
+		for _, typ := range []string{"pm25", "temperature"} {
+			ms = append(ms, projections.MeasurementRow{DeviceID: "st-1", Type: typ, MeasuredAt: specNow.Add(-time.Duration(h) * time.Hour),
+				Value: float64(10+h%7) + 0.25, MeasurementID: fmt.Sprintf("%s-%d", typ, h)})
+		}
+	}
+	vs := []projections.VehicleEventRow{
+		{DeviceID: "veh-1", EID: "e-1", Type: "telemetry", OccurredAt: specNow.Add(-10 * time.Minute),
+			Readings: map[string]float64{"speed_kmh": 42.5, "battery_pct": 81}, Location: &domain.Location{Lat: 52.2, Lon: 21.0}},
+		{DeviceID: "veh-1", EID: "e-2", Type: "door_opened", OccurredAt: specNow.Add(-20 * time.Minute), Data: []byte(`{"door": "rear"}`)},
+		{DeviceID: "veh-1", EID: "e-3", Type: "telemetry", OccurredAt: specNow.Add(-30 * time.Minute), Readings: map[string]float64{"speed_kmh": 0}},
+	}
+	seedRaw(t, pool, ms, vs)
+}
+
+// seedRaw stores raw rows as the projector does, kept whatever their age.
+func seedRaw(t testing.TB, pool *pgxpool.Pool, ms []projections.MeasurementRow, vs []projections.VehicleEventRow) {
+	t.Helper()
+	w, err := readmodel.NewWriter(pool, readmodel.WriterConfig{Retention: readmodel.Retention{Raw: readmodel.KeepForever, Hourly: readmodel.KeepForever}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddRaw(context.Background(), ms, vs); err != nil {
+		t.Fatalf("seed raw read models: %v", err)
 	}
 }

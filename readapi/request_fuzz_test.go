@@ -13,7 +13,6 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/httpx/httpxtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
-	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
@@ -56,7 +55,7 @@ func FuzzReadAPI(f *testing.F) {
 
 	pool, _ := pgtest.NewDatabase(f)
 	seedReadModels(f, pool)
-	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	h := readapi.NewHandler(mustQueries(f, pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	f.Cleanup(srv.Close)
@@ -89,14 +88,14 @@ func FuzzReadAPI(f *testing.F) {
 func TestReadAPI_HostileRequestsGetTheirStatus(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedReadModels(t, pool)
-	srv := httptest.NewServer(readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	srv := httptest.NewServer(readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(srv.Close)
 	rows := func() int {
 		t.Helper()
 		var n int
-		if err := pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM rm_devices) + (SELECT count(*) FROM rm_measurements)
-			+ (SELECT count(*) FROM rm_daily) + (SELECT count(*) FROM rm_vehicle_events)`).Scan(&n); err != nil {
+		if err := pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM rm_devices) + (SELECT coalesce(sum(points), 0) FROM rm_measurement_chunks)
+			+ (SELECT count(*) FROM rm_daily) + (SELECT coalesce(sum(events), 0) FROM rm_vehicle_event_chunks)`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

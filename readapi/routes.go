@@ -12,6 +12,7 @@
 package readapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -46,7 +47,7 @@ func NewHandler(store Store, cfg Config, clock func() time.Time, reg *prometheus
 	r := mux.NewRouter()
 	httpx.AnswerUnmatched(r)
 	r.Use(httpx.Instrument(reg, "read", logger, cfg.RequestTimeout))
-	httpx.Ops(r, reg, store.Ping)
+	httpx.Ops(r, reg, func(ctx context.Context) error { return store.Ping(ctx) })
 
 	v1 := r.PathPrefix("/v1").Subrouter()
 	v1.Use(refuseUnstorableText)

@@ -212,7 +212,7 @@ func rebuild(ctx context.Context, cfg config.Config, env service.Env, logger *sl
 			total = n
 		}
 	}
-	shadow, err := readmodel.CreateShadow(ctx, env.Pool)
+	shadow, err := readmodel.CreateShadow(ctx, env.Pool, service.WriterConfig(cfg))
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,10 @@ func TestPipeline_AlertsReachTheReadAPIAndSurviveARestart(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	es := eventstore.New(pool, eventstore.Config{Unbatched: true})
 	store := pgStore{es}
-	rms := readmodel.NewWriter(pool)
+	rms, err := readmodel.NewWriter(pool, readmodel.WriterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
 	clk := &clock{now: t0, ticks: make(chan time.Time)}
 
@@ -149,7 +152,11 @@ func TestPipeline_AlertsReachTheReadAPIAndSurviveARestart(t *testing.T) {
 		}
 	}
 	project()
-	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: 10 * time.Second}, time.Now, httpx.NewRegistry(), quiet)
+	queries, err := readmodel.NewQueries(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := readapi.NewHandler(queries, readapi.Config{RequestTimeout: 10 * time.Second}, time.Now, httpx.NewRegistry(), quiet)
 	get := func(path string, into any) {
 		t.Helper()
 		rec := httptest.NewRecorder()

@@ -47,6 +47,10 @@ type Config struct {
 	MQTTTopicRoot      string        // FLEETPULSE_MQTT_TOPIC_ROOT
 	OfflineAfter       time.Duration // FLEETPULSE_OFFLINE_AFTER
 	Alerting           bool          // FLEETPULSE_ALERTING
+
+	RawRetention    time.Duration // FLEETPULSE_RAW_RETENTION
+	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
+	DedupHorizon    time.Duration // FLEETPULSE_DEDUP_HORIZON
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -81,6 +85,9 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_MQTT_SHARE_GROUP", "fleetpulse", "shared-subscription group: the bridges of one group split the devices' messages"},
 	{"FLEETPULSE_MQTT_TOPIC_ROOT", "fleetpulse", "first level of the devices' MQTT topics (`<root>/<device id>/measurements`); one per deployment sharing a broker"},
 	{"FLEETPULSE_OFFLINE_AFTER", "10m", "a device that sends no measured data for this long is reported silent (DeviceWentSilent)"},
+	{"FLEETPULSE_RAW_RETENTION", "90d", "how long raw measurements and vehicle events are kept, by their measured time (whole partitions are dropped; daily aggregates keep counting them); corrections are accepted for measurements measured within it, less two days"},
+	{"FLEETPULSE_HOURLY_RETENTION", "730d", "how long hourly aggregates are kept (daily aggregates are kept for ever)"},
+	{"FLEETPULSE_DEDUP_HORIZON", "7d", "how long after it was recorded a measurement id or event eid is still recognised as a duplicate"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -125,6 +132,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.MQTTTopicRoot = r.str("FLEETPULSE_MQTT_TOPIC_ROOT")
 	c.OfflineAfter = r.duration("FLEETPULSE_OFFLINE_AFTER")
 	c.Alerting = r.bool("FLEETPULSE_ALERTING")
+	c.RawRetention = r.days("FLEETPULSE_RAW_RETENTION")
+	c.HourlyRetention = r.days("FLEETPULSE_HOURLY_RETENTION")
+	c.DedupHorizon = r.days("FLEETPULSE_DEDUP_HORIZON")
 	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
 	if c.MQTTClientID == "" {
 		host, _ := os.Hostname()
@@ -187,6 +197,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("bus_prefix", c.BusPrefix),
 		slog.Bool("mqtt_enabled", c.MQTTEnabled),
 		slog.Bool("alerting", c.Alerting),
+		slog.Duration("raw_retention", c.RawRetention),
+		slog.Duration("hourly_retention", c.HourlyRetention),
+		slog.Duration("dedup_horizon", c.DedupHorizon),
 		slog.String("mqtt_url", redact.URL(c.MQTTURL)),
 		slog.String("mqtt_topic_root", c.MQTTTopicRoot),
 	)
@@ -219,6 +232,29 @@ func (r *reader) bool(name string) bool {
 		r.errs = append(r.errs, fmt.Sprintf("%s: want true or false, got %q", name, r.str(name)))
 	}
 	return v
+}
+
+// days reads a duration that may also be a number of days ("90d").
+func (r *reader) days(name string) time.Duration {
+	v := r.str(name)
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		if d, err := strconv.Atoi(n); err == nil && d > 0 {
+			return time.Duration(d) * 24 * time.Hour
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s: want a positive duration like 90d or 36h, got %q", name, v))
+	}
+	return d
+}
+
+// CorrectionWindow is how long after its measured time a measurement may
+// still be corrected: while every bucket it counts in (its local day, at
+// most 26 hours, or an operator bucket of at most a day) is still whole in
+// the raw read model.
+func (c Config) CorrectionWindow() time.Duration {
+	return max(c.RawRetention-48*time.Hour, c.RawRetention/2)
 }
 
 func (r *reader) duration(name string) time.Duration {

@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -79,13 +81,16 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 }
 
 // readModelTables lists the live read-model tables (rm_*, not a rebuild's
-// shadow tables), so a table added later is compared too.
+// shadow tables, nor the partitions of a partitioned one), so a table
+// added later is compared too. rm_retention is left out: it says what
+// maintenance last kept, not what the log projects to.
 func readModelTables(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `
-SELECT tablename FROM pg_tables
-WHERE schemaname = current_schema() AND tablename LIKE 'rm\_%' AND tablename NOT LIKE '%\_rebuild'
-ORDER BY tablename`)
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND c.relname LIKE 'rm\_%' AND c.relname NOT LIKE '%\_rebuild' AND c.relname <> 'rm_retention'
+ORDER BY c.relname`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +112,14 @@ type snapshot struct {
 	rows   map[string]int
 }
 
+// chunkTables are the raw read models stored as chunks: two projections of
+// one log cut them differently (and number them differently), so they are
+// compared by the items they hold, one row per item.
+var chunkTables = map[string][]string{
+	"rm_measurement_chunks":   {"device_id text", "type text", "measured_at timestamptz", "value float8", "id text", "recorded_at timestamptz"},
+	"rm_vehicle_event_chunks": {"device_id text", "eid text", "type text", "occurred_at timestamptz", "readings jsonb", "lat float8", "lon float8", "located bool", "data jsonb", "recorded_at timestamptz"},
+}
+
 func takeSnapshot(t *testing.T, pool *pgxpool.Pool, label string) snapshot {
 	t.Helper()
 	s := snapshot{label: label, tables: readModelTables(t, pool), rows: map[string]int{}}
@@ -116,12 +129,61 @@ func takeSnapshot(t *testing.T, pool *pgxpool.Pool, label string) snapshot {
 		if _, err := pool.Exec(ctx, `DROP TABLE IF EXISTS `+copyName); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pool.Exec(ctx, `CREATE TABLE `+copyName+` AS TABLE `+pgx.Identifier{table}.Sanitize()); err != nil {
+		if columns, ok := chunkTables[table]; ok {
+			if _, err := pool.Exec(ctx, `CREATE TABLE `+copyName+` (`+strings.Join(columns, ", ")+`)`); err != nil {
+				t.Fatalf("snapshot %s: %v", table, err)
+			}
+			copyItems(t, pool, table, label+"_"+table, columns)
+		} else if _, err := pool.Exec(ctx, `CREATE TABLE `+copyName+` AS TABLE `+pgx.Identifier{table}.Sanitize()); err != nil {
 			t.Fatalf("snapshot %s: %v", table, err)
 		}
 		s.rows[table] = count(t, pool, `SELECT count(*) FROM `+copyName)
 	}
 	return s
+}
+
+// copyItems writes the items of a chunk table into table into, one row each.
+func copyItems(t *testing.T, pool *pgxpool.Pool, table, into string, columns []string) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := readmodel.NewWriter(pool, readmodel.WriterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]any
+	switch table {
+	case "rm_measurement_chunks":
+		err = w.EachRawMeasurement(ctx, func(m readmodel.RawMeasurement) error {
+			rows = append(rows, []any{m.DeviceID, m.Type, m.MeasuredAt, m.Value, m.ID, m.RecordedAt})
+			return nil
+		})
+	case "rm_vehicle_event_chunks":
+		err = w.EachRawVehicleEvent(ctx, func(e readmodel.RawVehicleEvent) error {
+			var readings, data any
+			if e.Readings != nil {
+				b, err := json.Marshal(e.Readings)
+				if err != nil {
+					return err
+				}
+				readings = string(b)
+			}
+			if e.Data != nil {
+				data = string(e.Data)
+			}
+			rows = append(rows, []any{e.DeviceID, e.EID, e.Type, e.OccurredAt, readings, e.Lat, e.Lon, e.HasLocation, data, e.RecordedAt})
+			return nil
+		})
+	}
+	if err != nil {
+		t.Fatalf("read the items of %s: %v", table, err)
+	}
+	names := make([]string, len(columns))
+	for i, c := range columns {
+		names[i], _, _ = strings.Cut(c, " ")
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{into}, names, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatalf("copy the items of %s: %v", table, err)
+	}
 }
 
 // comparableColumns is the select list that compares rows of table:
@@ -162,7 +224,7 @@ func sameReadModels(t *testing.T, pool *pgxpool.Pool, got, want snapshot) {
 	}
 	var problems []string
 	for _, table := range got.tables {
-		cols := comparableColumns(t, pool, table)
+		cols := comparableColumns(t, pool, got.label+"_"+table) // chunk tables are copied as items
 		a := pgx.Identifier{got.label + "_" + table}.Sanitize()
 		b := pgx.Identifier{want.label + "_" + table}.Sanitize()
 		onlyIn := func(x, y string) (int, []string) {
@@ -209,8 +271,8 @@ func resetReadModels(t *testing.T, pool *pgxpool.Pool) {
 func readModelsMatchTheLog(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	for _, c := range []struct{ what, logSQL, modelSQL string }{
-		{"measurements", `SELECT count(*) FROM measurement_items`, `SELECT count(*) FROM rm_measurements`},
-		{"vehicle events", `SELECT count(*) FROM vehicle_event_items`, `SELECT count(*) FROM rm_vehicle_events`},
+		{"measurements", `SELECT count(*) FROM measurement_items`, `SELECT coalesce(sum(points), 0) FROM rm_measurement_chunks`},
+		{"vehicle events", `SELECT count(*) FROM vehicle_event_items`, `SELECT coalesce(sum(events), 0) FROM rm_vehicle_event_chunks`},
 		{"devices", `SELECT count(*) FROM events WHERE event_type IN ('StationRegistered', 'VehicleRegistered')`, `SELECT count(*) FROM rm_devices`},
 	} {
 		if inLog, inModel := count(t, pool, c.logSQL), count(t, pool, c.modelSQL); inLog != inModel {
@@ -281,9 +343,9 @@ WITH cp AS (
            (SELECT count(*) FROM vehicle_event_items, cp WHERE (tx_id, position) <= (cp.c, cp.p)) AS v
 )
 SELECT cp.c, cp.p, cp.n, upto.n, upto.m, upto.v,
-       (SELECT count(*) FROM rm_measurements),
+       (SELECT coalesce(sum(points), 0) FROM rm_measurement_chunks),
        (SELECT coalesce(sum(count), 0) FROM rm_daily WHERE device_id IN (SELECT device_id FROM rm_devices WHERE kind = 'station')),
-       (SELECT count(*) FROM rm_vehicle_events)
+       (SELECT coalesce(sum(events), 0) FROM rm_vehicle_event_chunks)
 FROM cp, upto`, projections.ReadModels).Scan(&cp.tx, &cp.pos, &applied, &inLog, &logM, &logV, &rawM, &dailyM, &rawV)
 	if err != nil {
 		t.Fatalf("compare the read models with the log up to the checkpoint: %v", err)

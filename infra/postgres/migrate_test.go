@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -19,10 +20,11 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// versions returns the goose version of every migration file of set, by file name.
-func versions(t *testing.T, set fs.FS) map[string]int64 {
+// versions returns the goose version of every migration of set, by file
+// name (Go migrations by "go:<version>").
+func versions(t *testing.T, set postgres.MigrationSet) map[string]int64 {
 	t.Helper()
-	entries, err := fs.ReadDir(set, ".")
+	entries, err := fs.ReadDir(set.SQL, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +38,9 @@ func versions(t *testing.T, set fs.FS) map[string]int64 {
 			t.Fatalf("%s: %v", e.Name(), err)
 		}
 		out[e.Name()] = v
+	}
+	for _, m := range set.Go {
+		out[fmt.Sprintf("go:%d", m.Version)] = m.Version
 	}
 	if len(out) == 0 {
 		t.Fatal("no migrations in the set")
@@ -61,7 +66,7 @@ func TestMigrations_EventStoreAndReadModelSetsNeverShareAVersion(t *testing.T) {
 // has applied: renaming or renumbering one would make goose apply it again.
 func TestMigrations_KeepTheVersionsDatabasesWereMigratedTo(t *testing.T) {
 	for _, tt := range []struct {
-		set  fs.FS
+		set  postgres.MigrationSet
 		want map[string]int64
 	}{
 		{eventstore.Migrations(), map[string]int64{"00001_event_store.sql": 1}},
@@ -83,7 +88,8 @@ func TestMigrate_RefusesTwoSetsWithTheSameVersion(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	a := fstest.MapFS{"00008_a.sql": {Data: []byte("-- +goose Up\nCREATE TABLE a (x int);\n")}}
 	b := fstest.MapFS{"00008_b.sql": {Data: []byte("-- +goose Up\nCREATE TABLE b (x int);\n")}}
-	err := postgres.Migrate(context.Background(), pool, quiet, eventstore.Migrations(), readmodel.Migrations(), a, b)
+	err := postgres.Migrate(context.Background(), pool, quiet, eventstore.Migrations(), readmodel.Migrations(),
+		postgres.MigrationSet{SQL: a}, postgres.MigrationSet{SQL: b})
 	if err == nil || !strings.Contains(err.Error(), "share version 8") {
 		t.Fatalf("got %v, want a refusal naming version 8", err)
 	}
@@ -107,7 +113,7 @@ func TestMigrate_AnUpToDateDatabaseIsLeftAsItIs(t *testing.T) {
 		return rows, newest
 	}
 	var want int64
-	for _, set := range []fs.FS{eventstore.Migrations(), readmodel.Migrations()} {
+	for _, set := range []postgres.MigrationSet{eventstore.Migrations(), readmodel.Migrations()} {
 		for _, v := range versions(t, set) {
 			want = max(want, v)
 		}

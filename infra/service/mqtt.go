@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/commands"
-	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/mqttbridge"
@@ -56,7 +55,7 @@ func startMQTTBridge(ctx context.Context, cfg config.Config, dispatcher wire.Dis
 // command handlers behind an in-process bus, as the command API does, and
 // closes the bus after the bridge has drained.
 func RunMQTTBridgeAlone(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger) error {
-	app := commands.NewApplication(env.Store, time.Now, domain.TelemetryPolicy{MaxFutureSkew: cfg.MaxFutureSkew})
+	app := commands.NewApplication(env.Store, time.Now, TelemetryPolicy(cfg))
 	cmdBus, err := bus.NewInProcess(app, logger, cfg.RequestTimeout)
 	if err != nil {
 		return err

@@ -69,7 +69,8 @@ func OpenPostgres(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (EventStore, func(), error) {
 	switch cfg.EventStore {
 	case "postgres":
-		st := eventstore.New(pool, eventstore.Config{PollInterval: cfg.PollInterval})
+		st := eventstore.New(pool, eventstore.Config{PollInterval: cfg.PollInterval, DedupHorizon: cfg.DedupHorizon,
+			Logger: logger.With("component", "eventstore")})
 		return st, st.Close, nil
 	case "esdb":
 		st, err := esdb.Open(ctx, cfg.ESDBURL, logger.With("component", "esdb"), esdb.WithPollInterval(cfg.PollInterval))
@@ -87,7 +88,7 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 	if cfg.AdminToken == "" {
 		return errors.New("FLEETPULSE_ADMIN_TOKEN is required by the command API")
 	}
-	app := commands.NewApplication(store, time.Now, domain.TelemetryPolicy{MaxFutureSkew: cfg.MaxFutureSkew})
+	app := commands.NewApplication(store, time.Now, TelemetryPolicy(cfg))
 	var cmdBus interface {
 		commandapi.Dispatcher
 		Close() error
@@ -148,7 +149,7 @@ func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *s
 		return fmt.Errorf("a command worker needs a distributed command bus (FLEETPULSE_COMMAND_BUS nats or postgres), not %q", cfg.CommandBus)
 	}
 	store := env.Store
-	app := commands.NewApplication(store, time.Now, domain.TelemetryPolicy{MaxFutureSkew: cfg.MaxFutureSkew})
+	app := commands.NewApplication(store, time.Now, TelemetryPolicy(cfg))
 	w, err := bus.NewWorker(ctx, app, busConfig(cfg, env), logger)
 	if err != nil {
 		return err
@@ -168,7 +169,11 @@ func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *s
 func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
 	pool := env.Pool
 	reg := httpx.NewRegistry()
-	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: cfg.RequestTimeout}, time.Now, reg, logger.With("api", "read"))
+	queries, err := readmodel.NewQueries(pool)
+	if err != nil {
+		return err
+	}
+	h := readapi.NewHandler(queries, readapi.Config{RequestTimeout: cfg.RequestTimeout}, time.Now, reg, logger.With("api", "read"))
 	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
 }
 
@@ -183,7 +188,15 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		Name: "fleetpulse_projection_lag_seconds", Help: "Time from an event's append to its projection, for the last batch."})
 	reg.MustRegister(projected, lag)
 
-	projector := projections.NewProjector(store, store, readmodel.NewWriter(pool), logger.With("component", "projector"),
+	writer, err := readmodel.NewWriter(pool, WriterConfig(cfg))
+	if err != nil {
+		return err
+	}
+	maintenance, err := readmodel.NewMaintenance(pool, WriterConfig(cfg).Retention, time.Now, logger.With("component", "read-model-maintenance"))
+	if err != nil {
+		return err
+	}
+	projector := projections.NewProjector(store, store, writer, logger.With("component", "projector"),
 		projections.Config{BatchSize: cfg.ProjectorBatch, OnBatch: func(n int, last domain.RecordedEvent) {
 			projected.Add(float64(n))
 			lag.Set(time.Since(last.RecordedAt).Seconds())
@@ -197,7 +210,12 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 	go func() {
 		errc <- httpx.Serve(httpCtx, cfg.ProjectorAddr, r, cfg.ShutdownTimeout, logger.With("component", "projector-http"), readyChan(ready, "projector"))
 	}()
-	err := projector.Run(ctx)
+	// Partitions ahead of the data, expired ones dropped, closed chunks
+	// merged: beside the projection, never in its way.
+	maintained := make(chan error, 1)
+	go func() { maintained <- maintenance.Run(ctx) }()
+	err = projector.Run(ctx)
+	<-maintained
 	stopHTTP()
 	if herr := <-errc; err == nil && herr != nil && !errors.Is(herr, http.ErrServerClosed) {
 		err = herr
@@ -208,8 +226,23 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 // RunAlerting forwards the event log as integration events and raises
 // alerts from them (thresholds, silent devices) until ctx ends.
 func RunAlerting(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger) error {
-	return alerting.Run(ctx, env.Store, readmodel.NewWriter(env.Pool), alerting.SystemClock{}, logger.With("component", "alerting"),
+	checkpoints, err := readmodel.NewWriter(env.Pool, WriterConfig(cfg))
+	if err != nil {
+		return err
+	}
+	return alerting.Run(ctx, env.Store, checkpoints, alerting.SystemClock{}, logger.With("component", "alerting"),
 		alerting.Config{OfflineAfter: cfg.OfflineAfter})
+}
+
+// WriterConfig is the read models' writer configuration: how long the
+// time-partitioned read models keep rows.
+func WriterConfig(cfg config.Config) readmodel.WriterConfig {
+	return readmodel.WriterConfig{Retention: readmodel.Retention{Raw: cfg.RawRetention, Hourly: cfg.HourlyRetention}}
+}
+
+// TelemetryPolicy is the limits commands check telemetry and corrections against.
+func TelemetryPolicy(cfg config.Config) domain.TelemetryPolicy {
+	return domain.TelemetryPolicy{MaxFutureSkew: cfg.MaxFutureSkew, CorrectionWindow: cfg.CorrectionWindow()}
 }
 
 func readyChan(ready Ready, name string) chan<- string {

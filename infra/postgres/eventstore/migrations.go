@@ -3,6 +3,8 @@ package eventstore
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
 )
 
 //go:embed migrations/*.sql
@@ -10,10 +12,10 @@ var migrations embed.FS
 
 // Migrations returns the goose migrations of the event log's tables, for
 // postgres.Migrate.
-func Migrations() fs.FS {
+func Migrations() postgres.MigrationSet {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		panic(err) // fs.Sub fails only on an invalid path; "migrations" is valid
 	}
-	return sub
+	return postgres.MigrationSet{SQL: sub}
 }

@@ -21,7 +21,9 @@ func (s *Writer) BucketSpecs(ctx context.Context) ([]projections.BucketSpec, err
 }
 
 // BucketProjections lists the operator-defined bucket projections.
-func BucketProjections(ctx context.Context, pool *pgxpool.Pool) ([]projections.BucketSpec, error) {
+func BucketProjections(ctx context.Context, pool interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}) ([]projections.BucketSpec, error) {
 	rows, err := pool.Query(ctx, bucketSpecsSQL)
 	if err != nil {
 		return nil, postgres.Classify(err)

@@ -3,6 +3,8 @@ package readmodel
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/fleetpulse/fleetpulse/infra/postgres"
 )
 
 //go:embed migrations/*.sql
@@ -10,10 +12,12 @@ var migrations embed.FS
 
 // Migrations returns the goose migrations of the read models' tables (and the projections' checkpoints), for
 // postgres.Migrate.
-func Migrations() fs.FS {
+func Migrations() postgres.MigrationSet {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		panic(err) // fs.Sub fails only on an invalid path; "migrations" is valid
 	}
-	return sub
+	return postgres.MigrationSet{SQL: sub, Go: []postgres.GoMigration{
+		{Version: convertRowTablesVersion, Up: convertRowTables},
+	}}
 }

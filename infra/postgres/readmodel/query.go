@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
@@ -16,14 +17,21 @@ import (
 // rows into the read API's types, live in the query*.go files. Every query
 // filters by device and series and walks an index in order.
 type Queries struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	codec *rawchunk.Codec
 }
 
 var _ readapi.Store = (*Queries)(nil)
 
 // NewQueries returns the read API's store over a pool whose schema has
 // Migrations applied.
-func NewQueries(pool *pgxpool.Pool) *Queries { return &Queries{pool: pool} }
+func NewQueries(pool *pgxpool.Pool) (*Queries, error) {
+	codec, err := rawchunk.New()
+	if err != nil {
+		return nil, err
+	}
+	return &Queries{pool: pool, codec: codec}, nil
+}
 
 // Ping says whether PostgreSQL answers. Its error is left as pgx words it:
 // the readiness answer shows it.

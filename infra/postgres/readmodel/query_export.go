@@ -7,15 +7,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
 // The export of each resolution: $1 station, $2 type, then the range.
 const (
-	exportRawSQL = `
-SELECT measured_at, value FROM rm_measurements
-WHERE device_id = $1 AND type = $2 AND measured_at >= $3 AND measured_at < $4 ORDER BY measured_at, measurement_id`
-
 	exportHourlySQL = `
 SELECT hour, count, min, max, sum / count, sum FROM rm_hourly
 WHERE device_id = $1 AND name = $2 AND hour >= $3 AND hour < $4 ORDER BY hour`
@@ -26,8 +23,8 @@ WHERE device_id = $1 AND name = $2 AND day >= $3 AND day <= $4 ORDER BY day`
 )
 
 // Export streams a station's series at a resolution row by row as
-// PostgreSQL sends them, each row scanned into one reused ExportRow: memory
-// stays flat whatever the range.
+// PostgreSQL sends them (raw points chunk by chunk), each row put in one
+// reused ExportRow: memory stays flat whatever the range.
 func (q *Queries) Export(ctx context.Context, eq readapi.ExportQuery, begin func(), write func(readapi.ExportRow) error) error {
 	var (
 		row  readapi.ExportRow
@@ -36,7 +33,10 @@ func (q *Queries) Export(ctx context.Context, eq readapi.ExportQuery, begin func
 	)
 	switch eq.Resolution {
 	case readapi.Raw:
-		sql, dest = exportRawSQL, []any{&row.At, &row.Value}
+		return q.seriesPoints(ctx, eq.StationID, eq.Type, eq.From, eq.To, begin, func(p rawchunk.Point) error {
+			row.At, row.Value = p.MeasuredAt.UTC(), p.Value
+			return write(row)
+		})
 	case readapi.Hourly:
 		sql, dest = exportHourlySQL, []any{&row.At, &row.Count, &row.Min, &row.Max, &row.Avg, &row.Sum}
 	case readapi.Daily:

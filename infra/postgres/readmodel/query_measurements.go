@@ -4,21 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
+	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
 const (
-	pointsSQL = `
-SELECT measured_at, value FROM rm_measurements
-WHERE device_id = $1 AND type = $2 AND measured_at >= $3 AND measured_at < $4
-ORDER BY measured_at, measurement_id
-LIMIT $5`
-
 	dailySQL = `
 SELECT day, count, sum, min, max FROM rm_daily
 WHERE device_id = $1 AND name = $2 AND day >= $3 AND day <= $4
@@ -36,47 +34,31 @@ WHERE projection = $1 AND device_id = $2 AND name = $3 AND start >= $4 AND start
 ORDER BY start`
 )
 
-// asOfDailySQL recomputes daily aggregates as they stood at recorded time
-// $5: measurements recorded by then, each with the value it had then
-// (revisions keep every value a correction or retraction replaced).
-const asOfDailySQL = `
-WITH ids AS (
-    SELECT measurement_id, measured_at, value AS live FROM rm_measurements
-    WHERE device_id = $1 AND type = $2 AND measured_at >= $3 AND measured_at < $4
-      AND coalesce(recorded_at, '-infinity') <= $5
-    UNION ALL
-    SELECT measurement_id, measured_at, NULL FROM rm_measurement_revisions
-    WHERE device_id = $1 AND type = $2 AND measured_at >= $3 AND measured_at < $4 AND retracted
-      AND coalesce(recorded_at, '-infinity') <= $5
-), vals AS (
-    SELECT ids.measured_at, coalesce(rev.value, ids.live) AS v
-    FROM ids LEFT JOIN LATERAL (
-        SELECT value FROM rm_measurement_revisions r
-        WHERE r.device_id = $1 AND r.measurement_id = ids.measurement_id AND r.superseded_at > $5
-        ORDER BY r.superseded_at, r.revision LIMIT 1
-    ) rev ON true
-)
-SELECT (measured_at AT TIME ZONE $6)::date, count(v), sum(v), min(v), max(v)
-FROM vals WHERE v IS NOT NULL GROUP BY 1 ORDER BY 1`
+// revisionsSQL reads the values corrections and retractions replaced in a
+// series over a range of measured time, each measurement's in the order
+// they were replaced.
+const revisionsSQL = `
+SELECT measurement_id, measured_at, recorded_at, value, superseded_at, retracted FROM rm_measurement_revisions
+WHERE device_id = $1 AND type = $2 AND measured_at >= $3 AND measured_at < $4
+ORDER BY measurement_id, superseded_at, revision`
 
 // Points returns up to q.Limit raw points in time order, and whether the
 // range holds more.
 func (q *Queries) Points(ctx context.Context, pq readapi.PointQuery) ([]readapi.Point, bool, error) {
 	points := make([]readapi.Point, 0, 256)
-	var p readapi.Point
-	err := q.each(ctx, "read points", pointsSQL, []any{pq.StationID, pq.Type, pq.From, pq.To, pq.Limit + 1},
-		[]any{&p.MeasuredAt, &p.Value}, func() error {
-			p.MeasuredAt = p.MeasuredAt.UTC()
-			points = append(points, p)
-			return nil
-		})
+	more := false
+	err := q.seriesPoints(ctx, pq.StationID, pq.Type, pq.From, pq.To, nil, func(p rawchunk.Point) error {
+		if len(points) == pq.Limit {
+			more = true
+			return errStop
+		}
+		points = append(points, readapi.Point{MeasuredAt: p.MeasuredAt.UTC(), Value: p.Value})
+		return nil
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	if len(points) > pq.Limit {
-		return points[:pq.Limit], true, nil
-	}
-	return points, false, nil
+	return points, more, nil
 }
 
 // Daily returns the daily aggregates of local days q.From to q.To.
@@ -84,10 +66,87 @@ func (q *Queries) Daily(ctx context.Context, dq readapi.DayQuery) ([]readapi.Day
 	return q.days(ctx, "read daily aggregates", dailySQL, dq.DeviceID, dq.Name, dq.From, dq.To)
 }
 
-// DailyAsOf recomputes daily aggregates from raw rows and revisions as they
-// stood at q.AsOf.
+// DailyAsOf recomputes daily aggregates from raw points and revisions as
+// they stood at q.AsOf: the measurements recorded by then (retracted ones
+// too), each with the value it had then. A raw point recorded before
+// recording times were kept counts as recorded at the beginning of time.
 func (q *Queries) DailyAsOf(ctx context.Context, aq readapi.AsOfQuery) ([]readapi.Day, error) {
-	return q.days(ctx, "recompute daily aggregates as of a time", asOfDailySQL, aq.StationID, aq.Type, aq.Start, aq.End, aq.AsOf, aq.Zone)
+	zone, err := time.LoadLocation(aq.Zone)
+	if err != nil {
+		return nil, fmt.Errorf("daily as of: zone %q: %w", aq.Zone, err)
+	}
+	type revision struct {
+		measuredAt, supersededAt time.Time
+		recordedAt               *time.Time
+		value                    float64
+		retracted                bool
+	}
+	revisions := map[string][]revision{}
+	var (
+		id string
+		r  revision
+	)
+	if err := q.each(ctx, "read revisions", revisionsSQL, []any{aq.StationID, aq.Type, aq.Start, aq.End},
+		[]any{&id, &r.measuredAt, &r.recordedAt, &r.value, &r.supersededAt, &r.retracted}, func() error {
+			revisions[id] = append(revisions[id], r)
+			return nil
+		}); err != nil {
+		return nil, err
+	}
+	// valueAsOf is what a measurement's value was at AsOf: the one the
+	// first revision after AsOf replaced, else live (ok false: none).
+	valueAsOf := func(id string, live float64, haveLive bool) (float64, bool) {
+		for _, r := range revisions[id] {
+			if r.supersededAt.After(aq.AsOf) {
+				return r.value, true
+			}
+		}
+		return live, haveLive
+	}
+	recordedBy := func(at *time.Time) bool { return at == nil || !at.After(aq.AsOf) }
+	aggs := map[time.Time]*projections.Aggregate{}
+	add := func(measuredAt time.Time, v float64) {
+		y, m, d := measuredAt.In(zone).Date()
+		day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		a := aggs[day]
+		if a == nil {
+			a = &projections.Aggregate{}
+			aggs[day] = a
+		}
+		a.Add(v)
+	}
+	err = q.seriesPoints(ctx, aq.StationID, aq.Type, aq.Start, aq.End, nil, func(p rawchunk.Point) error {
+		var rec *time.Time
+		if !p.RecordedAt.IsZero() {
+			rec = &p.RecordedAt
+		}
+		if !recordedBy(rec) {
+			return nil
+		}
+		if v, ok := valueAsOf(p.ID, p.Value, true); ok {
+			add(p.MeasuredAt, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Retracted measurements are in the revisions only.
+	for id, rs := range revisions {
+		last := rs[len(rs)-1]
+		if !last.retracted || !recordedBy(last.recordedAt) {
+			continue
+		}
+		if v, ok := valueAsOf(id, 0, false); ok {
+			add(last.measuredAt, v)
+		}
+	}
+	days := make([]readapi.Day, 0, len(aggs))
+	for day, a := range aggs {
+		days = append(days, readapi.Day{Day: day.Format(time.DateOnly), Count: a.Count, Sum: a.Sum, Min: a.Min, Max: a.Max, Avg: a.Sum / float64(a.Count)})
+	}
+	slices.SortFunc(days, func(a, b readapi.Day) int { return strings.Compare(a.Day, b.Day) })
+	return days, nil
 }
 
 // days runs a query of (day, count, sum, min, max) rows.

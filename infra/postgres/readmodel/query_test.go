@@ -3,6 +3,7 @@ package readmodel_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
+	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
@@ -24,19 +26,29 @@ func seedStation(t *testing.T, pool *pgxpool.Pool) {
 	for _, s := range []string{
 		`INSERT INTO rm_devices (device_id, kind, name, lat, lon, timezone, version, registered_at, updated_at)
 			VALUES ('st', 'station', 'St', 1, 2, 'Europe/Warsaw', 0, $1, $1)`,
-		`INSERT INTO rm_measurements (device_id, type, measured_at, value, measurement_id)
-			SELECT 'st', 'pm25', $1::timestamptz - make_interval(mins => m), m, 'm' || m FROM generate_series(1, 5) AS m`,
 	} {
 		if _, err := pool.Exec(context.Background(), s, queryNow); err != nil {
 			t.Fatalf("seed: %v\n%s", err, s)
 		}
+	}
+	w, err := readmodel.NewWriter(pool, readmodel.WriterConfig{Retention: readmodel.Retention{Raw: readmodel.KeepForever}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []projections.MeasurementRow
+	for m := 1; m <= 5; m++ {
+		ms = append(ms, projections.MeasurementRow{DeviceID: "st", Type: "pm25", MeasuredAt: queryNow.Add(-time.Duration(m) * time.Minute),
+			Value: float64(m), MeasurementID: fmt.Sprintf("m%d", m)})
+	}
+	if err := w.AddRaw(context.Background(), ms, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func TestQueries_WhatDoesNotExistIsNotFound(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedStation(t, pool)
-	q := readmodel.NewQueries(pool)
+	q := mustQueries(t, pool)
 	ctx := context.Background()
 
 	if d, err := q.Device(ctx, "st"); err != nil || d.Kind != readapi.Station || d.Location == nil || d.TimeZone != "Europe/Warsaw" {
@@ -55,7 +67,7 @@ func TestQueries_WhatDoesNotExistIsNotFound(t *testing.T) {
 func TestQueries_PointsSayWhetherTheRangeHoldsMore(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedStation(t, pool)
-	q := readmodel.NewQueries(pool)
+	q := mustQueries(t, pool)
 	for _, tt := range []struct {
 		limit    int
 		wantN    int
@@ -78,7 +90,7 @@ func TestQueries_PointsSayWhetherTheRangeHoldsMore(t *testing.T) {
 func TestQueries_ExportBeginsOnceTheQueryRunsThenStreamsEachRow(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedStation(t, pool)
-	q := readmodel.NewQueries(pool)
+	q := mustQueries(t, pool)
 	eq := readapi.ExportQuery{StationID: "st", Type: "pm25", Resolution: readapi.Raw, From: queryNow.Add(-time.Hour), To: queryNow}
 
 	var events []string
@@ -111,7 +123,7 @@ func TestQueries_UnreachableDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	q := readmodel.NewQueries(pool)
+	q := mustQueries(t, pool)
 	ctx := context.Background()
 	rq := readapi.RangeQuery{DeviceID: "st", Name: "pm25", From: queryNow.Add(-time.Hour), To: queryNow}
 	begun := false
@@ -159,4 +171,13 @@ func assertIs(t *testing.T, what string, err, want error) {
 	if !errors.Is(err, want) {
 		t.Errorf("%s: %v, want an error wrapping %q", what, err, want)
 	}
+}
+
+func mustQueries(t testing.TB, pool *pgxpool.Pool) *readmodel.Queries {
+	t.Helper()
+	q, err := readmodel.NewQueries(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

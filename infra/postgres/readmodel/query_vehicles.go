@@ -2,77 +2,72 @@ package readmodel
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
 
-const (
-	vehicleEventsSQL = `
-SELECT eid, type, occurred_at, readings::text, lat, lon, data::text FROM rm_vehicle_events
-WHERE device_id = $1
-  AND occurred_at >= $2 AND occurred_at < $3
-  AND ($4 = '' OR type = $4)
-  AND (occurred_at, eid) < ($5, $6)
-ORDER BY occurred_at DESC, eid DESC
-LIMIT $7`
-
-	vehicleEventSQL = `
-SELECT eid, type, occurred_at, readings::text, lat, lon, data::text FROM rm_vehicle_events
-WHERE device_id = $1 AND eid = $2`
-)
-
-// VehicleEvents pages through a vehicle's events, newest first.
+// VehicleEvents pages through a vehicle's events, newest first: those in
+// [From, To) of Type (any when empty) that come before the cursor (by time,
+// then eid).
 func (q *Queries) VehicleEvents(ctx context.Context, vq readapi.VehicleEventQuery) ([]readapi.VehicleEvent, error) {
-	rows, err := q.pool.Query(ctx, vehicleEventsSQL, vq.VehicleID, vq.From, vq.To, vq.Type, vq.Before.At, vq.Before.EID, vq.Limit)
-	if err != nil {
-		return nil, postgres.Classify(fmt.Errorf("read events of vehicle %q: %w", vq.VehicleID, err))
+	upper := vq.Before.At
+	if vq.To.Before(upper) {
+		upper = vq.To
 	}
-	events, err := pgx.CollectRows(rows, scanVehicleEvent)
+	var out []readapi.VehicleEvent
+	err := q.vehicleEventsBefore(ctx, vq.VehicleID, upper, vq.From, func(e rawchunk.VehicleEvent) error {
+		if e.OccurredAt.Before(vq.From) {
+			return errStop // newest first: nothing older qualifies
+		}
+		if !e.OccurredAt.Before(vq.To) || (vq.Type != "" && e.Type != vq.Type) {
+			return nil
+		}
+		if c := e.OccurredAt.Compare(vq.Before.At); c > 0 || (c == 0 && e.EID >= vq.Before.EID) {
+			return nil
+		}
+		ev, err := responseEvent(e)
+		if err != nil {
+			return err
+		}
+		out = append(out, ev)
+		if len(out) == vq.Limit {
+			return errStop
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, postgres.Classify(fmt.Errorf("read events of vehicle %q: %w", vq.VehicleID, err))
+		return nil, fmt.Errorf("read events of vehicle %q: %w", vq.VehicleID, err)
 	}
-	return events, nil
+	return out, nil
 }
 
 // VehicleEvent returns one event, or readapi.ErrEventNotFound.
 func (q *Queries) VehicleEvent(ctx context.Context, vehicleID, eid string) (readapi.VehicleEvent, error) {
-	rows, err := q.pool.Query(ctx, vehicleEventSQL, vehicleID, eid)
+	e, ok, err := q.vehicleEventByID(ctx, vehicleID, eid)
 	if err != nil {
-		return readapi.VehicleEvent{}, postgres.Classify(fmt.Errorf("read event %q of vehicle %q: %w", eid, vehicleID, err))
+		return readapi.VehicleEvent{}, err
 	}
-	e, err := pgx.CollectExactlyOneRow(rows, scanVehicleEvent)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, fmt.Errorf("event %q of vehicle %q: %w", eid, vehicleID, readapi.ErrEventNotFound)
+	if !ok {
+		return readapi.VehicleEvent{}, fmt.Errorf("event %q of vehicle %q: %w", eid, vehicleID, readapi.ErrEventNotFound)
 	}
-	if err != nil {
-		return e, postgres.Classify(fmt.Errorf("read event %q of vehicle %q: %w", eid, vehicleID, err))
-	}
-	return e, nil
+	return responseEvent(e)
 }
 
-func scanVehicleEvent(row pgx.CollectableRow) (readapi.VehicleEvent, error) {
-	var (
-		e              readapi.VehicleEvent
-		readings, data *string
-		lat, lon       *float64
-	)
-	if err := row.Scan(&e.EID, &e.Type, &e.OccurredAt, &readings, &lat, &lon, &data); err != nil {
-		return e, err
+// responseEvent is a chunk's event as the read API answers it.
+func responseEvent(e rawchunk.VehicleEvent) (readapi.VehicleEvent, error) {
+	out := readapi.VehicleEvent{EID: e.EID, Type: e.Type, OccurredAt: e.OccurredAt.UTC(), Data: e.Data}
+	if len(e.Readings) > 0 {
+		b, err := json.Marshal(e.Readings)
+		if err != nil {
+			return out, fmt.Errorf("readings of %s: %w", e.EID, err)
+		}
+		out.Readings = b
 	}
-	e.OccurredAt = e.OccurredAt.UTC()
-	if readings != nil {
-		e.Readings = []byte(*readings)
+	if e.HasLocation {
+		out.Location = &readapi.Location{Lat: e.Lat, Lon: e.Lon}
 	}
-	if data != nil {
-		e.Data = []byte(*data)
-	}
-	if lat != nil && lon != nil {
-		e.Location = &readapi.Location{Lat: *lat, Lon: *lon}
-	}
-	return e, nil
+	return out, nil
 }

@@ -41,9 +41,10 @@ type Shadow struct {
 }
 
 // CreateShadow creates empty shadow tables shaped like the live ones (a
-// leftover shadow of an interrupted rebuild is dropped first). Only one
-// rebuild runs at a time; Close releases it.
-func CreateShadow(ctx context.Context, pool *pgxpool.Pool) (*Shadow, error) {
+// leftover shadow of an interrupted rebuild is dropped first), partitioned
+// as they are; cfg is the live writer's (the shadow keeps what the live
+// read models keep). Only one rebuild runs at a time; Close releases it.
+func CreateShadow(ctx context.Context, pool *pgxpool.Pool, cfg WriterConfig) (*Shadow, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, postgres.Classify(err)
@@ -57,14 +58,24 @@ func CreateShadow(ctx context.Context, pool *pgxpool.Pool) (*Shadow, error) {
 		conn.Release()
 		return nil, errors.New("another rebuild is running")
 	}
-	sh := &Shadow{Writer: newShadowWriter(pool, shadowSuffix), lock: conn}
+	w, err := newWriter(pool, shadowSuffix, cfg)
+	if err != nil {
+		conn.Release()
+		return nil, err
+	}
+	sh := &Shadow{Writer: w, lock: conn}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for _, t := range Tables {
 			shadow := pgx.Identifier{t + shadowSuffix}.Sanitize()
 			if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+shadow); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING ALL)`, shadow, pgx.Identifier{t}.Sanitize())); err != nil {
+			create := fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING ALL)`, shadow, pgx.Identifier{t}.Sanitize())
+			if col := partitionColumn(t); col != "" {
+				// Its partitions are made as the rebuild needs them.
+				create += ` PARTITION BY RANGE (` + pgx.Identifier{col}.Sanitize() + `)`
+			}
+			if _, err := tx.Exec(ctx, create); err != nil {
 				return err
 			}
 		}
@@ -156,6 +167,16 @@ func swapTable(ctx context.Context, tx pgx.Tx, t string) error {
 	if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, pgx.Identifier{shadow}.Sanitize(), pgx.Identifier{live}.Sanitize())); err != nil {
 		return err
 	}
+	if partitionColumn(t) != "" {
+		// Partitions are named after their table: the retired ones after
+		// the retired table, the shadow's after the live one.
+		if err := renamePartitions(ctx, tx, retired, live, retired); err != nil {
+			return err
+		}
+		if err := renamePartitions(ctx, tx, live, shadow, live); err != nil {
+			return err
+		}
+	}
 	// Match each shadow index to the live one with the same definition.
 	for shadowName, def := range shadowIdx {
 		for liveName, liveDef := range liveIdx {
@@ -165,6 +186,29 @@ func swapTable(ctx context.Context, tx pgx.Tx, t string) error {
 				}
 				break
 			}
+		}
+	}
+	return nil
+}
+
+// renamePartitions renames the partitions of table that are named
+// <from>_p... to <to>_p...
+func renamePartitions(ctx context.Context, tx pgx.Tx, table, from, to string) error {
+	if _, err := tx.Exec(ctx, `SET LOCAL timezone = 'UTC'`); err != nil {
+		return err
+	}
+	ps, err := partitionsOf(ctx, tx, table)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		rest, ok := strings.CutPrefix(p.name, from+"_p")
+		if !ok {
+			continue
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`,
+			pgx.Identifier{p.name}.Sanitize(), pgx.Identifier{to + "_p" + rest}.Sanitize())); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -34,7 +34,10 @@ func TestStatuses_ReportEachCheckpointAndWhatTheLogHoldsAfterIt(t *testing.T) {
 		t.Fatalf("read %d events, %v; want 3", len(evs), err)
 	}
 	// "a" has applied the first event; "b" none.
-	w := readmodel.NewWriter(pool)
+	w, err := readmodel.NewWriter(pool, readmodel.WriterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := w.Checkpoint(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}

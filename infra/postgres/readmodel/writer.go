@@ -11,14 +11,17 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -100,29 +103,63 @@ ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, last_measured_at
 
 // Tables are the tables of the read models, in the order a rebuild
 // creates them.
-var Tables = []string{"rm_devices", "rm_measurements", "rm_vehicle_events", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets", "rm_alerts", "rm_device_status"}
+var Tables = []string{"rm_devices", "rm_measurement_chunks", "rm_vehicle_event_chunks", "rm_vehicle_event_ids", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets", "rm_alerts", "rm_device_status"}
+
+// WriterConfig tunes a Writer.
+type WriterConfig struct {
+	// Retention of the time-partitioned read models: rows older than it
+	// are counted in the aggregates and not kept (see Retention).
+	Retention Retention
+	// Clock tells the time retention is measured from (default time.Now).
+	Clock func() time.Time
+}
 
 // Writer writes the read models for projectors (projections.ReadModelStore)
 // and the checkpoints of the alerting forwarder and evaluator: the live
 // tables, or a shadow set (same tables with a suffix) that a rebuild fills.
 type Writer struct {
-	pool   *pgxpool.Pool
-	suffix string
-	rename *strings.Replacer
+	pool      database
+	suffix    string
+	rename    *strings.Replacer
+	codec     *rawchunk.Codec
+	retention Retention
+	span      time.Duration // of a chunk
+	clock     func() time.Time
+	parts     *partitionCache
 }
 
 // NewWriter returns the writer of the live read-model tables, on a pool
 // whose schema has Migrations applied.
-func NewWriter(pool *pgxpool.Pool) *Writer {
-	return &Writer{pool: pool, rename: strings.NewReplacer()}
+func NewWriter(pool *pgxpool.Pool, cfg WriterConfig) (*Writer, error) {
+	return newWriter(pool, "", cfg)
 }
 
-func newShadowWriter(pool *pgxpool.Pool, suffix string) *Writer {
-	var pairs []string
-	for _, t := range Tables {
-		pairs = append(pairs, t, t+suffix)
+// database is what a Writer runs statements on: a pool, or the transaction
+// of a migration.
+type database interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func newWriter(pool database, suffix string, cfg WriterConfig) (*Writer, error) {
+	codec, err := rawchunk.New()
+	if err != nil {
+		return nil, err
 	}
-	return &Writer{pool: pool, suffix: suffix, rename: strings.NewReplacer(pairs...)}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	var pairs []string
+	if suffix != "" {
+		for _, t := range Tables {
+			pairs = append(pairs, t, t+suffix)
+		}
+	}
+	r := cfg.Retention.WithDefaults()
+	return &Writer{pool: pool, suffix: suffix, rename: strings.NewReplacer(pairs...), codec: codec,
+		retention: r, span: SpanWidth(r), clock: cfg.Clock, parts: newPartitionCache()}, nil
 }
 
 // sql points a statement at this store's tables.
@@ -163,8 +200,26 @@ func (s *Writer) DeviceZones(ctx context.Context) (map[string]string, error) {
 }
 
 // Apply commits a batch's changes and the new checkpoint in one transaction.
+// Raw items measured before the raw retention, and hourly aggregates
+// before the hourly one, are left out (the daily aggregates count them);
+// partitions the rest needs are made first.
 func (s *Writer) Apply(ctx context.Context, name string, from, to domain.Position, c *projections.Changes) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	now := s.clock()
+	rawFloor, hourlyFloor := now.Add(-s.retention.Raw), now.Add(-s.retention.Hourly)
+	mchunks, err := s.measurementChunks(c.Measurements, rawFloor)
+	if err != nil {
+		return err
+	}
+	vchunks, err := s.vehicleChunks(c.VehicleEvents, rawFloor)
+	if err != nil {
+		return err
+	}
+	hours := c.SortedHourly()
+	hours = slices.DeleteFunc(hours, func(k projections.HourKey) bool { return k.Hour.Before(hourlyFloor) })
+	if err := s.ensurePartitions(ctx, mchunks, vchunks, hours); err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, moveCheckpointSQL, name, int64(from.Commit), int64(from.Prepare),
 			int64(to.Commit), int64(to.Prepare), c.Events)
 		if err != nil {
@@ -178,7 +233,7 @@ func (s *Writer) Apply(ctx context.Context, name string, from, to domain.Positio
 			s.queueDeviceChange(b, d)
 		}
 		s.queueDaily(b, c)
-		s.queueHourly(b, c)
+		s.queueHourly(b, c, hours)
 		s.queueBuckets(b, c)
 		s.queueLatest(b, c)
 		s.queueAlerts(b, c)
@@ -187,22 +242,27 @@ func (s *Writer) Apply(ctx context.Context, name string, from, to domain.Positio
 				return fmt.Errorf("write aggregates: %w", err)
 			}
 		}
-		if err := s.copyMeasurements(ctx, tx, c.Measurements); err != nil {
+		if err := s.copyMeasurementChunks(ctx, tx, mchunks); err != nil {
 			return err
 		}
-		if err := s.copyVehicleEvents(ctx, tx, c.VehicleEvents); err != nil {
+		if err := s.copyVehicleChunks(ctx, tx, vchunks); err != nil {
 			return err
 		}
 		if err := s.copyHistory(ctx, tx, c.History); err != nil {
 			return err
 		}
 		for _, corr := range c.Corrections {
-			if err := s.applyCorrection(ctx, tx, corr); err != nil {
+			if err := s.applyCorrection(ctx, tx, corr, rawFloor); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		// A partition dropped or made by another process meanwhile: look
+		// again next time.
+		s.parts.forget()
+	}
 	return postgres.Classify(err)
 }
 
@@ -258,11 +318,11 @@ func (s *Writer) queueDaily(b *pgx.Batch, c *projections.Changes) {
 	b.Queue(s.sql(upsertDailySQL), cols.args()...)
 }
 
-func (s *Writer) queueHourly(b *pgx.Batch, c *projections.Changes) {
-	if len(c.Hourly) == 0 {
+func (s *Writer) queueHourly(b *pgx.Batch, c *projections.Changes, hours []projections.HourKey) {
+	if len(hours) == 0 {
 		return
 	}
-	cols := columnsOf(c.SortedHourly(), func(k projections.HourKey) (string, string, time.Time, *projections.Aggregate) {
+	cols := columnsOf(hours, func(k projections.HourKey) (string, string, time.Time, *projections.Aggregate) {
 		return k.DeviceID, k.Name, k.Hour, c.Hourly[k]
 	})
 	b.Queue(s.sql(upsertHourlySQL), cols.args()...)
@@ -324,42 +384,6 @@ func (s *Writer) queueAlerts(b *pgx.Batch, c *projections.Changes) {
 	}
 }
 
-func (s *Writer) copyMeasurements(ctx context.Context, tx pgx.Tx, rows []projections.MeasurementRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	_, err := tx.CopyFrom(ctx, s.table("rm_measurements"),
-		[]string{"device_id", "type", "measured_at", "value", "measurement_id", "recorded_at"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := rows[i]
-			return []any{r.DeviceID, r.Type, r.MeasuredAt, r.Value, r.MeasurementID, r.RecordedAt}, nil
-		}))
-	if err != nil {
-		return fmt.Errorf("copy measurements: %w", err)
-	}
-	return nil
-}
-
-func (s *Writer) copyVehicleEvents(ctx context.Context, tx pgx.Tx, rows []projections.VehicleEventRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	_, err := tx.CopyFrom(ctx, s.table("rm_vehicle_events"),
-		[]string{"device_id", "eid", "type", "occurred_at", "readings", "lat", "lon", "data"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := rows[i]
-			var lat, lon *float64
-			if r.Location != nil {
-				lat, lon = &r.Location.Lat, &r.Location.Lon
-			}
-			return []any{r.DeviceID, r.EID, r.Type, r.OccurredAt, jsonOrNil(r.Readings), lat, lon, jsonOrNil(r.Data)}, nil
-		}))
-	if err != nil {
-		return fmt.Errorf("copy vehicle events: %w", err)
-	}
-	return nil
-}
-
 func (s *Writer) copyHistory(ctx context.Context, tx pgx.Tx, rows []projections.HistoryRow) error {
 	if len(rows) == 0 {
 		return nil
@@ -374,12 +398,4 @@ func (s *Writer) copyHistory(ctx context.Context, tx pgx.Tx, rows []projections.
 		return fmt.Errorf("copy device history: %w", err)
 	}
 	return nil
-}
-
-// jsonOrNil hands pgx a JSON document as text, or SQL NULL.
-func jsonOrNil(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return string(b)
 }
