@@ -136,7 +136,7 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 func busConfig(cfg config.Config, env Env) bus.Config {
 	return bus.Config{
 		Backend: cfg.CommandBus, NATSURL: cfg.NATSURL, Pool: env.Pool, Prefix: cfg.BusPrefix,
-		AckWait: cfg.BusAckWait, ReplyTimeout: cfg.RequestTimeout, Concurrency: cfg.BusConcurrency,
+		AckWait: cfg.BusAckWait, ReplyTimeout: cfg.RequestTimeout, Concurrency: cfg.BusConcurrency, Replicas: cfg.BusReplicas,
 	}
 }
 
