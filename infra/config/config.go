@@ -14,6 +14,7 @@ import (
 // Config is every setting of every fleetpulse process.
 type Config struct {
 	PostgresURL      string        // FLEETPULSE_PG_URL
+	ReadPostgresURL  string        // FLEETPULSE_READ_PG_URL; the primary's when unset
 	PostgresMaxConns int32         // FLEETPULSE_PG_MAX_CONNS
 	EventStore       string        // FLEETPULSE_EVENT_STORE: postgres or esdb
 	ESDBURL          string        // FLEETPULSE_ESDB_URL
@@ -51,6 +52,7 @@ type Config struct {
 // Vars lists every variable with its default and meaning, for --help and README.
 var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_PG_URL", "postgres://postgres@127.0.0.1:5432/fleetpulse?sslmode=disable", "PostgreSQL for read models, checkpoints and (by default) the event store"},
+	{"FLEETPULSE_READ_PG_URL", "(FLEETPULSE_PG_URL)", "PostgreSQL the read API reads from: a hot standby of the primary (never migrated from the read API), or the primary itself"},
 	{"FLEETPULSE_PG_MAX_CONNS", "16", "connections per process pool"},
 	{"FLEETPULSE_EVENT_STORE", "postgres", "event store: postgres or esdb"},
 	{"FLEETPULSE_ESDB_URL", "esdb://127.0.0.1:2113?tls=false", "EventStoreDB/KurrentDB connection string (event store esdb)"},
@@ -96,6 +98,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c := Config{
 		PostgresURL:      r.str("FLEETPULSE_PG_URL"),
+		ReadPostgresURL:  getenv("FLEETPULSE_READ_PG_URL"),
 		PostgresMaxConns: int32(r.int("FLEETPULSE_PG_MAX_CONNS")),
 		EventStore:       r.str("FLEETPULSE_EVENT_STORE"),
 		ESDBURL:          r.str("FLEETPULSE_ESDB_URL"),
@@ -119,6 +122,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		BusConcurrency: r.int("FLEETPULSE_BUS_CONCURRENCY"),
 		BusReplicas:    r.int("FLEETPULSE_BUS_REPLICAS"),
 		WorkerAddr:     r.str("FLEETPULSE_WORKER_ADDR"),
+	}
+	if c.ReadPostgresURL == "" {
+		c.ReadPostgresURL = c.PostgresURL
 	}
 	if c.BusReplicas > 5 {
 		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_BUS_REPLICAS: JetStream keeps at most 5 replicas, got %d", c.BusReplicas))
@@ -173,6 +179,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("pg_url", maskURL(c.PostgresURL)),
+		slog.String("read_pg_url", maskURL(c.ReadPostgresURL)),
 		slog.String("event_store", c.EventStore),
 		slog.String("esdb_url", maskURL(c.ESDBURL)),
 		slog.String("admin_token", masked),

@@ -40,7 +40,8 @@ type EventStore interface {
 }
 
 // Env is what the processes share: the PostgreSQL pool (read models,
-// checkpoints) and the event store.
+// checkpoints) and the event store (nil for a read API on a hot standby:
+// WithReadPostgres).
 type Env struct {
 	Pool  *pgxpool.Pool
 	Store EventStore
@@ -168,6 +169,7 @@ func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *s
 func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
 	pool := env.Pool
 	reg := httpx.NewRegistry()
+	reg.MustRegister(postgres.ReplicationCollector(pool, logger.With("component", "replication")))
 	h := readapi.NewHandler(readmodel.NewQueries(pool), readapi.Config{RequestTimeout: cfg.RequestTimeout}, time.Now, reg, logger.With("api", "read"))
 	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
 }
