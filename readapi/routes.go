@@ -51,6 +51,7 @@ func NewHandler(store Store, cfg Config, clock func() time.Time, reg *prometheus
 
 	v1 := r.PathPrefix("/v1").Subrouter()
 	v1.Use(refuseUnstorableText)
+	v1.Use(newFreshness(store, logger).header)
 	v1.HandleFunc("/stations", a.listDevices(Station)).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}", a.getDevice(Station)).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/measurements", a.stationPoints).Methods(http.MethodGet)

@@ -17,6 +17,7 @@ type Store interface {
 	SeriesStore
 	VehicleEventStore
 	AlertStore
+	FreshnessStore
 	// Ping says whether the read models can be reached; its error is the
 	// readiness answer's message.
 	Ping(ctx context.Context) error

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the brokers the bus and MQTT tests use answer on loopback:
 # NATS with JetStream (4222) and Mosquitto (1883). Starts them if they are
-# installed but down, installs them with apt-get if missing. The tests skip
-# (saying so) when a broker is still missing, so this never fails the run.
+# installed but down, installs them with apt-get if missing. The nats-server
+# program is installed even when something else answers on 4222: the NATS
+# cluster test starts three nodes of its own. The tests skip (saying so)
+# when a broker is still missing, so this never fails the run.
 set -uo pipefail
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -19,8 +21,8 @@ install() {
   $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
+command -v nats-server >/dev/null 2>&1 || install nats-server
 if ! listening 4222; then
-  command -v nats-server >/dev/null 2>&1 || install nats-server
   if command -v nats-server >/dev/null 2>&1; then
     $sudo mkdir -p /var/lib/nats-server
     $sudo start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \

@@ -11,7 +11,7 @@ import (
 )
 
 func main() {
-	service.Main("read-api", service.WithPostgres(func(ctx context.Context, cfg config.Config, env service.Env, logger *slog.Logger) error {
+	service.Main("read-api", service.WithReadPostgres(func(ctx context.Context, cfg config.Config, env service.Env, logger *slog.Logger) error {
 		return service.RunReadAPI(ctx, cfg, env, logger, nil)
 	}))
 }

@@ -60,12 +60,13 @@ const replyToKey = "fleetpulse_reply_to"
 // Config selects and configures a distributed command bus.
 type Config struct {
 	Backend      string // "nats" or "postgres"
-	NATSURL      string // nats: server URL
+	NATSURL      string // nats: server URL, or a comma-separated list of a cluster's nodes
 	Pool         *pgxpool.Pool
 	Prefix       string        // prefix of every topic, stream and table
 	AckWait      time.Duration // a command not acked within it is redelivered
 	ReplyTimeout time.Duration // how long a sender waits for an outcome
 	Concurrency  int           // nats: commands a worker handles at once per type
+	Replicas     int           // nats: copies JetStream keeps of each stream it creates (1 to 5)
 }
 
 func (c Config) commandTopic(name string) string { return c.Prefix + "_" + commandTopic(name) }
@@ -86,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
 	}
 	return c
 }

@@ -20,6 +20,12 @@ import (
 // to a sender that is waiting for it now, so it needs no persistence: a
 // reply published while its sender is away is lost, which is what a reply
 // nobody waits for should be.
+//
+// On a cluster, cfg.NATSURL names every node (comma-separated): the client
+// connects to one of them at random, moves to another when its node goes
+// away, and never stops trying; streams are created with cfg.Replicas
+// copies, so a command acknowledged by JetStream survives the loss of any
+// minority of nodes.
 
 func natsConnect(cfg Config, role string) (*nats.Conn, error) {
 	conn, err := nats.Connect(cfg.NATSURL, nats.Name("fleetpulse-"+role), nats.MaxReconnects(-1),
@@ -34,16 +40,17 @@ func natsConnect(cfg Config, role string) (*nats.Conn, error) {
 // (stream names hold no dots), work queues from which a command leaves once
 // a worker acks it, and a poison stream kept a week.
 type streams struct {
-	js    nats.JetStreamManager
-	known sync.Map
+	js       nats.JetStreamManager
+	replicas int
+	known    sync.Map
 }
 
-func newStreams(conn *nats.Conn) (*streams, error) {
+func newStreams(conn *nats.Conn, replicas int) (*streams, error) {
 	js, err := conn.JetStream()
 	if err != nil {
 		return nil, err
 	}
-	return &streams{js: js}, nil
+	return &streams{js: js, replicas: replicas}, nil
 }
 
 func (s *streams) ensure(topic string, poison bool) error {
@@ -51,7 +58,7 @@ func (s *streams) ensure(topic string, poison bool) error {
 		return nil
 	}
 	sc := nats.StreamConfig{Name: topic, Subjects: []string{topic}, Storage: nats.FileStorage,
-		Retention: nats.WorkQueuePolicy, Duplicates: 2 * time.Minute}
+		Retention: nats.WorkQueuePolicy, Duplicates: 2 * time.Minute, Replicas: s.replicas}
 	if poison {
 		sc.Retention, sc.MaxAge = nats.LimitsPolicy, 7*24*time.Hour
 	}
@@ -97,7 +104,7 @@ func natsSender(_ context.Context, cfg Config, process string, logger watermill.
 		return senderEnds{}, err
 	}
 	closeConn := func() error { conn.Close(); return nil }
-	st, err := newStreams(conn)
+	st, err := newStreams(conn, cfg.Replicas)
 	if err != nil {
 		conn.Close()
 		return senderEnds{}, err
@@ -129,7 +136,7 @@ func natsWorker(_ context.Context, cfg Config, logger watermill.LoggerAdapter) (
 	if err != nil {
 		return workerEnds{}, err
 	}
-	st, err := newStreams(conn)
+	st, err := newStreams(conn, cfg.Replicas)
 	if err != nil {
 		conn.Close()
 		return workerEnds{}, err

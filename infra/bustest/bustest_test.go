@@ -10,18 +10,21 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
@@ -88,9 +91,25 @@ type proc struct {
 
 func start(t *testing.T, name, bin, addrVar string, env []string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &bytes.Buffer{}, addr: freeAddr(t), done: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = append(append(os.Environ(), env...), addrVar+"="+p.addr)
+	return startWithin(t, name, bin, addrVar, env, 20*time.Second)
+}
+
+// startWithin starts a process and waits up to within for its health.
+func startWithin(t *testing.T, name, bin, addrVar string, env []string, within time.Duration) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin)
+	cmd.Env = append(append(os.Environ(), env...), addrVar+"="+addr)
+	p := launch(t, name, cmd, addr)
+	p.waitHealthy(t, within)
+	return p
+}
+
+// launch starts cmd, whose health answers on http://addr/healthz, and
+// stops it when the test ends.
+func launch(t *testing.T, name string, cmd *exec.Cmd, addr string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: cmd, out: &bytes.Buffer{}, addr: addr, done: make(chan struct{})}
 	lw := &lockedWriter{w: p.out}
 	p.cmd.Stdout, p.cmd.Stderr = lw, lw
 	if err := p.cmd.Start(); err != nil {
@@ -98,22 +117,28 @@ func start(t *testing.T, name, bin, addrVar string, env []string) *proc {
 	}
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.stop(t) })
-	deadline := time.Now().Add(20 * time.Second)
+	return p
+}
+
+// waitHealthy polls /healthz until it answers 200.
+func (p *proc) waitHealthy(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		resp, err := http.Get("http://" + p.addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return
 			}
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("%s exited at start:\n%s", name, p.output())
+			t.Fatalf("%s exited at start:\n%s", p.name, p.output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start:\n%s", name, p.output())
+			t.Fatalf("%s did not start:\n%s", p.name, p.output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -225,9 +250,66 @@ func deleteStreams(t *testing.T, prefix string) {
 }
 
 func killedWorkerScenario(t *testing.T, backend, prefix string) {
+	r := startBusRun(t, backend, prefix, natsURL)
+	const clients, batches, perBatch = 8, 30, 50
+	// Kill a worker mid-stream, then start it again; then the other one,
+	// so the kill surely hits the worker that is busy (on PostgreSQL one
+	// worker per command type is active, the other stands by).
+	r.send(clients, batches, perBatch, func() {
+		for i, w := range r.workers[:2] {
+			r.waitAcked(clients * batches / 4)
+			w.kill()
+			time.Sleep(300 * time.Millisecond)
+			start(t, fmt.Sprintf("worker-%d-again", i+1), r.worker, "FLEETPULSE_WORKER_ADDR", r.env)
+		}
+	})
+	t.Logf("%s: %d batches retried, %d measurements reported as duplicates, slowest batch %v",
+		backend, r.retries, r.duplicates, r.slowest().Round(time.Millisecond))
+	if t.Failed() {
+		return
+	}
+	r.storedExactlyOnce(clients * batches * perBatch)
+}
+
+// busRun is two command workers and two command APIs on one distributed
+// bus and a database of their own, with devices that send batches of
+// measurements with client ids through both APIs, and the ledger of what
+// each device was told.
+type busRun struct {
+	t       *testing.T
+	worker  string   // the worker binary, to start more
+	env     []string // every process's environment
+	pool    *pgxpool.Pool
+	workers []*proc
+	apis    []*proc
+	tokens  []string
+
+	progress chan struct{} // one value per acknowledged batch
+	mu       sync.Mutex
+	acked    map[string]bool // "st-<client>/<measurement id>"
+	batches  []batch         // every acknowledged batch
+	// retries and duplicates show the disturbance did hit commands in flight.
+	retries, duplicates int
+	refusals            map[string]int // what the retried requests got: status or error, counted
+	refused             []time.Time    // when each retried request got its answer
+}
+
+// batch is one acknowledged batch: when its first attempt was sent, when it
+// was acknowledged, after how many attempts.
+type batch struct {
+	began, acked time.Time
+	attempts     int
+}
+
+// startBusRun starts the processes (workers first: they create the bus's
+// streams and tables) with the bus at natsURL (nats) or in the database
+// (postgres).
+func startBusRun(t *testing.T, backend, prefix, natsURL string, extraEnv ...string) *busRun {
+	t.Helper()
 	api, worker := binaries(t)
 	pool, dbURL := pgtest.NewDatabase(t)
-	env := []string{
+	r := &busRun{t: t, worker: worker, pool: pool, acked: map[string]bool{}, refusals: map[string]int{}}
+	r.env = append([]string{
 		"FLEETPULSE_PG_URL=" + dbURL,
 		"FLEETPULSE_PG_MAX_CONNS=8",
 		"FLEETPULSE_ADMIN_TOKEN=admin",
@@ -239,24 +321,32 @@ func killedWorkerScenario(t *testing.T, backend, prefix string) {
 		"FLEETPULSE_DEVICE_RATE=100000",
 		"FLEETPULSE_DEVICE_BURST=100000",
 		"FLEETPULSE_LOG_LEVEL=warn",
+	}, extraEnv...)
+	// The first worker creates the streams: on a JetStream cluster under
+	// load each takes a second or so to elect its leader.
+	r.workers = []*proc{
+		startWithin(t, "worker-1", worker, "FLEETPULSE_WORKER_ADDR", r.env, time.Minute),
+		start(t, "worker-2", worker, "FLEETPULSE_WORKER_ADDR", r.env),
 	}
-	// Workers first: they create the bus's streams and tables.
-	w1 := start(t, "worker-1", worker, "FLEETPULSE_WORKER_ADDR", env)
-	w2 := start(t, "worker-2", worker, "FLEETPULSE_WORKER_ADDR", env)
-	apis := []*proc{
-		start(t, "api-1", api, "FLEETPULSE_COMMAND_ADDR", env),
-		start(t, "api-2", api, "FLEETPULSE_COMMAND_ADDR", env),
+	r.apis = []*proc{
+		start(t, "api-1", api, "FLEETPULSE_COMMAND_ADDR", r.env),
+		start(t, "api-2", api, "FLEETPULSE_COMMAND_ADDR", r.env),
 	}
+	return r
+}
 
-	const clients, batches, perBatch = 8, 30, 50
-	tokens := make([]string, clients)
-	for i := range tokens {
+// register registers one station per client, through both APIs in turn.
+func (r *busRun) register(clients int) {
+	t := r.t
+	t.Helper()
+	r.tokens = make([]string, clients)
+	for i := range r.tokens {
 		var reg struct{ Token string }
-		st, err := post("http://"+apis[i%2].addr+"/v1/stations", "admin",
+		st, err := post("http://"+r.apis[i%2].addr+"/v1/stations", "admin",
 			fmt.Sprintf(`{"id": "st-%d", "name": "station %d", "location": {"lat": 50, "lon": 19}}`, i, i), &reg)
 		if err != nil || st != 201 {
 			var diag []string
-			rows, _ := pool.Query(context.Background(), `SELECT coalesce(datname,'') || ' ' || state || ' ' || coalesce(backend_xid::text,'-') || ' ' ||
+			rows, _ := r.pool.Query(context.Background(), `SELECT coalesce(datname,'') || ' ' || state || ' ' || coalesce(backend_xid::text,'-') || ' ' ||
 				coalesce(backend_xmin::text,'-') || ' ' || (now()-xact_start)::text || ' ' || left(query, 120)
 				FROM pg_stat_activity WHERE xact_start IS NOT NULL ORDER BY xact_start`)
 			for rows != nil && rows.Next() {
@@ -265,25 +355,25 @@ func killedWorkerScenario(t *testing.T, backend, prefix string) {
 				diag = append(diag, l)
 			}
 			var cur string
-			_ = pool.QueryRow(context.Background(), `SELECT pg_current_snapshot()::text`).Scan(&cur)
+			_ = r.pool.QueryRow(context.Background(), `SELECT pg_current_snapshot()::text`).Scan(&cur)
 			t.Fatalf("register st-%d: %d %v\nsnapshot %s\n%s\nworker-1:\n%s\nworker-2:\n%s\napi:\n%s", i, st, err,
-				cur, strings.Join(diag, "\n"), w1.output(), w2.output(), apis[i%2].output())
+				cur, strings.Join(diag, "\n"), r.workers[0].output(), r.workers[1].output(), r.apis[i%2].output())
 		}
-		tokens[i] = reg.Token
+		r.tokens[i] = reg.Token
 	}
+}
 
-	// Each client is a device sending batches with client ids to both APIs
-	// in turn, retrying a batch (same ids) until it is acknowledged.
-	var (
-		mu    sync.Mutex
-		acked = map[string]bool{}
-		// retries and duplicates show the kill did hit commands in flight.
-		retries, duplicates int
-		slowest             time.Duration // a redelivered command waits AckWait
-		sent                = make(chan int, clients*batches)
-		wg                  sync.WaitGroup
-		fails               = make(chan error, clients)
-	)
+// send registers the clients, then each client is a device sending batches
+// with client ids to both APIs in turn, retrying a batch (same ids) until
+// it is acknowledged; disturb runs meanwhile (waitAcked paces it). send
+// returns when every batch is acknowledged, or failed the test.
+func (r *busRun) send(clients, batches, perBatch int, disturb func()) {
+	t := r.t
+	t.Helper()
+	r.register(clients)
+	r.progress = make(chan struct{}, clients*batches)
+	var wg sync.WaitGroup
+	fails := make(chan error, clients)
 	now := time.Now().UTC().Truncate(time.Second)
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
@@ -302,58 +392,75 @@ func killedWorkerScenario(t *testing.T, backend, prefix string) {
 				deadline := began.Add(30 * time.Second)
 				for attempt := 0; ; attempt++ {
 					var res struct{ Accepted, Duplicates int }
-					st, err := post(fmt.Sprintf("http://%s/v1/stations/st-%d/measurements", apis[(b+attempt+c)%2].addr, c),
-						tokens[c], body, &res)
+					st, err := post(fmt.Sprintf("http://%s/v1/stations/st-%d/measurements", r.apis[(b+attempt+c)%2].addr, c),
+						r.tokens[c], body, &res)
 					if err == nil && st == 201 {
 						if res.Accepted+res.Duplicates != perBatch {
 							fails <- fmt.Errorf("st-%d batch %d: %+v", c, b, res)
 							return
 						}
-						mu.Lock()
-						retries += attempt
-						slowest = max(slowest, time.Since(began))
-						duplicates += res.Duplicates
+						r.mu.Lock()
+						r.retries += attempt
+						r.duplicates += res.Duplicates
+						r.batches = append(r.batches, batch{began: began, acked: time.Now(), attempts: attempt + 1})
 						for _, id := range ids {
-							acked[fmt.Sprintf("st-%d/%s", c, id)] = true
+							r.acked[fmt.Sprintf("st-%d/%s", c, id)] = true
 						}
-						mu.Unlock()
+						r.mu.Unlock()
 						break
 					}
+					r.mu.Lock()
+					if err != nil {
+						r.refusals[strings.TrimPrefix(fmt.Sprintf("%T", errors.Unwrap(err)), "*")]++
+					} else {
+						r.refusals[strconv.Itoa(st)]++
+					}
+					r.refused = append(r.refused, time.Now())
+					r.mu.Unlock()
 					if time.Now().After(deadline) {
 						fails <- fmt.Errorf("st-%d batch %d never acknowledged: %d %v", c, b, st, err)
 						return
 					}
 					time.Sleep(100 * time.Millisecond)
 				}
-				sent <- 1
+				r.progress <- struct{}{}
 			}
 		}(c)
 	}
-
-	// Kill a worker mid-stream, then start it again; then the other one,
-	// so the kill surely hits the worker that is busy (on PostgreSQL one
-	// worker per command type is active, the other stands by).
-	for i, w := range []*proc{w1, w2} {
-		for j := 0; j < clients*batches/4; j++ {
-			<-sent
-		}
-		w.kill()
-		time.Sleep(300 * time.Millisecond)
-		start(t, fmt.Sprintf("worker-%d-again", i+1), worker, "FLEETPULSE_WORKER_ADDR", env)
-	}
+	disturb()
 	wg.Wait()
 	close(fails)
-	t.Logf("%s: %d batches retried, %d measurements reported as duplicates, slowest batch %v",
-		backend, retries, duplicates, slowest.Round(time.Millisecond))
 	for err := range fails {
 		t.Error(err)
 	}
-	if t.Failed() {
-		return
-	}
+}
 
+// waitAcked waits until n more batches are acknowledged.
+func (r *busRun) waitAcked(n int) {
+	for i := 0; i < n; i++ {
+		<-r.progress
+	}
+}
+
+// slowest is the longest a batch took from its first attempt to its
+// acknowledgement (a redelivered command waits AckWait).
+func (r *busRun) slowest() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var d time.Duration
+	for _, b := range r.batches {
+		d = max(d, b.acked.Sub(b.began))
+	}
+	return d
+}
+
+// storedExactlyOnce checks that the log holds every acknowledged
+// measurement once, and nothing that was never sent.
+func (r *busRun) storedExactlyOnce(want int) {
+	t := r.t
+	t.Helper()
 	ctx := context.Background()
-	rows, err := pool.Query(ctx, `SELECT device_id || '/' || measurement_id, count(*) FROM measurement_items GROUP BY 1`)
+	rows, err := r.pool.Query(ctx, `SELECT device_id || '/' || measurement_id, count(*) FROM measurement_items GROUP BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,16 +476,16 @@ func killedWorkerScenario(t *testing.T, backend, prefix string) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if len(acked) != clients*batches*perBatch {
-		t.Fatalf("%d measurements acknowledged, want %d", len(acked), clients*batches*perBatch)
+	if len(r.acked) != want {
+		t.Fatalf("%d measurements acknowledged, want %d", len(r.acked), want)
 	}
-	for id := range acked {
+	for id := range r.acked {
 		if stored[id] != 1 {
 			t.Errorf("measurement %s stored %d times, want once", id, stored[id])
 		}
 	}
 	for id := range stored {
-		if !acked[id] {
+		if !r.acked[id] {
 			t.Errorf("measurement %s stored but never sent", id)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 // Config is every setting of every fleetpulse process.
 type Config struct {
 	PostgresURL      string        // FLEETPULSE_PG_URL
+	ReadPostgresURL  string        // FLEETPULSE_READ_PG_URL; the primary's when unset
 	PostgresMaxConns int32         // FLEETPULSE_PG_MAX_CONNS
 	EventStore       string        // FLEETPULSE_EVENT_STORE: postgres or esdb
 	ESDBURL          string        // FLEETPULSE_ESDB_URL
@@ -38,6 +39,7 @@ type Config struct {
 	BusPrefix          string        // FLEETPULSE_BUS_PREFIX
 	BusAckWait         time.Duration // FLEETPULSE_BUS_ACK_WAIT
 	BusConcurrency     int           // FLEETPULSE_BUS_CONCURRENCY
+	BusReplicas        int           // FLEETPULSE_BUS_REPLICAS
 	WorkerAddr         string        // FLEETPULSE_WORKER_ADDR
 	CommandAPIHandlers bool          // FLEETPULSE_COMMAND_API_HANDLERS
 	MQTTEnabled        bool          // FLEETPULSE_MQTT_ENABLED
@@ -56,6 +58,7 @@ type Config struct {
 // Vars lists every variable with its default and meaning, for --help and README.
 var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_PG_URL", "postgres://postgres@127.0.0.1:5432/fleetpulse?sslmode=disable", "PostgreSQL for read models, checkpoints and (by default) the event store"},
+	{"FLEETPULSE_READ_PG_URL", "(FLEETPULSE_PG_URL)", "PostgreSQL the read API reads from: a hot standby of the primary (never migrated from the read API), or the primary itself"},
 	{"FLEETPULSE_PG_MAX_CONNS", "16", "connections per process pool"},
 	{"FLEETPULSE_EVENT_STORE", "postgres", "event store: postgres or esdb"},
 	{"FLEETPULSE_ESDB_URL", "esdb://127.0.0.1:2113?tls=false", "EventStoreDB/KurrentDB connection string (event store esdb)"},
@@ -73,10 +76,11 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_DEVICE_BURST", "100", "requests one device may send at once above its rate"},
 	{"FLEETPULSE_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"FLEETPULSE_COMMAND_BUS", "inprocess", "command bus: inprocess, nats (JetStream) or postgres (watermill tables in FLEETPULSE_PG_URL's database)"},
-	{"FLEETPULSE_NATS_URL", "nats://127.0.0.1:4222", "NATS server (command bus nats)"},
+	{"FLEETPULSE_NATS_URL", "nats://127.0.0.1:4222", "NATS server (command bus nats); a comma-separated list names every node of a cluster"},
 	{"FLEETPULSE_BUS_PREFIX", "fleetpulse", "prefix of the distributed bus's streams, subjects and tables (letters, digits, underscores)"},
 	{"FLEETPULSE_BUS_ACK_WAIT", "30s", "a command not acknowledged by its worker within this time is redelivered"},
 	{"FLEETPULSE_BUS_CONCURRENCY", "16", "commands of one type a worker handles at once (command bus nats)"},
+	{"FLEETPULSE_BUS_REPLICAS", "1", "copies JetStream keeps of each command stream it creates (command bus nats): 3 on a three-node cluster, at most 5"},
 	{"FLEETPULSE_WORKER_ADDR", ":8083", "command worker health and metrics address"},
 	{"FLEETPULSE_COMMAND_API_HANDLERS", "false", "with a distributed bus, the command API also runs a worker (true/false)"},
 	{"FLEETPULSE_MQTT_ENABLED", "false", "run the MQTT ingestion bridge inside the command API (`fleetpulse dev` turns it on)"},
@@ -103,6 +107,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c := Config{
 		PostgresURL:      r.str("FLEETPULSE_PG_URL"),
+		ReadPostgresURL:  getenv("FLEETPULSE_READ_PG_URL"),
 		PostgresMaxConns: int32(r.int("FLEETPULSE_PG_MAX_CONNS")),
 		EventStore:       r.str("FLEETPULSE_EVENT_STORE"),
 		ESDBURL:          r.str("FLEETPULSE_ESDB_URL"),
@@ -124,7 +129,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		BusPrefix:      r.str("FLEETPULSE_BUS_PREFIX"),
 		BusAckWait:     r.duration("FLEETPULSE_BUS_ACK_WAIT"),
 		BusConcurrency: r.int("FLEETPULSE_BUS_CONCURRENCY"),
+		BusReplicas:    r.int("FLEETPULSE_BUS_REPLICAS"),
 		WorkerAddr:     r.str("FLEETPULSE_WORKER_ADDR"),
+	}
+	if c.ReadPostgresURL == "" {
+		c.ReadPostgresURL = c.PostgresURL
+	}
+	if c.BusReplicas > 5 {
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_BUS_REPLICAS: JetStream keeps at most 5 replicas, got %d", c.BusReplicas))
 	}
 	c.MQTTEnabled = r.bool("FLEETPULSE_MQTT_ENABLED")
 	c.MQTTURL = r.str("FLEETPULSE_MQTT_URL")
@@ -183,6 +195,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("pg_url", redact.Postgres(c.PostgresURL)),
+		slog.String("read_pg_url", redact.Postgres(c.ReadPostgresURL)),
 		slog.String("event_store", c.EventStore),
 		slog.String("esdb_url", redact.URL(c.ESDBURL)),
 		slog.String("admin_token", masked),
@@ -195,6 +208,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("command_bus", c.CommandBus),
 		slog.String("nats_url", redact.URL(c.NATSURL)),
 		slog.String("bus_prefix", c.BusPrefix),
+		slog.Int("bus_replicas", c.BusReplicas),
 		slog.Bool("mqtt_enabled", c.MQTTEnabled),
 		slog.Bool("alerting", c.Alerting),
 		slog.Duration("raw_retention", c.RawRetention),

@@ -34,6 +34,17 @@ type cluster struct {
 // PostgreSQL's server programs or a way to run them as postgres are missing.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
+	c := newClusterDir(t)
+	if out, err := c.run(filepath.Join(c.bin, "initdb"), "-D", c.data(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	return c
+}
+
+// newClusterDir prepares a cluster with no data directory yet (newCluster
+// initdbs one, newStandby copies its primary's) on a free port.
+func newClusterDir(t *testing.T) *cluster {
+	t.Helper()
 	bin := postgresBinDir()
 	if bin == "" {
 		t.Skip("skipped: PostgreSQL's initdb is not installed (looked in /usr/lib/postgresql/*/bin and PATH)")
@@ -78,9 +89,6 @@ func newCluster(t *testing.T) *cluster {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			t.Fatalf("hand %s to postgres: %v", dir, err)
 		}
-	}
-	if out, err := c.run(filepath.Join(bin, "initdb"), "-D", c.data(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	addr := freeAddr(t)
 	c.port, _ = strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])

@@ -25,6 +25,13 @@ func Classify(err error) error {
 		case "08", "53", "57": // connection, resources, operator intervention (shutdown)
 			return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
 		}
+		switch pgErr.Code {
+		// A hot standby cancels a query that conflicts with the WAL it
+		// replays (rows vacuumed away on the primary, a lock): the same
+		// query succeeds when retried.
+		case "40001", "40P01": // serialization failure, deadlock detected
+			return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+		}
 		return err
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isConnectError(err) {

@@ -40,7 +40,8 @@ type EventStore interface {
 }
 
 // Env is what the processes share: the PostgreSQL pool (read models,
-// checkpoints) and the event store.
+// checkpoints) and the event store (nil for a read API on a hot standby:
+// WithReadPostgres).
 type Env struct {
 	Pool  *pgxpool.Pool
 	Store EventStore
@@ -137,7 +138,7 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 func busConfig(cfg config.Config, env Env) bus.Config {
 	return bus.Config{
 		Backend: cfg.CommandBus, NATSURL: cfg.NATSURL, Pool: env.Pool, Prefix: cfg.BusPrefix,
-		AckWait: cfg.BusAckWait, ReplyTimeout: cfg.RequestTimeout, Concurrency: cfg.BusConcurrency,
+		AckWait: cfg.BusAckWait, ReplyTimeout: cfg.RequestTimeout, Concurrency: cfg.BusConcurrency, Replicas: cfg.BusReplicas,
 	}
 }
 
@@ -169,6 +170,7 @@ func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *s
 func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
 	pool := env.Pool
 	reg := httpx.NewRegistry()
+	reg.MustRegister(postgres.ReplicationCollector(pool, logger.With("component", "replication")))
 	queries, err := readmodel.NewQueries(pool)
 	if err != nil {
 		return err
