@@ -154,6 +154,10 @@ type Changes struct {
 	specs []BucketSpec
 }
 
+// Items is how many telemetry items (raw measurements and vehicle events)
+// the batch holds.
+func (c *Changes) Items() int { return len(c.Measurements) + len(c.VehicleEvents) }
+
 // Specs are the bucket projections this batch was computed for.
 func (c *Changes) Specs() []BucketSpec { return c.specs }
 

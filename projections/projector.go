@@ -54,6 +54,7 @@ type Projector struct {
 	waiter    Waiter
 	store     ReadModelStore
 	batchSize int
+	maxItems  int
 	logger    *slog.Logger
 	onBatch   func(events int, last domain.RecordedEvent)
 
@@ -67,6 +68,9 @@ type Config struct {
 	// Name is the projection's checkpoint name; default ReadModels.
 	Name      string
 	BatchSize int // events per transaction; default 2000
+	// MaxItems bounds the telemetry items (measurements, vehicle events) of
+	// one transaction; default 50,000. An event is never split.
+	MaxItems int
 	// OnBatch, if set, is called after each committed batch (metrics, lag).
 	OnBatch func(events int, last domain.RecordedEvent)
 }
@@ -79,8 +83,11 @@ func NewProjector(log EventLog, waiter Waiter, store ReadModelStore, logger *slo
 	if cfg.Name == "" {
 		cfg.Name = ReadModels
 	}
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = 50_000
+	}
 	return &Projector{name: cfg.Name, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
-		logger: logger, onBatch: cfg.OnBatch}
+		maxItems: cfg.MaxItems, logger: logger, onBatch: cfg.OnBatch}
 }
 
 // Run projects until ctx ends. A batch whose commit has begun is finished
@@ -178,9 +185,15 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	changes := newChanges(p.specs)
-	for _, r := range events {
+	for i, r := range events {
 		if err := changes.add(r, p.zones); err != nil {
 			return 0, err
+		}
+		// A telemetry event holds a batch of items: the transaction is
+		// bounded by items too (the rest is read again next step).
+		if changes.Items() >= p.maxItems {
+			events = events[:i+1]
+			break
 		}
 	}
 	last := events[len(events)-1]
