@@ -72,6 +72,9 @@ func (a *api) export(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/x-ndjson")
 		}
 		w.Header().Set("Content-Disposition", `attachment; filename="`+d.ID+"-"+typ+"-"+string(resolution)+"."+format+`"`)
+		if resolution == Raw {
+			a.markRetention(w, r, eq.From, false)
+		}
 		w.WriteHeader(http.StatusOK)
 		if format == "csv" {
 			out.WriteString(strings.Join(columns, ",") + "\n")

@@ -34,6 +34,7 @@ func (a *api) stationPoints(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	a.markRetention(w, r, from, false)
 	httpx.WriteJSON(w, http.StatusOK, pointList{Points: points, Truncated: more})
 }
 
@@ -190,12 +191,13 @@ func (a *api) measurements(w http.ResponseWriter, r *http.Request) {
 	}
 	if n <= 7 {
 		to := a.clock()
-		points, more, err := a.store.Points(r.Context(), PointQuery{StationID: d.ID, Type: typ,
-			From: to.Add(-time.Duration(n) * 24 * time.Hour), To: to, Limit: a.cfg.MaxPoints})
+		from := to.Add(-time.Duration(n) * 24 * time.Hour)
+		points, more, err := a.store.Points(r.Context(), PointQuery{StationID: d.ID, Type: typ, From: from, To: to, Limit: a.cfg.MaxPoints})
 		if err != nil {
 			writeError(w, err)
 			return
 		}
+		a.markRetention(w, r, from, false)
 		httpx.WriteJSON(w, http.StatusOK, measurementsRaw{Points: points, RangeDays: n, Resolution: "raw", Station: d.ID, Truncated: more, Type: typ})
 		return
 	}

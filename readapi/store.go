@@ -64,6 +64,10 @@ type SeriesStore interface {
 	BucketProjection(ctx context.Context, name string) (BucketProjection, error)
 	// Buckets returns a bucket projection's buckets starting in [q.From, q.To).
 	Buckets(ctx context.Context, projection string, q RangeQuery) ([]Bucket, error)
+	// RawRetainedFrom says from when the raw read models keep points
+	// (stations) and events (vehicles): older ones were dropped with their
+	// partition. Zero means nothing was dropped yet.
+	RawRetainedFrom(ctx context.Context) (stations, vehicles time.Time, err error)
 	// Export streams rows as PostgreSQL sends them, so memory stays flat
 	// whatever the range: begin runs once the query is under way, before
 	// the first row, then write runs for each row. An error before begin

@@ -41,6 +41,7 @@ func (a *api) vehicleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	a.markRetention(w, r, from, true)
 	body := eventList{Events: events}
 	if len(events) == limit {
 		last := events[len(events)-1]

@@ -38,6 +38,13 @@ type GoMigration struct {
 // Two migrations of the same version are refused. Concurrent callers wait
 // for each other on an advisory lock.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, sets ...MigrationSet) error {
+	return MigrateTo(ctx, pool, logger, -1, sets...)
+}
+
+// MigrateTo is Migrate up to and including version (all of them when
+// version is negative): to stop an upgrade at a known version, or to test
+// a migration against a database as an older version left it.
+func MigrateTo(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, version int64, sets ...MigrationSet) error {
 	fss := make([]fs.FS, 0, len(sets))
 	var goMigrations []*goose.Migration
 	for _, set := range sets {
@@ -73,7 +80,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, sets 
 	if err != nil {
 		return fmt.Errorf("prepare migrations: %w", err)
 	}
-	results, err := provider.Up(ctx)
+	var results []*goose.MigrationResult
+	if version < 0 {
+		results, err = provider.Up(ctx)
+	} else {
+		results, err = provider.UpTo(ctx, version)
+	}
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -43,6 +43,21 @@ func AdminURL() string {
 // event store's and the read models') and returns a pool on it and its URL. The database is dropped when t ends.
 func NewDatabase(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
+	pool, dbURL := NewEmptyDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		eventstore.Migrations(), readmodel.Migrations()); err != nil {
+		t.Fatalf("migrate %s: %v", dbURL, err)
+	}
+	return pool, dbURL
+}
+
+// NewEmptyDatabase creates a fresh database with no schema at all (to test
+// migrations) and returns a pool on it and its URL. The database is dropped
+// when t ends.
+func NewEmptyDatabase(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -74,10 +89,6 @@ func NewDatabase(t testing.TB) (*pgxpool.Pool, string) {
 		t.Fatalf("open pool on %s: %v", name, err)
 	}
 	t.Cleanup(pool.Close)
-	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		eventstore.Migrations(), readmodel.Migrations()); err != nil {
-		t.Fatalf("migrate %s: %v", name, err)
-	}
 	return pool, dbURL
 }
 

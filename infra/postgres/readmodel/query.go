@@ -3,6 +3,8 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +21,10 @@ import (
 type Queries struct {
 	pool  *pgxpool.Pool
 	codec *rawchunk.Codec
+
+	retainedMu sync.Mutex
+	retained   [2]time.Time // RawRetainedFrom's last answer
+	retainedAt time.Time
 }
 
 var _ readapi.Store = (*Queries)(nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
@@ -182,4 +183,35 @@ func (q *Queries) vehicleEventByID(ctx context.Context, vid, eid string) (rawchu
 		}
 	}
 	return rawchunk.VehicleEvent{}, false, nil
+}
+
+const rawRetainedFromSQL = `
+SELECT coalesce(max(kept_from) FILTER (WHERE table_name = 'rm_measurement_chunks'), '-infinity'),
+       coalesce(max(kept_from) FILTER (WHERE table_name = 'rm_vehicle_event_chunks'), '-infinity')
+FROM rm_retention`
+
+// RawRetainedFrom says from when the raw read models keep points and
+// events, as maintenance last recorded it (zero: nothing dropped yet).
+// The answer is reused for a few seconds: it moves once a partition.
+func (q *Queries) RawRetainedFrom(ctx context.Context) (time.Time, time.Time, error) {
+	q.retainedMu.Lock()
+	defer q.retainedMu.Unlock()
+	if !q.retainedAt.IsZero() && time.Since(q.retainedAt) < 5*time.Second {
+		return q.retained[0], q.retained[1], nil
+	}
+	var stations, vehicles pgtype.Timestamptz
+	if err := q.pool.QueryRow(ctx, rawRetainedFromSQL).Scan(&stations, &vehicles); err != nil {
+		return time.Time{}, time.Time{}, postgres.Classify(fmt.Errorf("read raw retention: %w", err))
+	}
+	q.retained = [2]time.Time{finite(stations), finite(vehicles)}
+	q.retainedAt = time.Now()
+	return q.retained[0], q.retained[1], nil
+}
+
+// finite is a timestamp, or zero for -infinity.
+func finite(t pgtype.Timestamptz) time.Time {
+	if t.InfinityModifier != pgtype.Finite || !t.Valid {
+		return time.Time{}
+	}
+	return t.Time
 }
