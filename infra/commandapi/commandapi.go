@@ -418,6 +418,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case domain.CodeNotFound, domain.CodeNoMeasurement:
 		status = http.StatusNotFound
+	case domain.CodeExpired:
+		status = http.StatusGone
 	case domain.CodeExists, domain.CodeConflict, domain.CodeDecommissioned:
 		status = http.StatusConflict
 	case domain.CodeUnauthorized:

@@ -49,9 +49,14 @@ func newServerLogging(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io.Wr
 
 func newServerTimed(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io.Writer, requestTimeout time.Duration) server {
 	t.Helper()
+	return newServerWithPolicy(t, limiter, logs, requestTimeout, domain.DefaultTelemetryPolicy)
+}
+
+func newServerWithPolicy(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io.Writer, requestTimeout time.Duration, policy domain.TelemetryPolicy) server {
+	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
+	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return now }, policy)
 	b, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -443,5 +448,27 @@ func TestCommandAPI_RequestOverItsTimeLimitGets503AndStoresNothing(t *testing.T)
 	}
 	if r := s.do(t, "POST", "/v1/stations/st/measurements", tok, m); r.status != 201 || r.body["duplicates"] != float64(1) {
 		t.Fatalf("after the lock: %d %v, want 201 with the earlier batch as a duplicate", r.status, r.body)
+	}
+}
+
+// TestCommandAPI_ACorrectionPastTheCorrectionWindowIs410Gone: a measurement
+// measured before the raw retention (less two days) can no longer be
+// corrected exactly; the operator is told so, with the measurement's time.
+func TestCommandAPI_ACorrectionPastTheCorrectionWindowIs410Gone(t *testing.T) {
+	s := newServerWithPolicy(t, nil, io.Discard, 10*time.Second, domain.TelemetryPolicy{MaxFutureSkew: time.Minute, CorrectionWindow: 48 * time.Hour})
+	token := s.register(t, "stations", "st-1")
+	old, recent := now.Add(-72*time.Hour).Format(time.RFC3339), now.Add(-24*time.Hour).Format(time.RFC3339)
+	body := `{"measurements": [{"id": "old", "type": "pm25", "value": 1, "measured_at": "` + old + `"},
+		{"id": "recent", "type": "pm25", "value": 2, "measured_at": "` + recent + `"}]}`
+	if r := s.do(t, "POST", "/v1/stations/st-1/measurements", token, body); r.status != http.StatusCreated {
+		t.Fatalf("post: %d %v", r.status, r.body)
+	}
+	fix := `{"value": 3, "reason": "recalibrated", "actor": "ops"}`
+	r := s.do(t, "POST", "/v1/stations/st-1/measurements/old/correction", admin, fix)
+	if r.status != http.StatusGone || errorCode(r) != domain.CodeExpired || !strings.Contains(fmt.Sprint(r.body), old) {
+		t.Fatalf("correcting the old one: %d %v, want 410 measurement_expired naming %s", r.status, r.body, old)
+	}
+	if r := s.do(t, "POST", "/v1/stations/st-1/measurements/recent/retraction", admin, `{"reason": "sensor fault", "actor": "ops"}`); r.status != http.StatusCreated {
+		t.Fatalf("retracting the recent one: %d %v", r.status, r.body)
 	}
 }

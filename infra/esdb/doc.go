@@ -39,6 +39,15 @@
 // the read models are keyed by measurement / event id, so a second copy
 // overwrites the first instead of counting twice.
 //
+// Telemetry batches (AppendTelemetry) are one event of the device's items
+// not found among the stream's latest; the event's user metadata lists
+// its items' keys (domain.TelemetryItemKey), which the tail read collects
+// beside event ids, so an item id is found whichever batch stored it, and
+// an item of the first log format (an event whose id is its key) too. The
+// window then counts item keys: raise it (WithDedupWindow) to the items a
+// device may repeat, where the PostgreSQL store keeps keys for a horizon of
+// days. FindTelemetryItem reads the device's stream, newest first.
+//
 // Batches larger than EventStoreDB's maximum append size are written in
 // several appends, each at the exact revision the previous one left; such a
 // batch is therefore not atomic. If it fails half way, a retry of the same
