@@ -35,12 +35,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/config/redact"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
@@ -107,13 +109,18 @@ type Bridge struct {
 	mu       sync.Mutex
 	stopping bool
 	inflight sync.WaitGroup
-	stop     chan struct{} // closed when Run's context ends: retries give up
+	// stopped ends, with errStopping as its cause, when Run's context ends:
+	// retries give up.
+	stopped context.Context
+	stop    context.CancelCauseFunc
 }
 
 // New returns a bridge sending commands through d; Run connects it.
 func New(d wire.Dispatcher, cfg Config, logger *slog.Logger) *Bridge {
 	cfg.defaults()
-	return &Bridge{dispatch: d, cfg: cfg, broker: redact.URL(cfg.URL), logger: logger, ready: make(chan struct{}), stop: make(chan struct{})}
+	stopped, stop := context.WithCancelCause(context.Background())
+	return &Bridge{dispatch: d, cfg: cfg, broker: redact.URL(cfg.URL), logger: logger, ready: make(chan struct{}),
+		stopped: stopped, stop: stop}
 }
 
 // Broker is the broker's URL without its password, for logs and errors.
@@ -180,7 +187,7 @@ wait:
 	// hands them over again on the next connection.
 	b.mu.Lock()
 	b.stopping = true
-	close(b.stop)
+	b.stop(errStopping)
 	b.mu.Unlock()
 	b.inflight.Wait()
 	client.Disconnect(250)
@@ -343,24 +350,20 @@ var errStopping = errors.New("bridge stopping")
 // send dispatches cmd, retrying transient failures with backoff until it
 // gets a final outcome or the bridge stops (errStopping).
 func (b *Bridge) send(device string, cmd any) (commands.Outcome, error) {
-	wait := b.cfg.RetryMin
-	for {
+	policy := retry.Exponential(b.cfg.RetryMin, b.cfg.RetryMax)
+	return retry.Forever(b.stopped, policy, func() (commands.Outcome, error) {
 		// An attempt under way finishes even when the bridge is stopping:
 		// its outcome is then acked rather than sent again.
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DispatchTimeout)
+		defer cancel()
 		out, err := b.dispatch.Dispatch(ctx, cmd)
-		cancel()
-		if !transient(err) {
-			return out, err
+		if err != nil && !transient(err) {
+			return out, backoff.Permanent(err)
 		}
+		return out, err
+	}, func(err error, wait time.Duration) {
 		b.logger.Warn("mqtt message not stored yet; retrying", "device", device, "command", fmt.Sprintf("%T", cmd), "err", err, "retry_in", wait)
-		select {
-		case <-b.stop:
-			return commands.Outcome{}, errStopping
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, b.cfg.RetryMax)
-	}
+	})
 }
 
 func transient(err error) bool {

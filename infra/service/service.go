@@ -26,6 +26,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
@@ -187,7 +188,7 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		projections.Config{BatchSize: cfg.ProjectorBatch, OnBatch: func(n int, last domain.RecordedEvent) {
 			projected.Add(float64(n))
 			lag.Set(time.Since(last.RecordedAt).Seconds())
-		}})
+		}, Retry: retry.Doubling(100*time.Millisecond, 5*time.Second)})
 
 	r := mux.NewRouter()
 	httpx.Ops(r, reg, httpx.Pinger(pool.Ping), httpx.Pinger(store.Ping))
