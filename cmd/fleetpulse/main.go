@@ -135,7 +135,6 @@ func dev(args []string) {
 			g.Go(func() error { return service.RunCommandAPI(ctx, cfg, env, logger, ready) })
 			g.Go(func() error { return service.RunProjector(ctx, cfg, env, logger, ready) })
 			g.Go(func() error { return service.RunReadAPI(ctx, cfg, env, logger, ready) })
-			g.Go(func() error { return service.RunAlerting(ctx, cfg, env, logger) })
 			g.Go(func() error {
 				var addr string
 				select {

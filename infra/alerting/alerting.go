@@ -44,6 +44,8 @@ type Config struct {
 	// CheckEvery is how often silence is checked; default OfflineAfter/10,
 	// at least a second.
 	CheckEvery time.Duration
+	// Metrics, if set, describes the evaluator.
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() {

@@ -66,6 +66,7 @@ type Config struct {
 	AckWait      time.Duration // a command not acked within it is redelivered
 	ReplyTimeout time.Duration // how long a sender waits for an outcome
 	Concurrency  int           // nats: commands a worker handles at once per type
+	Metrics      *Metrics      // counts a worker's commands; nil: not counted
 }
 
 func (c Config) commandTopic(name string) string { return c.Prefix + "_" + commandTopic(name) }
@@ -260,7 +261,7 @@ func newWorker(app commands.Application, cfg Config, ends workerEnds, wmLogger w
 	// retries (a reply that cannot be published, a command that cannot be
 	// decoded) goes to the poison topic with the reason in its metadata
 	// (middleware.ReasonForPoisonedKey) instead of blocking its topic.
-	poison, err := middleware.PoisonQueue(ends.poison, cfg.poisonTopic())
+	poison, err := middleware.PoisonQueue(cfg.Metrics.countPoisoned(ends.poison), cfg.poisonTopic())
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +288,7 @@ func newWorker(app commands.Application, cfg Config, ends workerEnds, wmLogger w
 	if err != nil {
 		return nil, fmt.Errorf("command processor: %w", err)
 	}
-	if err := processor.AddHandlers(Handlers(app, backend, logger)...); err != nil {
+	if err := processor.AddHandlers(Handlers(app, backend, logger, cfg.Metrics)...); err != nil {
 		return nil, err
 	}
 	w := &Worker{router: router, done: make(chan struct{}), close: ends.close}

@@ -76,6 +76,8 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts after a
 	// transient failure.
 	RetryMin, RetryMax time.Duration
+	// Metrics, if set, counts the bridge's messages.
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() {
@@ -232,23 +234,29 @@ func (b *Bridge) onMessage(c mqtt.Client, m mqtt.Message) {
 	b.mu.Unlock()
 	defer b.inflight.Done()
 
+	metrics := b.cfg.Metrics
 	device, kind, ok := parseTopic(b.cfg.TopicRoot, m.Topic())
 	if !ok {
 		// Not ours (a filter would not match it): drop it for good.
+		metrics.receivedOne("other")
 		m.Ack()
+		metrics.ackedOne("other")
 		return
 	}
+	metrics.receivedOne(kind)
 	result, final := b.handle(device, kind, m.Payload())
 	if !final {
 		return // transient and stopping: the broker redelivers
 	}
 	if e, ok := result.(ErrorResult); ok {
 		b.logger.Debug("mqtt message refused", "topic", m.Topic(), "code", e.Error.Code, "reason", e.Error.Message)
+		metrics.refusedOne(kind, e.Error.Code)
 	}
 	// The result is best effort: a device that misses it can send again.
 	payload, _ := json.Marshal(result)
 	c.Publish(ResultsTopic(b.cfg.TopicRoot, device), 1, false, payload)
 	m.Ack()
+	metrics.ackedOne(kind)
 }
 
 // ResultsTopic is where a device reads the outcome of its messages.
@@ -327,7 +335,7 @@ func (b *Bridge) handle(device, kind string, payload []byte) (result any, final 
 		// The HTTP API's words: which value, and the form it must have.
 		return ErrorResult{RequestID: msg.requestID, Error: wire.Refusal(err)}, true
 	}
-	out, err := b.send(device, msg.batch.Command(wire.CallerFromToken(msg.token, b.cfg.AdminToken), device))
+	out, err := b.send(device, kind, msg.batch.Command(wire.CallerFromToken(msg.token, b.cfg.AdminToken), device))
 	if errors.Is(err, errStopping) {
 		return nil, false
 	}
@@ -349,7 +357,7 @@ var errStopping = errors.New("bridge stopping")
 
 // send dispatches cmd, retrying transient failures with backoff until it
 // gets a final outcome or the bridge stops (errStopping).
-func (b *Bridge) send(device string, cmd any) (commands.Outcome, error) {
+func (b *Bridge) send(device, kind string, cmd any) (commands.Outcome, error) {
 	policy := retry.Exponential(b.cfg.RetryMin, b.cfg.RetryMax)
 	return retry.Forever(b.stopped, policy, func() (commands.Outcome, error) {
 		// An attempt under way finishes even when the bridge is stopping:
@@ -363,6 +371,7 @@ func (b *Bridge) send(device string, cmd any) (commands.Outcome, error) {
 		return out, err
 	}, func(err error, wait time.Duration) {
 		b.logger.Warn("mqtt message not stored yet; retrying", "device", device, "command", fmt.Sprintf("%T", cmd), "err", err, "retry_in", wait)
+		b.cfg.Metrics.retriedOne(kind)
 	})
 }
 
