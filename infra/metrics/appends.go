@@ -51,6 +51,11 @@ func InstrumentAppends(store commands.EventStore, reg prometheus.Registerer) com
 		s.events.WithLabelValues(kind)
 		s.duplicates.WithLabelValues(kind)
 	}
+	// The server's own failures start at zero: a rate over them reads
+	// "none" rather than "no data" on a healthy system.
+	for _, code := range []string{domain.CodeUnavailable, domain.CodeInternal} {
+		s.errors.WithLabelValues(code)
+	}
 	a := &appends{EventStore: store, s: s}
 	if finder, ok := store.(commands.ItemFinder); ok {
 		return appendsWithFinder{appends: a, ItemFinder: finder}

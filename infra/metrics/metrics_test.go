@@ -75,8 +75,10 @@ func TestInstrumentAppends_CountsEventsItemsDuplicatesConflictsAndKeepsTheItemFi
 			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
 		}
 	}
-	if _, found := metricstest.Value(t, reg, "fleetpulse_eventstore_append_errors_total", nil); found {
-		t.Error("a conflict was counted as an error")
+	for _, code := range []string{domain.CodeUnavailable, domain.CodeInternal, domain.CodeConflict} {
+		if got, _ := metricstest.Value(t, reg, "fleetpulse_eventstore_append_errors_total", map[string]string{"code": code}); got != 0 {
+			t.Errorf("append errors %s = %v, want 0: a conflict is not an error", code, got)
+		}
 	}
 }
 
