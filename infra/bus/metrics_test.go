@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetpulse/fleetpulse/commands"
@@ -55,29 +53,4 @@ func TestInProcessBus_CountsHandledFailedAndInFlightCommandsByType(t *testing.T)
 	if _, found := metricstest.Value(t, reg, "fleetpulse_commands_failed_total", map[string]string{"command": "RegisterStation"}); found {
 		t.Fatal("a stored command was counted as failed")
 	}
-}
-
-func TestWorker_CountsACommandMovedToThePoisonTopic(t *testing.T) {
-	pool, _ := pgtest.NewDatabase(t)
-	reg := prometheus.NewRegistry()
-	cfg := Config{Backend: "postgres", Pool: pool, Prefix: uniquePrefix(), ReplyTimeout: 10 * time.Second, Metrics: NewMetrics(reg)}.withDefaults()
-	ctx := context.Background()
-	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), time.Now, domain.TelemetryPolicy{})
-	worker, err := NewWorker(ctx, app, cfg, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer worker.Close()
-	ends, err := postgresSender(ctx, cfg, "poison", watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ends.close()
-	msg := message.NewMessage(watermill.NewUUID(), []byte(`{"measurements": "not a list"}`))
-	msg.Metadata.Set("name", "RecordMeasurements")
-	msg.Metadata.Set(replyToKey, ends.replyTopic)
-	if err := ends.commands.Publish(cfg.commandTopic("RecordMeasurements"), msg); err != nil {
-		t.Fatal(err)
-	}
-	metricstest.Eventually(t, reg, "fleetpulse_commands_poisoned_total", map[string]string{"command": "RecordMeasurements"}, 1)
 }

@@ -46,19 +46,18 @@ func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stat()
-	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	counter := func(d *prometheus.Desc, v float64) prometheus.Metric {
+		return prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
 	}
-	gauge(c.acquired, float64(s.AcquiredConns()))
-	gauge(c.idle, float64(s.IdleConns()))
-	gauge(c.constructing, float64(s.ConstructingConns()))
-	gauge(c.total, float64(s.TotalConns()))
-	gauge(c.max, float64(s.MaxConns()))
-	counter(c.acquires, float64(s.AcquireCount()))
-	counter(c.emptyAcquires, float64(s.EmptyAcquireCount()))
-	counter(c.canceled, float64(s.CanceledAcquireCount()))
-	counter(c.waitTotal, s.AcquireDuration().Seconds())
-	counter(c.opened, float64(s.NewConnsCount()))
-	counter(c.closed, float64(s.MaxLifetimeDestroyCount()+s.MaxIdleDestroyCount()))
+	ch <- gauge(c.acquired, float64(s.AcquiredConns()))
+	ch <- gauge(c.idle, float64(s.IdleConns()))
+	ch <- gauge(c.constructing, float64(s.ConstructingConns()))
+	ch <- gauge(c.total, float64(s.TotalConns()))
+	ch <- gauge(c.max, float64(s.MaxConns()))
+	ch <- counter(c.acquires, float64(s.AcquireCount()))
+	ch <- counter(c.emptyAcquires, float64(s.EmptyAcquireCount()))
+	ch <- counter(c.canceled, float64(s.CanceledAcquireCount()))
+	ch <- counter(c.waitTotal, s.AcquireDuration().Seconds())
+	ch <- counter(c.opened, float64(s.NewConnsCount()))
+	ch <- counter(c.closed, float64(s.MaxLifetimeDestroyCount()+s.MaxIdleDestroyCount()))
 }
