@@ -57,6 +57,7 @@ type Projector struct {
 	maxItems  int
 	logger    *slog.Logger
 	onBatch   func(events int, last domain.RecordedEvent)
+	retry     func(ctx context.Context, attempt func() error) error
 
 	checkpoint domain.Position
 	zones      zones
@@ -73,6 +74,12 @@ type Config struct {
 	MaxItems int
 	// OnBatch, if set, is called after each committed batch (metrics, lag).
 	OnBatch func(events int, last domain.RecordedEvent)
+	// Retry runs attempt again after each failure, pacing the attempts,
+	// until it succeeds (nil) or gives up (its last error, or ctx's when ctx
+	// ended): Run retries a failed batch through it from the checkpoint.
+	// infra/retry.Func is the one the processes use. Nil: Run returns the
+	// first failed batch's error.
+	Retry func(ctx context.Context, attempt func() error) error
 }
 
 // NewProjector builds the read-model projector.
@@ -86,38 +93,44 @@ func NewProjector(log EventLog, waiter Waiter, store ReadModelStore, logger *slo
 	if cfg.MaxItems <= 0 {
 		cfg.MaxItems = 50_000
 	}
+	if cfg.Retry == nil {
+		cfg.Retry = func(_ context.Context, attempt func() error) error { return attempt() }
+	}
 	return &Projector{name: cfg.Name, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
-		maxItems: cfg.MaxItems, logger: logger, onBatch: cfg.OnBatch}
+		maxItems: cfg.MaxItems, logger: logger, onBatch: cfg.OnBatch, retry: cfg.Retry}
 }
 
 // Run projects until ctx ends. A batch whose commit has begun is finished
-// even when ctx ends meanwhile, so shutdown never wastes work.
+// even when ctx ends meanwhile, so shutdown never wastes work. A failed batch
+// is retried (Config.Retry) from the checkpoint, reloaded first: another
+// projector, or a rebuild's swap, may have moved it.
 func (p *Projector) Run(ctx context.Context) error {
 	if err := p.load(ctx); err != nil {
 		return err
 	}
-	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		n, err := p.step(ctx)
-		switch {
-		case err == nil:
-			backoff = 100 * time.Millisecond
-			if n == 0 {
-				p.waiter.Wait(ctx)
+		n, failed := 0, false
+		err := p.retry(ctx, func() error {
+			if failed {
+				if err := p.load(ctx); err != nil && ctx.Err() == nil {
+					p.logger.Warn("reload projection state failed", "projection", p.name, "err", err)
+				}
 			}
+			var err error
+			n, err = p.step(ctx)
+			failed = err != nil
+			if failed && ctx.Err() == nil {
+				p.logger.Warn("projection batch failed; retrying from checkpoint", "projection", p.name, "err", err)
+			}
+			return err
+		})
+		switch {
 		case ctx.Err() != nil:
 			return nil
-		default:
-			p.logger.Warn("projection batch failed; retrying from checkpoint", "projection", p.name, "err", err, "backoff", backoff)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			if err := p.load(ctx); err != nil && ctx.Err() == nil {
-				p.logger.Warn("reload projection state failed", "projection", p.name, "err", err)
-			}
+		case err != nil:
+			return fmt.Errorf("projection %s: %w", p.name, err)
+		case n == 0:
+			p.waiter.Wait(ctx)
 		}
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -59,7 +60,8 @@ func (e env) projector(batch int, store projections.ReadModelStore) *projections
 	if store == nil {
 		store = e.rms
 	}
-	return projections.NewProjector(e.store, noWait{}, store, quiet, projections.Config{BatchSize: batch})
+	return projections.NewProjector(e.store, noWait{}, store, quiet, projections.Config{BatchSize: batch,
+		Retry: retry.Doubling(100*time.Millisecond, 5*time.Second)})
 }
 
 // truncateReadModels empties every read model and checkpoint, as before a

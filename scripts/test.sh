@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): makes sure PostgreSQL (and the NATS and
-# Mosquitto brokers the bus and MQTT tests use) run, runs vet, every Go
+# Mosquitto brokers the bus and MQTT tests use) run and Prometheus is
+# installed (the metrics tests run their own), runs vet, every Go
 # test, the browser test of the dashboard and short fuzz runs, and drops the
 # throwaway databases tests left.
 set -euo pipefail
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 scripts/ensure-postgres.sh
 scripts/ensure-brokers.sh
+scripts/ensure-prometheus.sh
 
 admin_url=${FLEETPULSE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 cleanup() {

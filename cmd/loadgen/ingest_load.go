@@ -125,14 +125,14 @@ func (l *load) scrapeMetrics() (command, projector []promtext.Sample) {
 	return command, projector
 }
 
-// sampleLagGauge records the projector's lag gauge: the lag of its latest
-// batch, as the projector itself sees it.
+// sampleLagGauge records the projector's lag gauge of the read models: the
+// age of the oldest event they have yet to apply, as the projector sees it.
 func (l *load) sampleLagGauge() {
 	ss, err := promtext.Scrape(l.client, l.c.projectorURL+"/metrics")
 	if err != nil {
 		return
 	}
-	if v, ok := promtext.Value(ss, "fleetpulse_projection_lag_seconds"); ok {
+	if v, ok := promtext.ValueOf(ss, "fleetpulse_projection_lag_seconds", map[string]string{"projection": "read_models"}); ok {
 		lag := time.Duration(v * float64(time.Second))
 		l.gaugeLag.add(lag)
 		if l.win != nil {

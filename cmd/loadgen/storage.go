@@ -14,8 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 )
+
+// errBusy is a 429 or 503: the storage mode sends the batch again.
+var errBusy = errors.New("busy")
 
 // The storage mode measures what one item costs on disk: it posts realistic
 // history through the public API (stations: one pm25 reading a minute as a
@@ -136,15 +140,24 @@ func runStorage(ctx context.Context, args []string) error {
 		wg.Go(func() {
 			for u := range work {
 				var out batchAnswer
-				st, err := post(ctx, client, u.url, u.token, u.body, &out)
 				// Every item must get in for the figures to mean anything:
-				// a device over its rate, or a busy system, sends again.
-				for tries := 0; err == nil && (st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable) && tries < 100; tries++ {
-					errs.failed(st, nil)
-					time.Sleep(200 * time.Millisecond)
-					st, err = post(ctx, client, u.url, u.token, u.body, &out)
-				}
-				if err != nil || st != http.StatusCreated {
+				// a device over its rate, or a busy system, sends again
+				// (every 200 ms, 100 times at most).
+				st, err := backoff.Retry(ctx, func() (int, error) {
+					st, err := post(ctx, client, u.url, u.token, u.body, &out)
+					if err != nil {
+						return st, backoff.Permanent(err)
+					}
+					if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
+						errs.failed(st, nil)
+						return st, errBusy
+					}
+					return st, nil
+				}, backoff.WithBackOff(backoff.NewConstantBackOff(200*time.Millisecond)), backoff.WithMaxTries(101), backoff.WithMaxElapsedTime(0))
+				switch {
+				case errors.Is(err, errBusy): // counted at each answer
+					continue
+				case err != nil || st != http.StatusCreated:
 					errs.failed(st, err)
 					continue
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/forwarder"
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 )
 
 // Clock tells the time and ticks; tests drive both.
@@ -43,6 +44,8 @@ type Config struct {
 	// CheckEvery is how often silence is checked; default OfflineAfter/10,
 	// at least a second.
 	CheckEvery time.Duration
+	// Metrics, if set, describes the evaluator.
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() {
@@ -74,21 +77,15 @@ func Consume(ctx context.Context, msgs <-chan *message.Message, handle func(cont
 				msg.Ack()
 				continue
 			}
-			backoff := 100 * time.Millisecond
-			for {
-				err := handle(ctx, r)
-				if err == nil {
-					msg.Ack()
-					break
-				}
-				logger.Warn("alert evaluation failed; retrying", "event", r.ID, "err", err, "backoff", backoff)
-				select {
-				case <-ctx.Done():
-					return nil // unacked: the forwarder keeps its checkpoint before it
-				case <-time.After(backoff):
-				}
-				backoff = min(backoff*2, 5*time.Second)
+			_, err = retry.Forever(ctx, retry.Exponential(100*time.Millisecond, 5*time.Second), func() (struct{}, error) {
+				return struct{}{}, handle(ctx, r)
+			}, func(err error, wait time.Duration) {
+				logger.Warn("alert evaluation failed; retrying", "event", r.ID, "err", err, "backoff", wait)
+			})
+			if err != nil {
+				return nil // ctx ended, unacked: the forwarder keeps its checkpoint before it
 			}
+			msg.Ack()
 		}
 	}
 }

@@ -51,7 +51,7 @@ func Run(ctx context.Context, store Store, checkpoints projections.ReadModelStor
 	}
 	logger.Info("alert state rebuilt", "events", n, "up_to", upTo.String())
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return Consume(gctx, msgs, ev.Handle, evLogger) })
+	g.Go(func() error { return Consume(gctx, msgs, cfg.Metrics.instrument(ev.Handle), evLogger) })
 	g.Go(func() error { return Watch(gctx, clock, cfg.CheckEvery, ev.Tick, evLogger) })
 	g.Go(func() error { return fwd.Run(gctx) })
 	return g.Wait()

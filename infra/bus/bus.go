@@ -42,7 +42,11 @@ func replyTopic(op requestreply.OperationID) string { return "replies_" + string
 
 // NewInProcess wires app's handlers behind an in-process (Go channel) bus and
 // starts routing. Close stops it after in-flight commands are handled.
-func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout time.Duration) (*CommandBus, error) {
+func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout time.Duration, opts ...Option) (*CommandBus, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	wmLogger := wmlog.New(logger, "command-bus")
 	// Without BlockPublishUntilSubscriberAck a Go channel may reorder
 	// commands; callers wait for each reply, so a device's sequential
@@ -73,7 +77,7 @@ func NewInProcess(app commands.Application, logger *slog.Logger, replyTimeout ti
 	if err != nil {
 		return nil, fmt.Errorf("command processor: %w", err)
 	}
-	if err := processor.AddHandlers(Handlers(app, backend, logger)...); err != nil {
+	if err := processor.AddHandlers(Handlers(app, backend, logger, o.metrics)...); err != nil {
 		return nil, err
 	}
 	commandBus, err := cqrs.NewCommandBusWithConfig(pubsub, cqrs.CommandBusConfig{
@@ -121,36 +125,43 @@ func localReplyBackend(ps *gochannel.GoChannel, replyTimeout time.Duration, wmLo
 	}, requestreply.BackendPubsubJSONMarshaler[commands.Outcome]{})
 }
 
-// Handlers wraps every handler of app for the bus, one per command type.
-func Handlers(app commands.Application, backend requestreply.Backend[commands.Outcome], logger *slog.Logger) []cqrs.CommandHandler {
+// Handlers wraps every handler of app for the bus, one per command type,
+// counted on m (nil: not counted).
+func Handlers(app commands.Application, backend requestreply.Backend[commands.Outcome], logger *slog.Logger, m *Metrics) []cqrs.CommandHandler {
+	h := handlerFactory{backend: backend, logger: logger, metrics: m}
 	return []cqrs.CommandHandler{
-		handler("RegisterStation", backend, logger, app.RegisterStation.Handle),
-		handler("UpdateStation", backend, logger, app.UpdateStation.Handle),
-		handler("DecommissionStation", backend, logger, app.DecommissionStation.Handle),
-		handler("RecordMeasurements", backend, logger, app.RecordMeasurements.Handle),
-		handler("RegisterVehicle", backend, logger, app.RegisterVehicle.Handle),
-		handler("UpdateVehicle", backend, logger, app.UpdateVehicle.Handle),
-		handler("DecommissionVehicle", backend, logger, app.DecommissionVehicle.Handle),
-		handler("RecordVehicleEvents", backend, logger, app.RecordVehicleEvents.Handle),
-		handler("RotateDeviceToken", backend, logger, app.RotateDeviceToken.Handle),
-		handler("RevokeDeviceToken", backend, logger, app.RevokeDeviceToken.Handle),
-		handler("CorrectMeasurement", backend, logger, app.CorrectMeasurement.Handle),
-		handler("RetractMeasurement", backend, logger, app.RetractMeasurement.Handle),
-		handler("SetAlertRule", backend, logger, app.SetAlertRule.Handle),
+		handler(h, "RegisterStation", app.RegisterStation.Handle),
+		handler(h, "UpdateStation", app.UpdateStation.Handle),
+		handler(h, "DecommissionStation", app.DecommissionStation.Handle),
+		handler(h, "RecordMeasurements", app.RecordMeasurements.Handle),
+		handler(h, "RegisterVehicle", app.RegisterVehicle.Handle),
+		handler(h, "UpdateVehicle", app.UpdateVehicle.Handle),
+		handler(h, "DecommissionVehicle", app.DecommissionVehicle.Handle),
+		handler(h, "RecordVehicleEvents", app.RecordVehicleEvents.Handle),
+		handler(h, "RotateDeviceToken", app.RotateDeviceToken.Handle),
+		handler(h, "RevokeDeviceToken", app.RevokeDeviceToken.Handle),
+		handler(h, "CorrectMeasurement", app.CorrectMeasurement.Handle),
+		handler(h, "RetractMeasurement", app.RetractMeasurement.Handle),
+		handler(h, "SetAlertRule", app.SetAlertRule.Handle),
 	}
 }
 
 // handler adapts a command handler to the bus: its error travels back inside
 // the outcome (as a domain code), and a panic becomes an internal error
 // rather than a nack that would redeliver the command forever.
-func handler[C any](name string, backend requestreply.Backend[commands.Outcome], logger *slog.Logger,
-	handle func(context.Context, *C) (commands.Outcome, error)) cqrs.CommandHandler {
-	return requestreply.NewCommandHandlerWithResult(name, backend, func(ctx context.Context, cmd *C) (out commands.Outcome, _ error) {
+func handler[C any](h handlerFactory, name string, handle func(context.Context, *C) (commands.Outcome, error)) cqrs.CommandHandler {
+	logger := h.logger
+	h.metrics.known(name)
+	return requestreply.NewCommandHandlerWithResult(name, h.backend, func(ctx context.Context, cmd *C) (out commands.Outcome, _ error) {
+		var failure error
+		done := h.metrics.start(name)
 		defer func() {
 			if r := recover(); r != nil {
 				logger.Error("command handler panicked", "handler", name, "panic", r, "stack", string(debug.Stack()))
-				out = commands.Failed(fmt.Errorf("%s: internal error", name))
+				failure = fmt.Errorf("%s: internal error", name)
+				out = commands.Failed(failure)
 			}
+			done(failure)
 		}()
 		// ctx carries the caller's deadline (handleWithinDeadline): a command
 		// whose caller stopped waiting fails at its first store call.
@@ -159,10 +170,18 @@ func handler[C any](name string, backend requestreply.Backend[commands.Outcome],
 			if domain.Code(err) == domain.CodeInternal || domain.Code(err) == domain.CodeUnavailable {
 				logger.Error("command failed", "handler", name, "err", err)
 			}
+			failure = err
 			return commands.Failed(err), nil
 		}
 		return out, nil
 	})
+}
+
+// handlerFactory is what every wrapped handler shares.
+type handlerFactory struct {
+	backend requestreply.Backend[commands.Outcome]
+	logger  *slog.Logger
+	metrics *Metrics
 }
 
 // Dispatch sends cmd and waits for its handler's outcome; a refused command

@@ -67,6 +67,7 @@ type Config struct {
 	ReplyTimeout time.Duration // how long a sender waits for an outcome
 	Concurrency  int           // nats: commands a worker handles at once per type
 	Replicas     int           // nats: copies JetStream keeps of each stream it creates (1 to 5)
+	Metrics      *Metrics      // counts a worker's commands; nil: not counted
 }
 
 func (c Config) commandTopic(name string) string { return c.Prefix + "_" + commandTopic(name) }
@@ -264,7 +265,7 @@ func newWorker(app commands.Application, cfg Config, ends workerEnds, wmLogger w
 	// retries (a reply that cannot be published, a command that cannot be
 	// decoded) goes to the poison topic with the reason in its metadata
 	// (middleware.ReasonForPoisonedKey) instead of blocking its topic.
-	poison, err := middleware.PoisonQueue(ends.poison, cfg.poisonTopic())
+	poison, err := middleware.PoisonQueue(cfg.Metrics.countPoisoned(ends.poison), cfg.poisonTopic())
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +292,7 @@ func newWorker(app commands.Application, cfg Config, ends workerEnds, wmLogger w
 	if err != nil {
 		return nil, fmt.Errorf("command processor: %w", err)
 	}
-	if err := processor.AddHandlers(Handlers(app, backend, logger)...); err != nil {
+	if err := processor.AddHandlers(Handlers(app, backend, logger, cfg.Metrics)...); err != nil {
 		return nil, err
 	}
 	w := &Worker{router: router, done: make(chan struct{}), close: ends.close}

@@ -19,9 +19,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/metrics/metricstest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
@@ -153,6 +155,8 @@ func TestDistributedBus_UndecodableCommandGoesToPoisonTopicWithReason(t *testing
 		ctx := context.Background()
 		logger := testLogger()
 		cfg = cfg.withDefaults()
+		reg := prometheus.NewRegistry()
+		cfg.Metrics = NewMetrics(reg)
 		app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), time.Now, domain.TelemetryPolicy{})
 		worker, err := NewWorker(ctx, app, cfg, logger)
 		if err != nil {
@@ -179,6 +183,7 @@ func TestDistributedBus_UndecodableCommandGoesToPoisonTopicWithReason(t *testing
 		for {
 			reason := poisonReason(t, cfg, pool)
 			if strings.Contains(reason, "cannot unmarshal") {
+				metricstest.Eventually(t, reg, "fleetpulse_commands_poisoned_total", map[string]string{"command": "RecordMeasurements"}, 1)
 				return
 			}
 			if time.Now().After(deadline) {

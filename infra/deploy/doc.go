@@ -14,4 +14,11 @@
 // secrets come from the env file (compose_test.go); the build context holds
 // what `go build` reads and nothing else, by Docker's own matcher, and no
 // binary is committed (dockerignore_test.go).
+//
+// The monitoring files under deploy/ are checked here too: the Prometheus
+// alert rules with promtool (checked, and unit-tested by
+// deploy/prometheus/rules_test.yml) and the Grafana dashboard's structure
+// (metrics_test.go). ReadDashboard gives other tests the dashboard's
+// expressions and series: infra/faulttest runs them against a real
+// Prometheus scraping the real services.
 package deploy

@@ -2,10 +2,13 @@ package esdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 )
 
 const (
@@ -42,26 +45,22 @@ func (s *Store) signal() {
 }
 
 // watch keeps a subscription until Close. Subscriptions never resubscribe
-// by themselves: when one drops, this loop subscribes again, with backoff.
+// by themselves: when one drops, this subscribes again, with backoff.
 func (s *Store) watch() {
-	backoff := minResubscribe
-	for s.life.Err() == nil {
+	policy := retry.Exponential(minResubscribe, maxResubscribe)
+	_, _ = retry.Forever(s.life, policy, func() (struct{}, error) {
 		started := time.Now()
 		err := s.subscribe(s.life)
-		if s.life.Err() != nil {
-			return
-		}
 		if time.Since(started) > maxResubscribe {
-			backoff = minResubscribe // it ran well for a while: start over
+			policy.Reset() // it ran well for a while: start over
 		}
-		s.logger.Warn("EventStoreDB subscription dropped; resubscribing", "err", err, "backoff", backoff)
-		select {
-		case <-s.life.Done():
-			return
-		case <-time.After(backoff):
+		if err == nil {
+			err = errors.New("subscription ended") // only Close ends watching
 		}
-		backoff = min(backoff*2, maxResubscribe)
-	}
+		return struct{}{}, err
+	}, func(err error, wait time.Duration) {
+		s.logger.Warn("EventStoreDB subscription dropped; resubscribing", "err", err, "backoff", wait)
+	})
 }
 
 // subscribe signals every non-system event appended from now on, until the

@@ -102,6 +102,12 @@ var processLogs sync.Map // *testing.T -> *[]*process
 // run last-registered first, and databases are made before processes).
 func (s *processSpec) start(t *testing.T) *process {
 	t.Helper()
+	return s.startWith(t)
+}
+
+// startWith is start with command-line arguments.
+func (s *processSpec) startWith(t *testing.T, args ...string) *process {
+	t.Helper()
 	env := make([]string, 0, len(os.Environ())+len(s.env))
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "FLEETPULSE_") {
@@ -118,7 +124,7 @@ func (s *processSpec) start(t *testing.T) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(s.binary)
+	cmd := exec.Command(s.binary, args...)
 	cmd.Env = env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile

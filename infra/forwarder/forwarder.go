@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -95,37 +96,35 @@ func (f *Forwarder) Checkpoint(ctx context.Context) (domain.Position, error) {
 	return f.cps.Checkpoint(ctx, f.cfg.Name)
 }
 
-// Run forwards until ctx ends.
+// Run forwards until ctx ends. A failed step is retried with backoff (100 ms
+// doubling to 5 s) from the checkpoint, read again first.
 func (f *Forwarder) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
 	loaded := false
+	policy := retry.Exponential(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
-		var err error
-		if !loaded {
-			f.checkpoint, err = f.cps.Checkpoint(ctx, f.cfg.Name)
-			loaded = err == nil
-		}
-		n := 0
-		if err == nil {
-			n, err = f.Step(ctx)
-		}
+		n, err := retry.Forever(ctx, policy, func() (int, error) {
+			if !loaded {
+				cp, err := f.cps.Checkpoint(ctx, f.cfg.Name)
+				if err != nil {
+					return 0, err
+				}
+				f.checkpoint, loaded = cp, true
+			}
+			n, err := f.Step(ctx)
+			if err != nil {
+				loaded = false
+			}
+			return n, err
+		}, func(err error, wait time.Duration) {
+			f.logger.Warn("forwarding failed; retrying from checkpoint", "err", err, "backoff", wait)
+		})
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case err == nil:
-			backoff = 100 * time.Millisecond
-			if n == 0 {
-				f.waiter.Wait(ctx)
-			}
-		default:
-			f.logger.Warn("forwarding failed; retrying from checkpoint", "err", err, "backoff", backoff)
-			loaded = false
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
+		case err != nil:
+			return err // not reached: Forever gives up only when ctx ends
+		case n == 0:
+			f.waiter.Wait(ctx)
 		}
 	}
 	return nil

@@ -35,12 +35,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/config/redact"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
@@ -74,6 +76,8 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts after a
 	// transient failure.
 	RetryMin, RetryMax time.Duration
+	// Metrics, if set, counts the bridge's messages.
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() {
@@ -107,13 +111,18 @@ type Bridge struct {
 	mu       sync.Mutex
 	stopping bool
 	inflight sync.WaitGroup
-	stop     chan struct{} // closed when Run's context ends: retries give up
+	// stopped ends, with errStopping as its cause, when Run's context ends:
+	// retries give up.
+	stopped context.Context
+	stop    context.CancelCauseFunc
 }
 
 // New returns a bridge sending commands through d; Run connects it.
 func New(d wire.Dispatcher, cfg Config, logger *slog.Logger) *Bridge {
 	cfg.defaults()
-	return &Bridge{dispatch: d, cfg: cfg, broker: redact.URL(cfg.URL), logger: logger, ready: make(chan struct{}), stop: make(chan struct{})}
+	stopped, stop := context.WithCancelCause(context.Background())
+	return &Bridge{dispatch: d, cfg: cfg, broker: redact.URL(cfg.URL), logger: logger, ready: make(chan struct{}),
+		stopped: stopped, stop: stop}
 }
 
 // Broker is the broker's URL without its password, for logs and errors.
@@ -180,7 +189,7 @@ wait:
 	// hands them over again on the next connection.
 	b.mu.Lock()
 	b.stopping = true
-	close(b.stop)
+	b.stop(errStopping)
 	b.mu.Unlock()
 	b.inflight.Wait()
 	client.Disconnect(250)
@@ -225,23 +234,29 @@ func (b *Bridge) onMessage(c mqtt.Client, m mqtt.Message) {
 	b.mu.Unlock()
 	defer b.inflight.Done()
 
+	metrics := b.cfg.Metrics
 	device, kind, ok := parseTopic(b.cfg.TopicRoot, m.Topic())
 	if !ok {
 		// Not ours (a filter would not match it): drop it for good.
+		metrics.receivedOne("other")
 		m.Ack()
+		metrics.ackedOne("other")
 		return
 	}
+	metrics.receivedOne(kind)
 	result, final := b.handle(device, kind, m.Payload())
 	if !final {
 		return // transient and stopping: the broker redelivers
 	}
 	if e, ok := result.(ErrorResult); ok {
 		b.logger.Debug("mqtt message refused", "topic", m.Topic(), "code", e.Error.Code, "reason", e.Error.Message)
+		metrics.refusedOne(kind, e.Error.Code)
 	}
 	// The result is best effort: a device that misses it can send again.
 	payload, _ := json.Marshal(result)
 	c.Publish(ResultsTopic(b.cfg.TopicRoot, device), 1, false, payload)
 	m.Ack()
+	metrics.ackedOne(kind)
 }
 
 // ResultsTopic is where a device reads the outcome of its messages.
@@ -320,7 +335,7 @@ func (b *Bridge) handle(device, kind string, payload []byte) (result any, final 
 		// The HTTP API's words: which value, and the form it must have.
 		return ErrorResult{RequestID: msg.requestID, Error: wire.Refusal(err)}, true
 	}
-	out, err := b.send(device, msg.batch.Command(wire.CallerFromToken(msg.token, b.cfg.AdminToken), device))
+	out, err := b.send(device, kind, msg.batch.Command(wire.CallerFromToken(msg.token, b.cfg.AdminToken), device))
 	if errors.Is(err, errStopping) {
 		return nil, false
 	}
@@ -342,25 +357,22 @@ var errStopping = errors.New("bridge stopping")
 
 // send dispatches cmd, retrying transient failures with backoff until it
 // gets a final outcome or the bridge stops (errStopping).
-func (b *Bridge) send(device string, cmd any) (commands.Outcome, error) {
-	wait := b.cfg.RetryMin
-	for {
+func (b *Bridge) send(device, kind string, cmd any) (commands.Outcome, error) {
+	policy := retry.Exponential(b.cfg.RetryMin, b.cfg.RetryMax)
+	return retry.Forever(b.stopped, policy, func() (commands.Outcome, error) {
 		// An attempt under way finishes even when the bridge is stopping:
 		// its outcome is then acked rather than sent again.
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DispatchTimeout)
+		defer cancel()
 		out, err := b.dispatch.Dispatch(ctx, cmd)
-		cancel()
-		if !transient(err) {
-			return out, err
+		if err != nil && !transient(err) {
+			return out, backoff.Permanent(err)
 		}
+		return out, err
+	}, func(err error, wait time.Duration) {
 		b.logger.Warn("mqtt message not stored yet; retrying", "device", device, "command", fmt.Sprintf("%T", cmd), "err", err, "retry_in", wait)
-		select {
-		case <-b.stop:
-			return commands.Outcome{}, errStopping
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, b.cfg.RetryMax)
-	}
+		b.cfg.Metrics.retriedOne(kind)
+	})
 }
 
 func transient(err error) bool {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
 	"github.com/fleetpulse/fleetpulse/infra/config"
@@ -16,7 +18,8 @@ import (
 // RunMQTTBridge carries devices' MQTT messages to dispatcher until ctx ends;
 // it then lets messages being handled finish before it disconnects, so the
 // caller closes the dispatcher only after it returns.
-func RunMQTTBridge(ctx context.Context, cfg config.Config, dispatcher wire.Dispatcher, logger *slog.Logger) error {
+// metrics, when not nil, counts its messages.
+func RunMQTTBridge(ctx context.Context, cfg config.Config, dispatcher wire.Dispatcher, metrics *mqttbridge.Metrics, logger *slog.Logger) error {
 	b := mqttbridge.New(dispatcher, mqttbridge.Config{
 		URL:             cfg.MQTTURL,
 		ClientID:        cfg.MQTTClientID,
@@ -25,21 +28,23 @@ func RunMQTTBridge(ctx context.Context, cfg config.Config, dispatcher wire.Dispa
 		AdminToken:      cfg.AdminToken,
 		MaxPayloadBytes: cfg.MaxBodyBytes,
 		DispatchTimeout: cfg.RequestTimeout,
+		Metrics:         metrics,
 	}, logger.With("component", "mqtt-bridge"))
 	logger.Info("mqtt bridge starting", "url", b.Broker(), "client_id", cfg.MQTTClientID)
 	return b.Run(ctx)
 }
 
-// startMQTTBridge runs the bridge beside the command API when it is enabled;
-// stop ends it and returns its error (nil when disabled).
-func startMQTTBridge(ctx context.Context, cfg config.Config, dispatcher wire.Dispatcher, logger *slog.Logger) (stop func() error) {
+// startMQTTBridge runs the bridge beside the command API when it is enabled,
+// its series on reg; stop ends it and returns its error (nil when disabled).
+func startMQTTBridge(ctx context.Context, cfg config.Config, dispatcher wire.Dispatcher, reg prometheus.Registerer, logger *slog.Logger) (stop func() error) {
 	if !cfg.MQTTEnabled {
 		return func() error { return nil }
 	}
+	metrics := mqttbridge.NewMetrics(reg)
 	ctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() {
-		err := RunMQTTBridge(ctx, cfg, dispatcher, logger)
+		err := RunMQTTBridge(ctx, cfg, dispatcher, metrics, logger)
 		if err != nil {
 			logger.Error("mqtt bridge stopped; the command API goes on without it", "err", err)
 		}
@@ -60,6 +65,8 @@ func RunMQTTBridgeAlone(ctx context.Context, cfg config.Config, env Env, logger 
 	if err != nil {
 		return err
 	}
-	err = RunMQTTBridge(ctx, cfg, cmdBus, logger)
+	// A process of its own serves no metrics: run the bridge inside the
+	// command API (FLEETPULSE_MQTT_ENABLED) to have them.
+	err = RunMQTTBridge(ctx, cfg, cmdBus, nil, logger)
 	return errors.Join(err, cmdBus.Close())
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -23,9 +24,11 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/esdb"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/metrics"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
 )
@@ -89,7 +92,8 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 	if cfg.AdminToken == "" {
 		return errors.New("FLEETPULSE_ADMIN_TOKEN is required by the command API")
 	}
-	app := commands.NewApplication(store, time.Now, TelemetryPolicy(cfg))
+	reg := httpx.NewRegistry()
+	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg))
 	var cmdBus interface {
 		commandapi.Dispatcher
 		Close() error
@@ -98,7 +102,9 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 		// Handlers run in command workers; this process only sends,
 		// unless told to run a worker of its own as well.
 		if cfg.CommandAPIHandlers {
-			w, err := bus.NewWorker(ctx, app, busConfig(cfg, env), logger)
+			wcfg := busConfig(cfg, env)
+			wcfg.Metrics = bus.NewMetrics(reg)
+			w, err := bus.NewWorker(ctx, app, wcfg, logger)
 			if err != nil {
 				return err
 			}
@@ -110,18 +116,17 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 		}
 		cmdBus = sender
 	} else {
-		inproc, err := bus.NewInProcess(app, logger, cfg.RequestTimeout)
+		inproc, err := bus.NewInProcess(app, logger, cfg.RequestTimeout, bus.WithMetrics(bus.NewMetrics(reg)))
 		if err != nil {
 			return err
 		}
 		cmdBus = inproc
 	}
-	reg := httpx.NewRegistry()
 	h := commandapi.NewHandler(cmdBus, commandapi.Config{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		DeviceLimiter: httpx.NewDeviceRateLimiter(cfg.DeviceRate, cfg.DeviceBurst, time.Now),
 	}, reg, logger.With("api", "command"), httpx.Pinger(store.Ping))
-	stopMQTT := startMQTTBridge(ctx, cfg, cmdBus, logger)
+	stopMQTT := startMQTTBridge(ctx, cfg, cmdBus, reg, logger)
 	err := httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
 	if merr := stopMQTT(); err == nil {
 		err = merr
@@ -150,12 +155,14 @@ func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *s
 		return fmt.Errorf("a command worker needs a distributed command bus (FLEETPULSE_COMMAND_BUS nats or postgres), not %q", cfg.CommandBus)
 	}
 	store := env.Store
-	app := commands.NewApplication(store, time.Now, TelemetryPolicy(cfg))
-	w, err := bus.NewWorker(ctx, app, busConfig(cfg, env), logger)
+	reg := httpx.NewRegistry()
+	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg))
+	wcfg := busConfig(cfg, env)
+	wcfg.Metrics = bus.NewMetrics(reg)
+	w, err := bus.NewWorker(ctx, app, wcfg, logger)
 	if err != nil {
 		return err
 	}
-	reg := httpx.NewRegistry()
 	r := mux.NewRouter()
 	httpx.Ops(r, reg, httpx.Pinger(store.Ping))
 	err = httpx.Serve(ctx, cfg.WorkerAddr, r, cfg.ShutdownTimeout, logger.With("component", "worker-http"), readyChan(ready, "worker"))
@@ -171,6 +178,7 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 	pool := env.Pool
 	reg := httpx.NewRegistry()
 	reg.MustRegister(postgres.ReplicationCollector(pool, logger.With("component", "replication")))
+	reg.MustRegister(metrics.NewPoolCollector(pool))
 	queries, err := readmodel.NewQueries(pool)
 	if err != nil {
 		return err
@@ -179,16 +187,17 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
 }
 
-// RunProjector keeps the read models up to date until ctx ends, serving
-// health and metrics on cfg.ProjectorAddr.
+// RunProjector keeps the read models up to date until ctx ends, and runs
+// alerting beside it (the integration-event forwarder and the alert
+// evaluator) unless cfg.Alerting is off, serving health and metrics on
+// cfg.ProjectorAddr. Either stopping with an error stops both.
 func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
 	pool, store := env.Pool, env.Store
 	reg := httpx.NewRegistry()
 	projected := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "fleetpulse_projected_events_total", Help: "Events applied to the read models."})
-	lag := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "fleetpulse_projection_lag_seconds", Help: "Time from an event's append to its projection, for the last batch."})
-	reg.MustRegister(projected, lag)
+	reg.MustRegister(projected)
+	registerProjectorCollectors(reg, env, logger.With("component", "projector-metrics"))
 
 	writer, err := readmodel.NewWriter(pool, WriterConfig(cfg))
 	if err != nil {
@@ -199,10 +208,9 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		return err
 	}
 	projector := projections.NewProjector(store, store, writer, logger.With("component", "projector"),
-		projections.Config{BatchSize: cfg.ProjectorBatch, OnBatch: func(n int, last domain.RecordedEvent) {
+		projections.Config{BatchSize: cfg.ProjectorBatch, OnBatch: func(n int, _ domain.RecordedEvent) {
 			projected.Add(float64(n))
-			lag.Set(time.Since(last.RecordedAt).Seconds())
-		}})
+		}, Retry: retry.Doubling(100*time.Millisecond, 5*time.Second)})
 
 	r := mux.NewRouter()
 	httpx.Ops(r, reg, httpx.Pinger(pool.Ping), httpx.Pinger(store.Ping))
@@ -212,28 +220,30 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 	go func() {
 		errc <- httpx.Serve(httpCtx, cfg.ProjectorAddr, r, cfg.ShutdownTimeout, logger.With("component", "projector-http"), readyChan(ready, "projector"))
 	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return projector.Run(gctx) })
 	// Partitions ahead of the data, expired ones dropped, closed chunks
 	// merged: beside the projection, never in its way.
-	maintained := make(chan error, 1)
-	go func() { maintained <- maintenance.Run(ctx) }()
-	err = projector.Run(ctx)
-	<-maintained
+	g.Go(func() error { return maintenance.Run(gctx) })
+	if cfg.Alerting {
+		alertMetrics := alerting.NewMetrics(reg)
+		checkpoints, err := readmodel.NewWriter(pool, WriterConfig(cfg))
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			return alerting.Run(gctx, store, checkpoints, alerting.SystemClock{}, logger.With("component", "alerting"),
+				alerting.Config{OfflineAfter: cfg.OfflineAfter, Metrics: alertMetrics})
+		})
+	} else {
+		logger.Info("alerting is off (FLEETPULSE_ALERTING=false): no alerts, no device status")
+	}
+	err = g.Wait()
 	stopHTTP()
 	if herr := <-errc; err == nil && herr != nil && !errors.Is(herr, http.ErrServerClosed) {
 		err = herr
 	}
 	return err
-}
-
-// RunAlerting forwards the event log as integration events and raises
-// alerts from them (thresholds, silent devices) until ctx ends.
-func RunAlerting(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger) error {
-	checkpoints, err := readmodel.NewWriter(env.Pool, WriterConfig(cfg))
-	if err != nil {
-		return err
-	}
-	return alerting.Run(ctx, env.Store, checkpoints, alerting.SystemClock{}, logger.With("component", "alerting"),
-		alerting.Config{OfflineAfter: cfg.OfflineAfter})
 }
 
 // WriterConfig is the read models' writer configuration: how long the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,6 +52,8 @@ type appendRequest struct {
 	// caller is the context of the caller waiting in the batcher's queue: a
 	// writer skips the request if the caller has stopped waiting.
 	caller context.Context
+	// queuedAt is when the request joined the batcher's queue.
+	queuedAt time.Time
 }
 
 // telemetryAppend is a batch of a device's telemetry items, appended as one

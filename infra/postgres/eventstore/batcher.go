@@ -19,6 +19,7 @@ type batcher struct {
 	mu        sync.RWMutex // held for reading while enqueuing; close takes it to stop enqueues
 	closed    bool
 	closing   chan struct{}
+	metrics   *batchMetrics
 }
 
 // BatcherConfig tunes a Store's group commit.
@@ -45,7 +46,8 @@ func newBatcher(store *Store, cfg BatcherConfig) *batcher {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 1024
 	}
-	b := &batcher{store: store, queue: make(chan *appendRequest, cfg.QueueSize), maxEvents: cfg.MaxEvents, closing: make(chan struct{})}
+	b := &batcher{store: store, queue: make(chan *appendRequest, cfg.QueueSize), maxEvents: cfg.MaxEvents, closing: make(chan struct{}),
+		metrics: newBatchMetrics()}
 	for i := 0; i < cfg.Writers; i++ {
 		b.wg.Add(1)
 		go b.write()
@@ -58,7 +60,7 @@ func newBatcher(store *Store, cfg BatcherConfig) *batcher {
 // queued then is not written, but one already in a transaction may be stored:
 // a retry with the same ids is then a duplicate.
 func (b *batcher) append(ctx context.Context, req *appendRequest) (domain.AppendResult, error) {
-	req.caller = ctx
+	req.caller, req.queuedAt = ctx, time.Now()
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -121,6 +123,7 @@ func (b *batcher) write() {
 		if len(live) == 0 {
 			continue
 		}
+		b.metrics.observe(live)
 		// The transaction is the writer's, not any one caller's: a caller
 		// that gives up now must not abort the others' commit.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

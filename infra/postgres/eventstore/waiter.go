@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fleetpulse/fleetpulse/infra/retry"
 )
 
 // waiter wakes log readers when an append commits: LISTEN on one connection,
@@ -38,16 +40,11 @@ func (w *waiter) close() {
 
 func (w *waiter) listen() {
 	defer close(w.stopped)
-	ctx := w.life
-	for ctx.Err() == nil {
-		if err := w.listenOnce(ctx); err != nil && ctx.Err() == nil {
-			// Polling keeps readers going; try LISTEN again shortly.
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
+	// listenOnce returns only when its connection fails; polling keeps
+	// readers going meanwhile, and LISTEN is tried again every second.
+	_, _ = retry.Forever(w.life, retry.Constant(time.Second), func() (struct{}, error) {
+		return struct{}{}, w.listenOnce(w.life)
+	}, nil)
 }
 
 func (w *waiter) listenOnce(ctx context.Context) error {

@@ -137,7 +137,7 @@ before(async () => {
   readURL = `http://127.0.0.1:${readPort}`;
   commandURL = `http://127.0.0.1:${cmdPort}`;
   const log = createWriteStream(join(artifacts, 'fleetpulse.log'));
-  server = spawn(bin, ['dev', '-backfill', '72h', '-step', '10m', '-interval', '2s'], {
+  server = spawn(bin, ['dev', '--backfill', '72h', '--step', '10m', '--interval', '2s'], {
     cwd: work,
     env: {
       ...env,

@@ -96,3 +96,21 @@ func Value(ss []Sample, name string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// ValueOf is the value of the first sample named name whose labels include
+// labels: one series of a labelled gauge or counter.
+func ValueOf(ss []Sample, name string, labels map[string]string) (float64, bool) {
+samples:
+	for _, s := range ss {
+		if s.Name != name {
+			continue
+		}
+		for k, v := range labels {
+			if s.Labels[k] != v {
+				continue samples
+			}
+		}
+		return s.Value, true
+	}
+	return 0, false
+}

@@ -77,3 +77,18 @@ func TestHistogram_QuantilesOfTheObservationsBetweenTwoScrapes(t *testing.T) {
 		t.Errorf("quantile of no observations = %v, want NaN", q)
 	}
 }
+
+func TestValueOf_PicksTheSeriesWithTheGivenLabels(t *testing.T) {
+	ss, err := Parse(strings.NewReader(`fleetpulse_projection_lag_seconds{projection="forwarder"} 7
+fleetpulse_projection_lag_seconds{projection="read_models"} 0.5
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := ValueOf(ss, "fleetpulse_projection_lag_seconds", map[string]string{"projection": "read_models"}); !ok || v != 0.5 {
+		t.Fatalf("read models' lag = %v, %v; want 0.5", v, ok)
+	}
+	if _, ok := ValueOf(ss, "fleetpulse_projection_lag_seconds", map[string]string{"projection": "none"}); ok {
+		t.Fatal("found a series that is not there")
+	}
+}
