@@ -34,8 +34,9 @@ var benchZones = []string{"Europe/Warsaw", "America/New_York", "Asia/Tokyo", "UT
 
 // fillLog appends station registrations and then benchEvents measurements,
 // benchPerCall per station at a time, a minute apart per station and spread
-// over five measurement types: the log the command API writes.
-func fillLog(b *testing.B, store *eventstore.Store) domain.Position {
+// over five measurement types: the log the command API writes, one event
+// per call (batched) or, as the first log format, one event per measurement.
+func fillLog(b *testing.B, store *eventstore.Store, batched bool) domain.Position {
 	b.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -73,6 +74,21 @@ func fillLog(b *testing.B, store *eventstore.Store) domain.Position {
 			}
 			evs[k] = d
 		}
+		if batched {
+			batch := domain.MeasurementsRecorded{StationID: id}
+			for _, d := range evs {
+				e, err := domain.DecodeEvent(d.Type, d.Data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				m := e.(domain.MeasurementRecorded)
+				batch.Measurements = append(batch.Measurements, domain.Measurement{ID: m.MeasurementID, Type: m.Type, Value: m.Value, MeasuredAt: m.MeasuredAt})
+			}
+			if _, err := store.AppendTelemetry(ctx, domain.TelemetryStream(id), uuid.NewString(), batch); err != nil {
+				b.Fatal(err)
+			}
+			continue
+		}
 		if _, err := store.Append(ctx, domain.TelemetryStream(id), domain.AnyVersion, evs); err != nil {
 			b.Fatal(err)
 		}
@@ -86,11 +102,19 @@ func fillLog(b *testing.B, store *eventstore.Store) domain.Position {
 
 // BenchmarkProjection projects benchEvents pre-appended measurements from
 // the start of the log, in batches of the live projector's default (2000)
-// and the rebuild's (5000), and reports events/s.
+// and the rebuild's (5000), and reports events/s and measurements/s: for a
+// log of batches (one event per call) and one of the first format (one
+// event per measurement).
 func BenchmarkProjection(b *testing.B) {
+	for _, format := range []string{"batches", "items"} {
+		b.Run("log="+format, func(b *testing.B) { benchmarkProjection(b, format == "batches") })
+	}
+}
+
+func benchmarkProjection(b *testing.B, batched bool) {
 	pool, _ := pgtest.NewDatabase(b)
 	store := eventstore.New(pool, eventstore.Config{Unbatched: true})
-	head := fillLog(b, store)
+	head := fillLog(b, store, batched)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE events"); err != nil {
 		b.Fatal(err)
@@ -125,6 +149,7 @@ func BenchmarkProjection(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(benchEvents*b.N)/b.Elapsed().Seconds(), "measurements/s")
 		})
 	}
 }
@@ -134,7 +159,7 @@ func BenchmarkProjection(b *testing.B) {
 func BenchmarkRebuild(b *testing.B) {
 	pool, _ := pgtest.NewDatabase(b)
 	store := eventstore.New(pool, eventstore.Config{Unbatched: true})
-	head := fillLog(b, store)
+	head := fillLog(b, store, true)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE events"); err != nil {
 		b.Fatal(err)
@@ -158,4 +183,5 @@ func BenchmarkRebuild(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(benchEvents*b.N)/b.Elapsed().Seconds(), "measurements/s")
 }
