@@ -7,6 +7,9 @@
 #   scripts/soak.sh                       # peak for 60 s, then 30 min at half of it
 #   SOAK_RATE=15000 scripts/soak.sh       # skip the peak run, soak at this rate
 #   SOAK_DURATION=5m scripts/soak.sh      # shorter
+#   SOAK_MODE=storage scripts/soak.sh     # instead: bytes at rest and WAL per station
+#                                         # measurement and per vehicle sample (loadgen storage),
+#                                         # on this private cluster, where WAL is fleetpulse's alone
 #
 # Environment: SOAK_DURATION (30m), PEAK_DURATION (60s), SOAK_RATE (half of
 # the measured peak), SOAK_STATIONS (100), SOAK_CONCURRENCY (64),
@@ -76,6 +79,16 @@ done
 pidlist=$(IFS=,; echo "${pids[*]}")
 common=(-url http://127.0.0.1:28080 -read-url http://127.0.0.1:28081 -projector-url http://127.0.0.1:28082
   -stations "$stations" -concurrency "$concurrency" -pids "$pidlist")
+
+if [ "${SOAK_MODE:-}" = storage ]; then
+  for kind in station vehicle; do
+    echo "soak: storage per $kind item" >&2
+    "$dir/bin/loadgen" storage -url http://127.0.0.1:28080 -read-url http://127.0.0.1:28081 \
+      -pg-url "$FLEETPULSE_PG_URL" -kind "$kind" -prefix "storage-$kind" -json "$out/storage-$kind.json" | tee "$out/storage-$kind.txt"
+  done
+  echo "soak: results in $out" >&2
+  exit 0
+fi
 
 rate=${SOAK_RATE:-}
 if [ -z "$rate" ]; then
