@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -183,9 +184,18 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 			ids = append(ids, e.ID)
 		}
 		if r.telemetry != nil {
-			// An item of the first log format is an event with its key as id.
-			ids = append(ids, r.telemetry.keys...)
 			itemKeys = append(itemKeys, r.telemetry.keys...)
+		}
+	}
+	if len(itemKeys) > 0 {
+		// An item of the first log format is an event with its key as id;
+		// a log that never held one is not searched for them.
+		firstFormat, err := s.firstFormat.possible(ctx, s.pool)
+		if err != nil {
+			return err
+		}
+		if firstFormat {
+			ids = append(ids, itemKeys...)
 		}
 	}
 	recordedOn := dayOf(s.clock())
@@ -295,6 +305,42 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 		}
 		return nil
 	})
+}
+
+// firstFormat says whether the log may hold telemetry items of the first
+// log format: it did if it had events when migration 00008 ran, or if this
+// store appended one since (tests of the upgrade do).
+type firstFormat struct {
+	mu       sync.Mutex
+	known    bool
+	possibly bool
+}
+
+func (f *firstFormat) possible(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.known {
+		if err := db.QueryRow(ctx, `SELECT coalesce(max(until_position), 0) > 0 FROM telemetry_first_format`).Scan(&f.possibly); err != nil {
+			return false, fmt.Errorf("read the log's format history: %w", err)
+		}
+		f.known = true
+	}
+	return f.possibly, nil
+}
+
+// appended notes events appended through Append: an item event of the
+// first format makes the look-up necessary.
+func (f *firstFormat) appended(events []domain.EventData) {
+	for _, e := range events {
+		if e.Type == domain.TypeMeasurementRecorded || e.Type == domain.TypeVehicleEventRecorded {
+			f.mu.Lock()
+			f.known, f.possibly = true, true
+			f.mu.Unlock()
+			return
+		}
+	}
 }
 
 // storedIDs returns which of ids are stored event ids, and which of

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -11,9 +12,14 @@ import (
 // batcher lets many concurrent appends share one transaction: group commit.
 // One event per transaction is capped by fsync at a few thousand events per
 // second here; a transaction of many requests pays that cost once.
+//
+// Each writer has a queue of its own, and a stream always goes to the same
+// writer (by a hash of its name): two writers' transactions never lock the
+// same stream, so they commit side by side instead of one waiting for the
+// other's stream locks.
 type batcher struct {
 	store     *Store
-	queue     chan *appendRequest
+	queues    []chan *appendRequest
 	maxEvents int
 	wg        sync.WaitGroup
 	mu        sync.RWMutex // held for reading while enqueuing; close takes it to stop enqueues
@@ -30,7 +36,7 @@ type BatcherConfig struct {
 	// MaxEvents bounds the events of one transaction, a telemetry batch
 	// counting its items (default 5000).
 	MaxEvents int
-	// QueueSize bounds the requests waiting for a writer (default 1024).
+	// QueueSize bounds the requests waiting for the writers (default 1024).
 	QueueSize int
 }
 
@@ -46,13 +52,21 @@ func newBatcher(store *Store, cfg BatcherConfig) *batcher {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 1024
 	}
-	b := &batcher{store: store, queue: make(chan *appendRequest, cfg.QueueSize), maxEvents: cfg.MaxEvents, closing: make(chan struct{}),
-		metrics: newBatchMetrics()}
-	for i := 0; i < cfg.Writers; i++ {
+	b := &batcher{store: store, maxEvents: cfg.MaxEvents, closing: make(chan struct{}), metrics: newBatchMetrics()}
+	for range cfg.Writers {
+		queue := make(chan *appendRequest, max(cfg.QueueSize/cfg.Writers, 1))
+		b.queues = append(b.queues, queue)
 		b.wg.Add(1)
-		go b.write()
+		go b.write(queue)
 	}
 	return b
+}
+
+// queueOf is the queue of the writer that writes stream.
+func (b *batcher) queueOf(stream string) chan *appendRequest {
+	h := fnv.New32a()
+	h.Write([]byte(stream))
+	return b.queues[h.Sum32()%uint32(len(b.queues))]
 }
 
 // append queues req for the next shared transaction and waits for its
@@ -68,7 +82,7 @@ func (b *batcher) append(ctx context.Context, req *appendRequest) (domain.Append
 		return b.store.appendAlone(ctx, req)
 	}
 	select {
-	case b.queue <- req:
+	case b.queueOf(req.stream) <- req:
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
@@ -82,16 +96,16 @@ func (b *batcher) append(ctx context.Context, req *appendRequest) (domain.Append
 	}
 }
 
-func (b *batcher) write() {
+func (b *batcher) write(queue chan *appendRequest) {
 	defer b.wg.Done()
 	for {
 		var first *appendRequest
 		select {
-		case first = <-b.queue:
+		case first = <-queue:
 		case <-b.closing:
 			// Drain what is queued, then stop.
 			select {
-			case first = <-b.queue:
+			case first = <-queue:
 			default:
 				return
 			}
@@ -101,7 +115,7 @@ func (b *batcher) write() {
 	gather:
 		for events < b.maxEvents {
 			select {
-			case r := <-b.queue:
+			case r := <-queue:
 				batch = append(batch, r)
 				events += r.size()
 			default:

@@ -101,6 +101,9 @@ type Store struct {
 	waiter   *waiter
 	clock    func() time.Time
 	itemKeys *itemKeyDays
+	// firstFormat says whether item events of the first log format may be
+	// in the log (they are looked for among event ids then).
+	firstFormat firstFormat
 }
 
 // New returns a store on pool, whose schema has Migrations applied.
@@ -141,6 +144,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 // transaction it shares with concurrent appends (see batcher.append) unless
 // the store is Unbatched.
 func (s *Store) Append(ctx context.Context, stream string, expectedVersion int64, events []domain.EventData) (domain.AppendResult, error) {
+	s.firstFormat.appended(events)
 	return s.submit(ctx, newAppendRequest(stream, expectedVersion, events))
 }
 

@@ -15,6 +15,14 @@ CREATE TABLE telemetry_item_ids (
 ) PARTITION BY RANGE (recorded_on);
 CREATE INDEX telemetry_item_ids_key_idx ON telemetry_item_ids (item_key);
 
+-- Items of the first log format (one event per item, the item's key as the
+-- event id) can only be at or before this position: a log that had no
+-- events then has none, and its appends need not look for them.
+CREATE TABLE telemetry_first_format (
+    until_position bigint NOT NULL
+);
+INSERT INTO telemetry_first_format SELECT coalesce(max(position), 0) FROM events;
+
 -- A batch event's JSON is compressed in the row (lz4 is faster than the
 -- default pglz at a similar ratio on this data), and compression is tried
 -- for every row over 128 bytes instead of only rows over 2 kB.
@@ -46,6 +54,7 @@ FROM events e, jsonb_array_elements(e.data->'events') AS v
 WHERE e.event_type = 'VehicleEventsRecorded';
 
 -- +goose Down
+DROP TABLE telemetry_first_format;
 DROP VIEW vehicle_event_items;
 DROP VIEW measurement_items;
 ALTER TABLE events RESET (toast_tuple_target);
