@@ -7,6 +7,9 @@
 #   scripts/soak.sh                       # peak for 60 s, then 30 min at half of it
 #   SOAK_RATE=15000 scripts/soak.sh       # skip the peak run, soak at this rate
 #   SOAK_DURATION=5m scripts/soak.sh      # shorter
+#   FLEETPULSE_RAW_RETENTION=5m FLEETPULSE_HOURLY_RETENTION=10m SOAK_RATE=10000 scripts/soak.sh
+#                                         # retention at work: sizes.tsv shows each table
+#                                         # family's size every SOAK_SIZES_EVERY (60s)
 #   SOAK_MODE=storage scripts/soak.sh     # instead: bytes at rest and WAL per station
 #                                         # measurement and per vehicle sample (loadgen storage),
 #                                         # on this private cluster, where WAL is fleetpulse's alone
@@ -98,6 +101,21 @@ if [ -z "$rate" ]; then
   rate=$(awk -v p="$peak" 'BEGIN { printf "%d", p / 2 }')
   echo "soak: peak $peak measurements/s; soaking at half of it: $rate/s" >&2
 fi
+
+# Sizes of each table family (a partitioned table with its partitions,
+# indexes and TOAST), sampled while the soak runs: with short retention the
+# read models stay flat while the log and its duplicate keys grow.
+sizes_sql="SELECT now()::timestamptz(0), coalesce(pg_partition_root(c.oid)::regclass::text, c.relname::text), sum(pg_total_relation_size(c.oid))
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = 'public' AND c.relkind = 'r' GROUP BY 2 HAVING sum(pg_total_relation_size(c.oid)) > 65536 ORDER BY 2"
+sample_sizes() {
+  while :; do
+    psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -AtF $'\t' -c "$sizes_sql" >>"$out/sizes.tsv" 2>/dev/null || true
+    sleep "${SOAK_SIZES_EVERY:-60}"
+  done
+}
+sample_sizes &
+pids+=($!)
 
 # SOAK_ARGS: more loadgen soak flags, e.g. "-report-every 30s -max-lag 1s".
 status=0

@@ -92,3 +92,55 @@ func TestArchitecture_ImportsPointInward(t *testing.T) {
 		}
 	}
 }
+
+// infraRoles sorts every package under infra/ by what it is, so that the
+// sideways rule below knows who may import whom. A new package must be
+// given a role here.
+var infraRoles = map[string]string{
+	// Adapters: each reaches one technology and serves the core's ports.
+	"bus": "adapter", "commandapi": "adapter", "esdb": "adapter", "forwarder": "adapter",
+	"mqttbridge": "adapter", "memstore": "adapter", "postgres/eventstore": "adapter",
+	"postgres/readmodel": "adapter", "postgres/readmodel/rawchunk": "adapter",
+	// Plumbing any adapter may share: connecting and migrating PostgreSQL,
+	// HTTP helpers, the wire format of telemetry, configuration, retries,
+	// metrics and the Watermill logger.
+	"postgres": "plumbing", "httpx": "plumbing", "wire": "plumbing", "config": "plumbing",
+	"config/redact": "plumbing", "retry": "plumbing", "metrics": "plumbing", "wmlog": "plumbing",
+	// Wiring: processes put together from adapters.
+	"service": "wiring", "alerting": "wiring",
+	// Tests, test kits and the device simulator.
+	"archtest": "test", "bustest": "test", "eventstoretest": "test", "faulttest": "test",
+	"httpx/httpxtest": "test", "httpx/openapitest": "test", "metrics/metricstest": "test",
+	"postgres/pgtest": "test", "devicesim": "test", "deploy": "test",
+}
+
+// TestArchitecture_NoSidewaysAdapters checks that no adapter under infra/
+// imports another adapter: they meet only through the core's ports, in the
+// wiring. An adapter may import its own sub-packages and shared plumbing;
+// plumbing imports only plumbing.
+func TestArchitecture_NoSidewaysAdapters(t *testing.T) {
+	prefix := module + "/infra/"
+	for _, p := range listPackages(t) {
+		rel, ok := strings.CutPrefix(p.ImportPath, prefix)
+		if !ok {
+			continue
+		}
+		role, known := infraRoles[rel]
+		if !known {
+			t.Errorf("infra/%s has no role in infraRoles (adapter, plumbing, wiring or test)", rel)
+			continue
+		}
+		if role == "wiring" || role == "test" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, ok := strings.CutPrefix(imp, prefix)
+			if !ok || strings.HasPrefix(dep, rel+"/") {
+				continue
+			}
+			if depRole := infraRoles[dep]; depRole != "plumbing" {
+				t.Errorf("%s (%s) imports infra/%s (%s): adapters meet through ports, in the wiring", p.ImportPath, role, dep, depRole)
+			}
+		}
+	}
+}

@@ -6,13 +6,21 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 )
 
-// Statuses reports where every checkpoint stands against the event log:
-// readmodel.Statuses with the store's backlog.
-type Statuses func(ctx context.Context) ([]readmodel.ProjectionStatus, error)
+// ProjectionStatus is where one checkpoint stands against the event log.
+type ProjectionStatus struct {
+	Name   string
+	Events int64 // applied since the projection started from the beginning of the log
+	// BacklogKnown says whether Behind and OldestWait were counted: only
+	// with an event log that can count them.
+	BacklogKnown bool
+	Behind       int64         // events in the log after the checkpoint
+	OldestWait   time.Duration // age of the oldest event not yet applied
+}
+
+// Statuses reports where every checkpoint stands against the event log.
+type Statuses func(ctx context.Context) ([]ProjectionStatus, error)
 
 // NewProjectionCollector describes every checkpoint (the read models', the
 // alerting forwarder's, a rebuild's shadow while one runs) by name, asking
@@ -30,9 +38,9 @@ func NewProjectionCollector(statuses Statuses, timeout time.Duration, logger *sl
 		"Events in the log after the projection's checkpoint.", labels, nil)
 	applied := prometheus.NewDesc("fleetpulse_projection_applied_events",
 		"Events the projection has applied since it started from the beginning of the log.", labels, nil)
-	return &queryCollector[readmodel.ProjectionStatus]{
+	return &queryCollector[ProjectionStatus]{
 		descs: []*prometheus.Desc{lag, behind, applied}, query: statuses, timeout: timeout, logger: logger, what: "projection lag",
-		emit: func(s readmodel.ProjectionStatus, ch chan<- prometheus.Metric) {
+		emit: func(s ProjectionStatus, ch chan<- prometheus.Metric) {
 			ch <- gauge(applied, float64(s.Events), s.Name)
 			if s.BacklogKnown {
 				ch <- gauge(lag, s.OldestWait.Seconds(), s.Name)

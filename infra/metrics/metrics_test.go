@@ -87,8 +87,8 @@ func TestProjectionCollector_LagGrowsWhileTheCheckpointStaysBehind(t *testing.T)
 	// checkpoint that does not move sees it age at every scrape.
 	appended := time.Now().Add(-2 * time.Second)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewProjectionCollector(func(context.Context) ([]readmodel.ProjectionStatus, error) {
-		return []readmodel.ProjectionStatus{
+	reg.MustRegister(metrics.NewProjectionCollector(func(context.Context) ([]metrics.ProjectionStatus, error) {
+		return []metrics.ProjectionStatus{
 			{Name: "read_models", Events: 10, BacklogKnown: true, Behind: 3, OldestWait: time.Since(appended)},
 			{Name: "forwarder", Events: 13, BacklogKnown: true},
 			{Name: "on_esdb", Events: 5}, // a log that cannot count its backlog
@@ -122,10 +122,10 @@ func TestProjectionCollector_LagGrowsWhileTheCheckpointStaysBehind(t *testing.T)
 func TestCollectors_AFailedQueryLeavesItsSeriesOutOfThatScrapeOnly(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		metrics.NewProjectionCollector(func(context.Context) ([]readmodel.ProjectionStatus, error) {
+		metrics.NewProjectionCollector(func(context.Context) ([]metrics.ProjectionStatus, error) {
 			return nil, errors.New("database away")
 		}, time.Second, quiet),
-		metrics.NewDeviceCollector(func(context.Context) ([]readmodel.DeviceCount, error) {
+		metrics.NewDeviceCollector(func(context.Context) ([]metrics.DeviceCount, error) {
 			return nil, errors.New("database away")
 		}, time.Second, quiet),
 		prometheus.NewCounter(prometheus.CounterOpts{Name: "other_total", Help: "h"}),
@@ -153,8 +153,13 @@ func TestPoolAndDeviceCollectors_DescribeARealDatabase(t *testing.T) {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewPoolCollector(pool), metrics.NewDeviceCollector(func(ctx context.Context) ([]readmodel.DeviceCount, error) {
-		return readmodel.CountDevices(ctx, pool)
+	reg.MustRegister(metrics.NewPoolCollector(pool), metrics.NewDeviceCollector(func(ctx context.Context) ([]metrics.DeviceCount, error) {
+		counts, err := readmodel.CountDevices(ctx, pool)
+		out := make([]metrics.DeviceCount, len(counts))
+		for i, c := range counts {
+			out[i] = metrics.DeviceCount(c)
+		}
+		return out, err
 	}, 5*time.Second, quiet))
 	for _, tt := range []struct {
 		name   string

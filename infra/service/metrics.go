@@ -35,11 +35,21 @@ func registerProjectorCollectors(reg prometheus.Registerer, env Env, logger *slo
 	backlog, _ := env.Store.(readmodel.EventBacklog) // nil: the store cannot count its log
 	reg.MustRegister(
 		metrics.NewPoolCollector(env.Pool),
-		metrics.NewProjectionCollector(func(ctx context.Context) ([]readmodel.ProjectionStatus, error) {
-			return readmodel.Statuses(ctx, env.Pool, backlog)
+		metrics.NewProjectionCollector(func(ctx context.Context) ([]metrics.ProjectionStatus, error) {
+			statuses, err := readmodel.Statuses(ctx, env.Pool, backlog)
+			out := make([]metrics.ProjectionStatus, len(statuses))
+			for i, s := range statuses {
+				out[i] = metrics.ProjectionStatus{Name: s.Name, Events: s.Events, BacklogKnown: s.BacklogKnown, Behind: s.Behind, OldestWait: s.OldestWait}
+			}
+			return out, err
 		}, scrapeQueryTimeout, logger),
-		metrics.NewDeviceCollector(func(ctx context.Context) ([]readmodel.DeviceCount, error) {
-			return readmodel.CountDevices(ctx, env.Pool)
+		metrics.NewDeviceCollector(func(ctx context.Context) ([]metrics.DeviceCount, error) {
+			counts, err := readmodel.CountDevices(ctx, env.Pool)
+			out := make([]metrics.DeviceCount, len(counts))
+			for i, c := range counts {
+				out[i] = metrics.DeviceCount(c)
+			}
+			return out, err
 		}, scrapeQueryTimeout, logger),
 	)
 }
