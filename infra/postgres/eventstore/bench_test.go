@@ -221,3 +221,52 @@ func BenchmarkReadAfter(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendTelemetry is the command API's shape since telemetry is
+// recorded in batches: 16 concurrent callers, each appending one station's
+// batch of 100 measurements through the batcher, on a store whose
+// de-duplication table already holds benchTelemetryPrefill item keys (its
+// index is what an append searches and grows). Reports measurements/s.
+func BenchmarkAppendTelemetry(b *testing.B) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewDatabase(b)
+	store := newStore(b, pool, eventstore.Config{})
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	batch := func(i, size int) domain.MeasurementsRecorded {
+		station := fmt.Sprintf("bench-%03d", i%benchStreams)
+		ms := make([]domain.Measurement, size)
+		for j := range ms {
+			ms[j] = domain.Measurement{ID: uuid.NewString(), Type: "pm25", Value: float64(j), MeasuredAt: at.Add(time.Duration(i*size+j) * time.Second)}
+		}
+		return domain.RecordMeasurements(station, ms)
+	}
+	for i := 0; i < benchTelemetryPrefill/5000; i++ {
+		e := batch(i, 5000)
+		if _, err := store.AppendTelemetry(ctx, domain.TelemetryStream(e.StationID), uuid.NewString(), e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	const size = 100
+	batches := make([]domain.MeasurementsRecorded, b.N)
+	for i := range batches {
+		batches[i] = batch(i, size)
+	}
+	var next atomic.Int64
+	b.SetParallelism(8) // 16 goroutines on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e := batches[next.Add(1)-1]
+			if _, err := store.AppendTelemetry(ctx, domain.TelemetryStream(e.StationID), uuid.NewString(), e); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "measurements/s")
+}
+
+const benchTelemetryPrefill = 1_000_000
