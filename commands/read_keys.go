@@ -16,7 +16,7 @@ type CreateReadKey struct {
 	Caller  Caller   `json:"caller"`
 	KeyID   string   `json:"key_id"`
 	Name    string   `json:"name"`
-	Devices []string `json:"devices,omitempty"` // nil: every device
+	Devices []string `json:"devices"` // null: every device; never omitted, so [] stays a refused empty scope
 	KeyHash []byte   `json:"key_hash"`
 }
 
