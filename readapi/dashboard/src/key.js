@@ -115,7 +115,7 @@ function ask(message) {
       note.textContent = res.status === 403
         ? 'This key is scoped to some devices: the dashboard lists the whole fleet and needs a key for every device.'
         : res.status === 401
-          ? `The read API refused this key: ${res.message || 'wrong or revoked'}.`
+          ? (/revoked/.test(res.message) ? 'The read API refused this key: it was revoked.' : 'The read API refused this key: it is wrong, or was revoked.')
           : `The key could not be checked: ${res.message || 'HTTP ' + res.status}. Try again.`;
       input.select();
     });
