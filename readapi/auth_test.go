@@ -329,3 +329,39 @@ func BenchmarkAuth(b *testing.B) {
 		})
 	}
 }
+
+// FuzzReadAPIAuthorization sends arbitrary Authorization headers to a real
+// read API with authentication on: the answer is a 200 only for a key the
+// read models hold (or the admin token), a 401 with WWW-Authenticate and
+// the error body otherwise (a 403 for the scoped key), never a 5xx.
+func FuzzReadAPIAuthorization(f *testing.F) {
+	pool, _ := pgtest.NewDatabase(f)
+	seedReadModels(f, pool)
+	keys := seedKeys(f, pool)
+	for _, s := range []string{"", "Bearer " + keys.fleet, "Bearer " + keys.scoped, "Bearer " + keys.revoked, "Bearer " + keys.wrongSecret,
+		"Bearer " + testAdminToken, "bearer " + keys.fleet + " ", "Bearer fpr_k'--." + strings.Repeat("A", 43), "Bearer fpr_" + strings.Repeat("k", 64) + "." + strings.Repeat("-", 43),
+		"Basic " + keys.fleet, "Bearer \x00", "Bearer fpr_k-fleet.\xff"} {
+		f.Add(s)
+	}
+	h := readapi.NewHandler(mustQueries(f, pool), readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{AdminToken: testAdminToken}},
+		func() time.Time { return specNow }, httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	valid := map[string]int{keys.fleet: 200, testAdminToken: 200, keys.scoped: 403}
+	f.Fuzz(func(t *testing.T, authorization string) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/stations", nil)
+		req.Header["Authorization"] = []string{authorization} // as sent, unchecked by a client
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		want := 401
+		if token, ok := readapi.BearerToken(authorization); ok {
+			if s, known := valid[token]; known {
+				want = s
+			}
+		}
+		if rec.Code != want {
+			t.Fatalf("Authorization %q: %d %s, want %d", authorization, rec.Code, rec.Body, want)
+		}
+		if want == 401 && (rec.Header().Get("WWW-Authenticate") == "" || !json.Valid(rec.Body.Bytes())) {
+			t.Fatalf("Authorization %q: 401 without WWW-Authenticate or a JSON body: %q", authorization, rec.Body)
+		}
+	})
+}
