@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -68,10 +67,9 @@ var (
 // authenticator is the middleware that lets a request through only with
 // the admin token or a valid read key whose scope covers what it reads.
 type authenticator struct {
-	keys   KeyStore
-	cfg    AuthConfig
-	now    func() time.Time
-	logger *slog.Logger
+	keys KeyStore
+	cfg  AuthConfig
+	now  func() time.Time
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]cachedKey // by the presented key's hash
@@ -84,11 +82,11 @@ type cachedKey struct {
 	expires time.Time
 }
 
-func newAuthenticator(keys KeyStore, cfg AuthConfig, now func() time.Time, logger *slog.Logger) *authenticator {
+func newAuthenticator(keys KeyStore, cfg AuthConfig, now func() time.Time) *authenticator {
 	if cfg.KeyCacheTTL <= 0 {
 		cfg.KeyCacheTTL = DefaultKeyCacheTTL
 	}
-	return &authenticator{keys: keys, cfg: cfg, now: now, logger: logger, cache: map[[sha256.Size]byte]cachedKey{}}
+	return &authenticator{keys: keys, cfg: cfg, now: now, cache: map[[sha256.Size]byte]cachedKey{}}
 }
 
 // middleware authenticates every route but PublicRoutes.
@@ -133,7 +131,7 @@ func (a *authenticator) authenticate(r *http.Request) ([]string, error) {
 	if !ok {
 		return nil, errNoKey
 	}
-	hash := sha256.Sum256([]byte(token))
+	hash := sha256.Sum256([]byte(token)) // domain.HashReadKey, as an array for the cache
 	now := a.now()
 	if scope, ok := a.cached(hash, now); ok {
 		return scope, nil

@@ -51,7 +51,7 @@ func NewHandler(store Store, cfg Config, clock func() time.Time, reg *prometheus
 	r := mux.NewRouter()
 	httpx.AnswerUnmatched(r)
 	r.Use(httpx.Instrument(reg, "read", logger, cfg.RequestTimeout))
-	r.Use(newAuthenticator(store, cfg.Auth, time.Now, logger).middleware)
+	r.Use(newAuthenticator(store, cfg.Auth, time.Now).middleware)
 	httpx.Ops(r, reg, func(ctx context.Context) error { return store.Ping(ctx) })
 
 	v1 := r.PathPrefix("/v1").Subrouter()

@@ -186,7 +186,7 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 	if cfg.ReadAuthOff {
 		logger.Warn("the read API is open: FLEETPULSE_READ_AUTH=off lets anyone who reaches it read every device's data")
 	}
-	h := readapi.NewHandler(queries, ReadAPIConfig(cfg), time.Now, reg, logger.With("api", "read"))
+	h := readapi.NewHandler(queries, readAPIConfig(cfg), time.Now, reg, logger.With("api", "read"))
 	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
 }
 
@@ -249,8 +249,8 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 	return err
 }
 
-// ReadAPIConfig is the read API's configuration: its limits and who may read.
-func ReadAPIConfig(cfg config.Config) readapi.Config {
+// readAPIConfig is the read API's configuration: its limits and who may read.
+func readAPIConfig(cfg config.Config) readapi.Config {
 	return readapi.Config{RequestTimeout: cfg.RequestTimeout, Auth: readapi.AuthConfig{
 		Open: cfg.ReadAuthOff, AdminToken: cfg.AdminToken, KeyCacheTTL: cfg.ReadKeyCacheTTL,
 	}}
