@@ -135,13 +135,11 @@ export async function ensureKey() {
     return;
   }
   if (res.status !== 401 && res.status !== 403) return;
+  const message = res.status === 403
+    ? 'This key is scoped to some devices: the dashboard needs a key for every device.'
+    : currentKey() ? 'The read API refused the key this tab held.' : 'Enter a read key.';
   keep('');
-  await ask(currentKeyMessage(res));
-}
-
-function currentKeyMessage(res) {
-  if (res.status === 403) return 'This key is scoped to some devices: the dashboard needs a key for every device.';
-  return readKey() || memoryKey ? 'The read API refused the key this tab held.' : 'Enter a read key.';
+  await ask(message);
 }
 
 // keyRefused is called when the read API refuses the key mid-session (it
