@@ -21,6 +21,8 @@ type Application struct {
 	CorrectMeasurement  CorrectMeasurementHandler
 	RetractMeasurement  RetractMeasurementHandler
 	SetAlertRule        SetAlertRuleHandler
+	CreateReadKey       CreateReadKeyHandler
+	RevokeReadKey       RevokeReadKeyHandler
 }
 
 // NewApplication builds every handler on one store and clock.
@@ -42,5 +44,7 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		CorrectMeasurement:  CorrectMeasurementHandler{corrections: c},
 		RetractMeasurement:  RetractMeasurementHandler{corrections: c},
 		SetAlertRule:        SetAlertRuleHandler{devices: d, clock: clock},
+		CreateReadKey:       CreateReadKeyHandler{devices: d, clock: clock},
+		RevokeReadKey:       RevokeReadKeyHandler{devices: d, clock: clock},
 	}
 }

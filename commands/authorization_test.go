@@ -57,6 +57,13 @@ func writes() []write {
 	}
 	for _, id := range []string{stationA, vehicleA} {
 		ws = append(ws,
+			write{"CreateReadKey", id, false, func(f *fixture, ctx context.Context, c commands.Caller) (commands.Outcome, error) {
+				_, hash := domain.NewReadKey("k-new")
+				return f.app.CreateReadKey.Handle(ctx, &commands.CreateReadKey{Caller: c, KeyID: "k-new", Name: "scoped", Devices: []string{id}, KeyHash: hash})
+			}},
+			write{"RevokeReadKey", id, false, func(f *fixture, ctx context.Context, c commands.Caller) (commands.Outcome, error) {
+				return f.app.RevokeReadKey.Handle(ctx, &commands.RevokeReadKey{Caller: c, KeyID: readKeyK1})
+			}},
 			write{"SetAlertRule", id, false, func(f *fixture, ctx context.Context, c commands.Caller) (commands.Outcome, error) {
 				return f.app.SetAlertRule.Handle(ctx, &commands.SetAlertRule{Caller: c, DeviceID: id, Rule: "high", Type: "pm25", Above: 50, For: 10 * time.Minute})
 			}},

@@ -22,6 +22,7 @@ const (
 	stationA, stationB = "st-a", "st-b"
 	vehicleA, vehicleB = "veh-a", "veh-b"
 	measurementM1      = "m1"
+	readKeyK1          = "k-fixture"
 )
 
 // operator is the caller with the admin token.
@@ -64,6 +65,8 @@ func newFixtureOn(t *testing.T, policy domain.TelemetryPolicy, at time.Time) *fi
 	f.registerVehicle(vehicleB)
 	m1 := domain.Measurement{ID: measurementM1, Type: "pm25", Value: 10, MeasuredAt: at.Add(-time.Hour)}
 	f.must(f.recordMeasurements(operator, stationA, m1))
+	_, hash := domain.NewReadKey(readKeyK1)
+	f.must(f.app.CreateReadKey.Handle(f.ctx, &commands.CreateReadKey{Caller: operator, KeyID: readKeyK1, Name: "fixture", KeyHash: hash}))
 	return f
 }
 

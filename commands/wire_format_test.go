@@ -33,6 +33,8 @@ func TestCommands_KeepTheirWireFormat(t *testing.T) {
 		{commands.RotateDeviceToken{Caller: caller, DeviceID: "st-1", TokenHash: []byte{3}}, `{"caller":{"admin":true,"device_id":"st-1","token_hash":"AQI="},"device_id":"st-1","token_hash":"Aw=="}`},
 		{commands.RevokeDeviceToken{Caller: caller, DeviceID: "st-1"}, `{"caller":{"admin":true,"device_id":"st-1","token_hash":"AQI="},"device_id":"st-1"}`},
 		{commands.SetAlertRule{Caller: caller, DeviceID: "st-1", Rule: "r", Type: "pm25", Above: 35, For: time.Minute}, `{"caller":{"admin":true,"device_id":"st-1","token_hash":"AQI="},"device_id":"st-1","rule":"r","type":"pm25","above":35,"for":60000000000}`},
+		{commands.CreateReadKey{Caller: caller, KeyID: "k1", Name: "wall", Devices: []string{"st-1"}, KeyHash: []byte{3}}, `{"caller":{"admin":true,"device_id":"st-1","token_hash":"AQI="},"key_id":"k1","name":"wall","devices":["st-1"],"key_hash":"Aw=="}`},
+		{commands.RevokeReadKey{Caller: caller, KeyID: "k1"}, `{"caller":{"admin":true,"device_id":"st-1","token_hash":"AQI="},"key_id":"k1"}`},
 		{commands.UpdateStation{Caller: commands.Caller{}, ID: "st-1"}, `{"caller":{},"id":"st-1","profile":{"name":"","location":{"lat":0,"lon":0}}}`},
 	} {
 		got, err := json.Marshal(tc.cmd)

@@ -51,6 +51,7 @@ var codeSentinels = []struct {
 	{CodeUnauthorized, ErrUnauthenticated},
 	{CodeForbidden, ErrForbidden},
 	{CodeUnavailable, ErrUnavailable},
+	{CodeReadKeyNotFound, ErrReadKeyNotFound},
 }
 
 // Code returns the machine code of err, CodeInternal when it wraps no domain

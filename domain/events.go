@@ -30,6 +30,8 @@ const (
 	TypeAlertCleared         = "AlertCleared"
 	TypeDeviceWentSilent     = "DeviceWentSilent"
 	TypeDeviceResumed        = "DeviceResumed"
+	TypeReadKeyCreated       = "ReadKeyCreated"
+	TypeReadKeyRevoked       = "ReadKeyRevoked"
 )
 
 // EventSchemaVersion is the JSON shape version of every event type above.
@@ -189,6 +191,10 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return decodeAs[DeviceWentSilent](data)
 	case TypeDeviceResumed:
 		return decodeAs[DeviceResumed](data)
+	case TypeReadKeyCreated:
+		return decodeAs[ReadKeyCreated](data)
+	case TypeReadKeyRevoked:
+		return decodeAs[ReadKeyRevoked](data)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, eventType)
 }

@@ -12,6 +12,7 @@ var eventTypes = []string{
 	TypeMeasurementRecorded, TypeVehicleEventRecorded, TypeMeasurementCorrected, TypeMeasurementRetracted,
 	TypeMeasurementsRecorded, TypeVehicleEventsRecorded,
 	TypeAlertRuleSet, TypeAlertRaised, TypeAlertCleared, TypeDeviceWentSilent, TypeDeviceResumed,
+	TypeReadKeyCreated, TypeReadKeyRevoked,
 }
 
 // FuzzDecodeEvent drives the decoder of stored events, which read them back

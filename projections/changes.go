@@ -108,6 +108,17 @@ type StatusRow struct {
 	Since          time.Time
 }
 
+// ReadKeyChange is a read API key created (Revoked false: Name, Devices,
+// Hash and At as created) or revoked (At: when).
+type ReadKeyChange struct {
+	KeyID   string
+	Revoked bool
+	Name    string
+	Devices []string // nil: every device
+	Hash    []byte
+	At      time.Time
+}
+
 // Aggregate is count/sum/min/max of the values in a bucket.
 type Aggregate struct {
 	Count    int64
@@ -149,7 +160,9 @@ type Changes struct {
 	// Alerts and Status are pre-grouped: one row per alert and device.
 	Alerts map[AlertKey]*AlertRow
 	Status map[string]StatusRow
-	Events int
+	// ReadKeys are the read API keys created and revoked, in log order.
+	ReadKeys []ReadKeyChange
+	Events   int
 
 	specs []BucketSpec
 }
@@ -334,6 +347,10 @@ func (c *Changes) add(r domain.RecordedEvent, z zones) error {
 		c.Status[e.DeviceID] = StatusRow{Online: false, LastMeasuredAt: e.LastMeasuredAt, Since: e.At}
 	case domain.DeviceResumed:
 		c.Status[e.DeviceID] = StatusRow{Online: true, LastMeasuredAt: e.MeasuredAt, Since: e.At}
+	case domain.ReadKeyCreated:
+		c.ReadKeys = append(c.ReadKeys, ReadKeyChange{KeyID: e.KeyID, Name: e.Name, Devices: e.Devices, Hash: e.KeyHash, At: e.CreatedAt})
+	case domain.ReadKeyRevoked:
+		c.ReadKeys = append(c.ReadKeys, ReadKeyChange{KeyID: e.KeyID, Revoked: true, At: e.RevokedAt})
 	}
 	return nil
 }

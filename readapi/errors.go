@@ -25,6 +25,8 @@ var statuses = []struct {
 	code    string
 	message string
 }{
+	{domain.ErrUnauthenticated, http.StatusUnauthorized, domain.CodeUnauthorized, "missing or invalid key"},
+	{domain.ErrForbidden, http.StatusForbidden, domain.CodeForbidden, "forbidden"},
 	{errInvalidQuery, http.StatusBadRequest, "invalid_query", "invalid query"},
 	{domain.ErrDeviceNotFound, http.StatusNotFound, "device_not_found", "no such device"},
 	{ErrEventNotFound, http.StatusNotFound, "event_not_found", "no such event"},
@@ -42,6 +44,10 @@ func writeError(w http.ResponseWriter, err error) {
 			var r refusal
 			if errors.As(err, &r) {
 				message = r.message
+			}
+			if s.status == http.StatusUnauthorized {
+				// As the command API: the client learns which scheme to use.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="fleetpulse"`)
 			}
 			httpx.WriteError(w, s.status, s.code, message)
 			return

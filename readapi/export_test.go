@@ -26,7 +26,7 @@ import (
 
 func newReadAPI(t *testing.T, pool *pgxpool.Pool, now time.Time) string {
 	t.Helper()
-	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: time.Minute}, func() time.Time { return now },
+	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: time.Minute, Auth: readapi.AuthConfig{Open: true}}, func() time.Time { return now },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -24,7 +24,7 @@ func TestReadAPI_AnswersSayHowFreshTheReadModelsAre(t *testing.T) {
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	serve := func() *httptest.Server {
-		srv := httptest.NewServer(readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second},
+		srv := httptest.NewServer(readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{Open: true}},
 			time.Now, httpx.NewRegistry(), logger))
 		t.Cleanup(srv.Close)
 		return srv

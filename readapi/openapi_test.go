@@ -32,14 +32,23 @@ var specNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedReadModels(t, pool)
+	keys := seedKeys(t, pool)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{AdminToken: testAdminToken}}, func() time.Time { return specNow },
 		httpx.NewRegistry(), logger)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
 	c := openapitest.New(t, srv.URL)
 	c.CheckRoutes(h)
+
+	// Who may read: the documented refusals, then every read with a key.
+	c.Get("/v1/stations", 401)
+	c.Do(http.MethodGet, "/v1/stations/st-1", keys.revoked, "", 401)
+	c.Do(http.MethodGet, "/v1/stations", keys.scoped, "", 403)
+	c.Do(http.MethodGet, "/v1/stations/st-1/latest", keys.otherDevices, "", 403)
+	c.Do(http.MethodGet, "/v1/stations/st-1/latest", keys.scoped, "", 200)
+	c.UseToken(keys.fleet)
 
 	// Stations.
 	c.Get("/v1/stations", 200)

@@ -55,7 +55,7 @@ func FuzzReadAPI(f *testing.F) {
 
 	pool, _ := pgtest.NewDatabase(f)
 	seedReadModels(f, pool)
-	h := readapi.NewHandler(mustQueries(f, pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	h := readapi.NewHandler(mustQueries(f, pool), readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{Open: true}}, func() time.Time { return specNow },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	f.Cleanup(srv.Close)
@@ -88,7 +88,7 @@ func FuzzReadAPI(f *testing.F) {
 func TestReadAPI_HostileRequestsGetTheirStatus(t *testing.T) {
 	pool, _ := pgtest.NewDatabase(t)
 	seedReadModels(t, pool)
-	srv := httptest.NewServer(readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second}, func() time.Time { return specNow },
+	srv := httptest.NewServer(readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{Open: true}}, func() time.Time { return specNow },
 		httpx.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(srv.Close)
 	rows := func() int {

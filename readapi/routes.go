@@ -8,7 +8,8 @@
 // vehicles.go, history.go, export.go and alerts.go the handlers by
 // resource; responses.go the response shapes; query.go the query-string
 // parsing; cursor.go the page cursors; middleware.go the refusals made
-// before any handler runs; errors.go the one mapping of errors to statuses.
+// before any handler runs; auth.go who may read (read keys
+// and their scopes); errors.go the one mapping of errors to statuses.
 package readapi
 
 import (
@@ -29,6 +30,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxPoints bounds one raw-points answer (default 100,000).
 	MaxPoints int
+	// Auth says who may read; its zero value asks for a key on every
+	// route but PublicRoutes (auth.go).
+	Auth AuthConfig
 }
 
 type api struct {
@@ -47,6 +51,7 @@ func NewHandler(store Store, cfg Config, clock func() time.Time, reg *prometheus
 	r := mux.NewRouter()
 	httpx.AnswerUnmatched(r)
 	r.Use(httpx.Instrument(reg, "read", logger, cfg.RequestTimeout))
+	r.Use(newAuthenticator(store, cfg.Auth, time.Now).middleware)
 	httpx.Ops(r, reg, func(ctx context.Context) error { return store.Ping(ctx) })
 
 	v1 := r.PathPrefix("/v1").Subrouter()

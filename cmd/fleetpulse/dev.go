@@ -30,7 +30,8 @@ func devCommand(c *cli) *cobra.Command {
 	cmd := leaf("dev", "Run everything in one process on local PostgreSQL, with simulated devices",
 		"Creates FLEETPULSE_PG_URL's database if needed, runs the command API, projector (with alerting) and read API\n"+
 			"in one process, backfills simulated history and then posts live data until interrupted. It logs as the\n"+
-			"services do (JSON lines); FLEETPULSE_ADMIN_TOKEN defaults to dev-admin-token and FLEETPULSE_MQTT_ENABLED to true.",
+			"services do (JSON lines); FLEETPULSE_ADMIN_TOKEN defaults to dev-admin-token and FLEETPULSE_MQTT_ENABLED to true.\n"+
+			"It creates a read key for every device and prints it with the dashboard's address.",
 		func(cmd *cobra.Command) error {
 			if err := sim.check(); err != nil {
 				return err
@@ -72,7 +73,13 @@ func (c *cli) dev(ctx context.Context, sim simFlags) error {
 			case <-ctx.Done():
 				return nil
 			}
-			c.printBanner(cfg)
+			// A fleet-wide read key for the dashboard and curl: the read API
+			// asks for one on every data route.
+			devKey, err := createReadKey(ctx, w, "fleetpulse dev", nil)
+			if err != nil {
+				return fmt.Errorf("create the dev read key: %w", err)
+			}
+			c.printBanner(cfg, devKey.Key)
 			s := devicesim.New(devicesim.Config{
 				CommandURL: "http://" + loopback(addr), AdminToken: cfg.AdminToken,
 				Stations: sim.stations, Vehicles: sim.vehicles, Interval: sim.interval,
@@ -128,17 +135,21 @@ func loopback(addr string) string {
 	return host + addr[i:]
 }
 
-func (c *cli) printBanner(cfg config.Config) {
+func (c *cli) printBanner(cfg config.Config, readKey string) {
 	read := "http://" + loopback(cfg.ReadAddr)
+	auth := "-H 'Authorization: Bearer " + readKey + "' "
 	fmt.Fprintf(c.stderr, `
 fleetpulse dev is up: simulated stations and vehicles are posting data.
   command API  http://%s   (admin token: %s)
   read API     %s
+  read key     %s
+  dashboard    %s/#key=%s
+               (the link hands the dashboard the key; it keeps it for this browser tab only)
   try:
-    curl -s %s/v1/stations
-    curl -s '%s/v1/measurements?station=sim-station-01&type=pm25&days=1'
-    curl -s '%s/v1/measurements?station=sim-station-01&type=pm25&days=30'
-    curl -s '%s/v1/vehicles/sim-vehicle-01/events?limit=5'
+    curl -s %s%s/v1/stations
+    curl -s %s'%s/v1/measurements?station=sim-station-01&type=pm25&days=1'
+    curl -s %s'%s/v1/measurements?station=sim-station-01&type=pm25&days=30'
+    curl -s %s'%s/v1/vehicles/sim-vehicle-01/events?limit=5'
 
-`, loopback(cfg.CommandAddr), cfg.AdminToken, read, read, read, read, read)
+`, loopback(cfg.CommandAddr), cfg.AdminToken, read, readKey, read, readKey, auth, read, auth, read, auth, read, auth, read)
 }

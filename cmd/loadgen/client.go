@@ -18,7 +18,9 @@ import (
 // requests, the tally of failed requests, polling until a condition holds,
 // and the tickers that run beside a load.
 
-func httpClient(conns int, timeout time.Duration) *http.Client {
+// httpClient is the client of every mode; readKey (when set) goes with
+// each request that carries no Authorization of its own (readKeyTransport).
+func httpClient(conns int, timeout time.Duration, readKey string) *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil, // never through a proxy: loopback only
 		MaxIdleConns:        conns * 2,
@@ -27,7 +29,23 @@ func httpClient(conns int, timeout time.Duration) *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}
+	return &http.Client{Transport: readKeyTransport{next: tr, key: readKey}, Timeout: timeout}
+}
+
+// readKeyTransport sends the read key as the bearer token of every request
+// without one: the read API asks for a key on every data route and on
+// /metrics, while the command API's writes carry their own token.
+type readKeyTransport struct {
+	next http.RoundTripper
+	key  string
+}
+
+func (t readKeyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.key != "" && r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+t.key)
+	}
+	return t.next.RoundTrip(r)
 }
 
 // post sends body (raw JSON) with a bearer token and returns the status;

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -112,14 +113,19 @@ const defaultReadURL = "http://127.0.0.1:8081"
 // apiFlags are the flags of the modes that write through the command API and
 // watch the result in the read API.
 type apiFlags struct {
-	url, readURL, admin string
+	url, readURL, admin, readKey string
 }
 
 func (a *apiFlags) register(fs *flag.FlagSet, readURLUsage string) {
 	fs.StringVar(&a.url, "url", "http://127.0.0.1:8080", "command API base URL (loopback only)")
 	fs.StringVar(&a.readURL, "read-url", defaultReadURL, readURLUsage)
 	fs.StringVar(&a.admin, "admin-token", os.Getenv("FLEETPULSE_ADMIN_TOKEN"), "operator token (default $FLEETPULSE_ADMIN_TOKEN)")
+	fs.StringVar(&a.readKey, "read-key", os.Getenv("FLEETPULSE_READ_KEY"), "read API key (default $FLEETPULSE_READ_KEY; else the admin token, which the read API accepts)")
 }
+
+// readAuth is what the modes send the read API: the read key, or the
+// operator's token.
+func (a *apiFlags) readAuth() string { return cmp.Or(a.readKey, a.admin) }
 
 func (a *apiFlags) check() error {
 	var err error

@@ -19,7 +19,7 @@ var measurementTypes = []string{"pm25", "pm10", "no2", "temperature", "humidity"
 // ingest registers a fleet, loads it for -duration from -concurrency
 // goroutines while probing projection lag, and reports.
 func ingest(ctx context.Context, c ingestConfig, mode string) (*ingestResult, error) {
-	client := httpClient(c.concurrency+32, 30*time.Second)
+	client := httpClient(c.concurrency+32, 30*time.Second, c.api.readAuth())
 	fmt.Fprintf(os.Stderr, "registering %d stations (%s-s*)...\n", c.stations, c.prefix)
 	fleet, err := registerFleet(ctx, client, c.api.url, c.api.admin, c.prefix, c.stations)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -21,6 +23,7 @@ type readConfig struct {
 	common
 	days                  dayFlags
 	readURL, station, typ string
+	readKey               string
 	clients               int
 	think                 time.Duration
 	dailyShare            float64
@@ -56,6 +59,8 @@ func runRead(ctx context.Context, args []string) error {
 	c.register(fs, time.Minute)
 	c.days.register(fs, "last day of the 365-day view (default: today, UTC)", "UTC day of raw points to read (default: yesterday)")
 	fs.StringVar(&c.readURL, "read-url", defaultReadURL, "read API base URL (loopback only)")
+	fs.StringVar(&c.readKey, "read-key", cmp.Or(os.Getenv("FLEETPULSE_READ_KEY"), os.Getenv("FLEETPULSE_ADMIN_TOKEN")),
+		"read API key (default $FLEETPULSE_READ_KEY; else $FLEETPULSE_ADMIN_TOKEN, which the read API accepts)")
 	fs.StringVar(&c.station, "station", "bench-year", "station to read (seed it first)")
 	fs.StringVar(&c.typ, "type", "pm25", "measurement type")
 	fs.IntVar(&c.clients, "clients", 200, "concurrent dashboard clients")
@@ -91,7 +96,7 @@ func runRead(ctx context.Context, args []string) error {
 		URL: base + "/measurements?" + url.Values{"type": {c.typ}, "from": {day.Format(time.RFC3339)}, "to": {day.Add(24 * time.Hour).Format(time.RFC3339)}}.Encode()}
 	kinds := []*readKind{daily, raw}
 
-	client := httpClient(c.clients, 30*time.Second)
+	client := httpClient(c.clients, 30*time.Second, c.readKey)
 	for _, k := range kinds {
 		var rows struct { // one of them, depending on the view
 			Days   []struct{} `json:"days"`

@@ -62,7 +62,7 @@ func runSeed(ctx context.Context, args []string) error {
 	}
 	defer done()
 
-	client := httpClient(c.concurrency+2, 2*time.Minute)
+	client := httpClient(c.concurrency+2, 2*time.Minute, c.api.readAuth())
 	token, err := registerStation(ctx, client, c.api.url, c.api.admin, c.station, c.zone)
 	if err != nil {
 		return err

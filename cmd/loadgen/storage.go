@@ -101,7 +101,7 @@ func runStorage(ctx context.Context, args []string) error {
 	}
 	defer db.Close(ctx)
 
-	client := httpClient(c.concurrent+2, 2*time.Minute)
+	client := httpClient(c.concurrent+2, 2*time.Minute, c.api.readAuth())
 	res := &storageResult{Mode: "storage", Kind: c.kind, ItemsPerRequest: c.batch, Errors: map[string]int64{}}
 	var uploads []upload
 	if c.kind == "station" {

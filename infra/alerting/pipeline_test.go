@@ -156,11 +156,15 @@ func TestPipeline_AlertsReachTheReadAPIAndSurviveARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := readapi.NewHandler(queries, readapi.Config{RequestTimeout: 10 * time.Second}, time.Now, httpx.NewRegistry(), quiet)
+	const readAdmin = "pipeline-admin" // the read API takes the admin token as a key
+	h := readapi.NewHandler(queries, readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{AdminToken: readAdmin}},
+		time.Now, httpx.NewRegistry(), quiet)
 	get := func(path string, into any) {
 		t.Helper()
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+readAdmin)
+		h.ServeHTTP(rec, req)
 		if rec.Code != 200 {
 			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
 		}

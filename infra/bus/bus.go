@@ -143,6 +143,8 @@ func Handlers(app commands.Application, backend requestreply.Backend[commands.Ou
 		handler(h, "CorrectMeasurement", app.CorrectMeasurement.Handle),
 		handler(h, "RetractMeasurement", app.RetractMeasurement.Handle),
 		handler(h, "SetAlertRule", app.SetAlertRule.Handle),
+		handler(h, "CreateReadKey", app.CreateReadKey.Handle),
+		handler(h, "RevokeReadKey", app.RevokeReadKey.Handle),
 	}
 }
 

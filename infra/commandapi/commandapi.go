@@ -68,6 +68,8 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/vehicles/{id}/token", a.operator(a.rotateToken)).Methods(http.MethodPost)
 	v1.HandleFunc("/vehicles/{id}/token", a.operator(a.revokeToken)).Methods(http.MethodDelete)
 	v1.HandleFunc("/vehicles/{id}/events", a.device(a.recordVehicleEvents)).Methods(http.MethodPost)
+	v1.HandleFunc("/read-keys", a.operator(a.createReadKey)).Methods(http.MethodPost)
+	v1.HandleFunc("/read-keys/{id}", a.operator(a.revokeReadKey)).Methods(http.MethodDelete)
 	if cfg.DeviceLimiter != nil {
 		v1.Use(cfg.DeviceLimiter.Middleware(telemetryDevice))
 	}
@@ -416,7 +418,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch body.Error.Code {
 	case domain.CodeInvalid:
 		status = http.StatusBadRequest
-	case domain.CodeNotFound, domain.CodeNoMeasurement:
+	case domain.CodeNotFound, domain.CodeNoMeasurement, domain.CodeReadKeyNotFound:
 		status = http.StatusNotFound
 	case domain.CodeExpired:
 		status = http.StatusGone

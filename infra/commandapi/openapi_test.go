@@ -132,6 +132,25 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.Do("DELETE", "/v1/vehicles/nope", specAdmin, "", 404)
 	c.Do("POST", "/v1/vehicles/van-7/events", vToken, `{"events": [{"type": "telemetry", "occurred_at": "2026-06-01T11:00:00Z"}]}`, 409)
 
+	// Read keys: krk-1 was decommissioned above, but is still a known device.
+	rk := c.Do("POST", "/v1/read-keys", specAdmin, `{"name": "depot wall screen", "devices": ["krk-1", "van-7"]}`, 201)
+	keyID, _ := rk["id"].(string)
+	if key, _ := rk["key"].(string); !strings.HasPrefix(key, "fpr_"+keyID+".") {
+		t.Errorf("read key %q does not carry its id %q", key, keyID)
+	}
+	c.Do("POST", "/v1/read-keys", specAdmin, `{"name": "every device"}`, 201)
+	c.Do("POST", "/v1/read-keys", specAdmin, `{"name": "typo", "devices": ["krk-9"]}`, 404)
+	c.Do("POST", "/v1/read-keys", specAdmin, `{"name": ""}`, 400)
+	c.Do("POST", "/v1/read-keys", specAdmin, `{"name": "n", "devices": []}`, 400)
+	c.Do("POST", "/v1/read-keys", "", `{"name": "n"}`, 401)
+	c.Do("POST", "/v1/read-keys", stToken, `{"name": "n"}`, 403)
+	c.Do("POST", "/v1/read-keys", specAdmin, `{"name": "`+strings.Repeat("x", 20<<10)+`"}`, 413)
+	c.Do("DELETE", "/v1/read-keys/"+keyID, stToken, "", 403)
+	c.Do("DELETE", "/v1/read-keys/"+keyID, specAdmin, "", 204)
+	c.Do("DELETE", "/v1/read-keys/"+keyID, specAdmin, "", 204) // again: nothing more to do
+	c.Do("DELETE", "/v1/read-keys/no-such-key", specAdmin, "", 404)
+	c.Do("DELETE", "/v1/read-keys/"+keyID, "", "", 401)
+
 	// Operations and pages.
 	c.Do("GET", "/healthz", "", "", 200)
 	c.Do("GET", "/readyz", "", "", 200)
@@ -157,6 +176,7 @@ func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
 		"POST /v1/stations", "PUT /v1/stations/{id}", "POST /v1/stations/{id}/measurements",
 		"POST /v1/stations/{id}/measurements/{mid}/correction", "POST /v1/stations/{id}/measurements/{mid}/retraction",
 		"POST /v1/stations/{id}/alert-rules", "POST /v1/vehicles", "PUT /v1/vehicles/{vid}", "POST /v1/vehicles/{vid}/events",
+		"POST /v1/read-keys",
 	}
 	type example struct {
 		path string // with the path parameters' examples

@@ -23,6 +23,8 @@ type Config struct {
 	AdminToken       string        // FLEETPULSE_ADMIN_TOKEN
 	CommandAddr      string        // FLEETPULSE_COMMAND_ADDR
 	ReadAddr         string        // FLEETPULSE_READ_ADDR
+	ReadAuthOff      bool          // FLEETPULSE_READ_AUTH=off
+	ReadKeyCacheTTL  time.Duration // FLEETPULSE_READ_KEY_CACHE_TTL
 	ProjectorAddr    string        // FLEETPULSE_PROJECTOR_ADDR
 	MaxBodyBytes     int64         // FLEETPULSE_MAX_BODY_BYTES
 	MaxFutureSkew    time.Duration // FLEETPULSE_MAX_FUTURE_SKEW
@@ -65,6 +67,8 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_ADMIN_TOKEN", "(none; required by the command API)", "operator bearer token"},
 	{"FLEETPULSE_COMMAND_ADDR", ":8080", "command API listen address"},
 	{"FLEETPULSE_READ_ADDR", ":8081", "read API listen address"},
+	{"FLEETPULSE_READ_AUTH", "on", "on: every read API route but /healthz, /readyz, the dashboard's files and the API description needs a read key (or the admin token); off: anyone who reaches the read API reads everything"},
+	{"FLEETPULSE_READ_KEY_CACHE_TTL", "1s", "how long the read API believes a read key it found valid: a revoked key is refused at most this long after the projector applied its revocation"},
 	{"FLEETPULSE_PROJECTOR_ADDR", ":8082", "projector health and metrics address"},
 	{"FLEETPULSE_MAX_BODY_BYTES", "1048576", "largest request body the command API reads"},
 	{"FLEETPULSE_MAX_FUTURE_SKEW", "15m", "how far in the future a device timestamp may be"},
@@ -114,6 +118,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		AdminToken:       getenv("FLEETPULSE_ADMIN_TOKEN"),
 		CommandAddr:      r.str("FLEETPULSE_COMMAND_ADDR"),
 		ReadAddr:         r.str("FLEETPULSE_READ_ADDR"),
+		ReadKeyCacheTTL:  r.duration("FLEETPULSE_READ_KEY_CACHE_TTL"),
 		ProjectorAddr:    r.str("FLEETPULSE_PROJECTOR_ADDR"),
 		MaxBodyBytes:     int64(r.int("FLEETPULSE_MAX_BODY_BYTES")),
 		MaxFutureSkew:    r.duration("FLEETPULSE_MAX_FUTURE_SKEW"),
@@ -131,6 +136,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		BusConcurrency: r.int("FLEETPULSE_BUS_CONCURRENCY"),
 		BusReplicas:    r.int("FLEETPULSE_BUS_REPLICAS"),
 		WorkerAddr:     r.str("FLEETPULSE_WORKER_ADDR"),
+	}
+	switch v := r.str("FLEETPULSE_READ_AUTH"); v {
+	case "on":
+	case "off":
+		c.ReadAuthOff = true
+	default:
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_READ_AUTH: want on or off, got %q", v))
 	}
 	if c.ReadPostgresURL == "" {
 		c.ReadPostgresURL = c.PostgresURL
@@ -201,6 +213,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin_token", masked),
 		slog.String("command_addr", c.CommandAddr),
 		slog.String("read_addr", c.ReadAddr),
+		slog.Bool("read_auth", !c.ReadAuthOff),
 		slog.String("projector_addr", c.ProjectorAddr),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Duration("max_future_skew", c.MaxFutureSkew),

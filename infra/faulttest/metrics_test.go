@@ -45,7 +45,8 @@ func startPrometheus(t *testing.T, targets map[string]string) *prometheusServer 
 	config := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - %q\nscrape_configs:\n",
 		filepath.Join(root, deploy.RulesPath))
 	for job, addr := range targets {
-		config += fmt.Sprintf("  - job_name: %q\n    static_configs:\n      - targets: [%q]\n", job, addr)
+		// The read API asks for a key on /metrics; the others ignore it.
+		config += fmt.Sprintf("  - job_name: %q\n    authorization:\n      credentials: %q\n    static_configs:\n      - targets: [%q]\n", job, adminToken, addr)
 	}
 	configPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
@@ -176,7 +177,7 @@ func TestMetrics_PrometheusScrapesEverySeriesTheDashboardUsesAndSeesAStuckProjec
 	}
 	publishMQTT(t, topicRoot, st, `{"token": %q, "measurements": [{"id": "mqtt-1", "type": "pm25", "value": 3, "measured_at": %q}]}`)
 	publishMQTT(t, topicRoot, st, `{"token": "st-1.wrong%s", "measurements": [{"id": "mqtt-2", "type": "pm25", "value": 3, "measured_at": %q}]}`)
-	if a := send(client, http.MethodGet, read.url()+"/v1/stations", "", nil); !a.ok() {
+	if a := send(client, http.MethodGet, read.url()+"/v1/stations", adminToken, nil); !a.ok() {
 		t.Fatalf("read stations: %v", a)
 	}
 

@@ -277,7 +277,7 @@ func TestPostgreSQLRestart_WritesGet503AndEveryServiceRecoversByItself(t *testin
 	}
 	// The read side: a query is a prompt 503 (not a 500, not a hang), and
 	// neither the read API nor the projector is ready, nor has either exited.
-	if a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil); a.status != http.StatusServiceUnavailable || a.errorCode() != "unavailable" || a.took > requestTimeout+time.Second {
+	if a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", adminToken, nil); a.status != http.StatusServiceUnavailable || a.errorCode() != "unavailable" || a.took > requestTimeout+time.Second {
 		t.Errorf("read API query during the outage: %v after %s; want a 503 unavailable within %s", a, a.took.Round(time.Millisecond), requestTimeout)
 	}
 	for _, svc := range []struct {
@@ -335,7 +335,7 @@ func TestPostgreSQLRestart_WritesGet503AndEveryServiceRecoversByItself(t *testin
 	waitCaughtUp(t, pool, proj, 30*time.Second)
 	projectorCaughtUp := time.Since(caughtUp)
 	readModelsMatchTheLog(t, pool)
-	if a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil); a.status != http.StatusOK {
+	if a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", adminToken, nil); a.status != http.StatusOK {
 		t.Errorf("read API after the outage: %v", a)
 	}
 	if want := count(t, pool, `SELECT count(*) FROM measurement_items`); want != len(l.acked) {

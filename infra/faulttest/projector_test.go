@@ -162,7 +162,7 @@ func dashboardTotalsMatchTheReadModels(t *testing.T, pool *pgxpool.Pool, pgURL s
 		}
 		// Every local day the measurements can fall on, whatever the zone.
 		from, to := time.Now().AddDate(0, 0, -30).Format(time.DateOnly), time.Now().AddDate(0, 0, 2).Format(time.DateOnly)
-		a := send(client, http.MethodGet, read.url()+"/v1/stations/"+d.id+"/measurements/daily?type=pm25&from="+from+"&to="+to, "", nil)
+		a := send(client, http.MethodGet, read.url()+"/v1/stations/"+d.id+"/measurements/daily?type=pm25&from="+from+"&to="+to, adminToken, nil)
 		if a.status != http.StatusOK {
 			t.Fatalf("read API daily rows of %s: %v", d.id, a)
 		}

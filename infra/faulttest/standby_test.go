@@ -83,7 +83,8 @@ func (r *checkpointReader) waitReached(t *testing.T, p position, within time.Dur
 // metrics reads a process's /metrics into name -> value (unlabelled series).
 func metrics(t *testing.T, client *http.Client, base string) map[string]float64 {
 	t.Helper()
-	a := send(client, http.MethodGet, base+"/metrics", "", nil)
+	// The read API asks for a key on /metrics too; the admin token is one.
+	a := send(client, http.MethodGet, base+"/metrics", adminToken, nil)
 	if a.status != http.StatusOK {
 		t.Fatalf("GET /metrics: %v", a)
 	}
@@ -173,7 +174,7 @@ func TestReadAPIOnAHotStandby_SeesWhatThePrimaryProjectsAndAnswersThroughAPrimar
 		endToEnd = append(endToEnd, replayed.Sub(acked))
 		if i%20 == 0 || i == probes-1 {
 			// The read API answers from the standby what was just projected.
-			got := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil)
+			got := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", adminToken, nil)
 			if v, ok := latestPM25(got); !ok || v != float64(i) {
 				t.Fatalf("probe %d: the read API on the standby answers %v, want pm25 = %d", i, got, i)
 			}
@@ -196,7 +197,7 @@ func TestReadAPIOnAHotStandby_SeesWhatThePrimaryProjectsAndAnswersThroughAPrimar
 		projections.ReadModels).Scan(&committedAt); err != nil {
 		t.Fatal(err)
 	}
-	fresh := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil)
+	fresh := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", adminToken, nil)
 	if want := committedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"); fresh.header.Get(readapi.DataAsOfHeader) != want {
 		t.Errorf("%s = %q, want the standby's checkpoint time %s", readapi.DataAsOfHeader, fresh.header.Get(readapi.DataAsOfHeader), want)
 	}
@@ -234,7 +235,7 @@ func TestReadAPIOnAHotStandby_SeesWhatThePrimaryProjectsAndAnswersThroughAPrimar
 			case <-time.After(20 * time.Millisecond):
 			}
 			for _, path := range []string{"/v1/stations/st-1/latest", "/readyz"} {
-				a := send(client, http.MethodGet, read.url()+path, "", nil)
+				a := send(client, http.MethodGet, read.url()+path, adminToken, nil)
 				mu.Lock()
 				answers[a.status]++
 				if a.status != http.StatusOK && len(failures) < 5 {
@@ -257,7 +258,7 @@ func TestReadAPIOnAHotStandby_SeesWhatThePrimaryProjectsAndAnswersThroughAPrimar
 	if receiverDown < 0 {
 		t.Errorf("fleetpulse_pg_wal_receiver_up stayed 1 for 10s with the primary down")
 	}
-	during := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil)
+	during := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", adminToken, nil)
 	if during.status != http.StatusOK || during.header.Get(readapi.DataAsOfHeader) != asOfBefore {
 		t.Errorf("read API with the primary down: %v, %s %q; want 200 with the data as of %s",
 			during, readapi.DataAsOfHeader, during.header.Get(readapi.DataAsOfHeader), asOfBefore)
@@ -282,7 +283,7 @@ func TestReadAPIOnAHotStandby_SeesWhatThePrimaryProjectsAndAnswersThroughAPrimar
 	}
 	var visibleAfter time.Duration
 	for {
-		a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", "", nil)
+		a := send(client, http.MethodGet, read.url()+"/v1/stations/st-1/latest", adminToken, nil)
 		if v, ok := latestPM25(a); ok && v == after.Value {
 			visibleAfter = time.Since(up)
 			break

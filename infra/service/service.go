@@ -183,7 +183,10 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	h := readapi.NewHandler(queries, readapi.Config{RequestTimeout: cfg.RequestTimeout}, time.Now, reg, logger.With("api", "read"))
+	if cfg.ReadAuthOff {
+		logger.Warn("the read API is open: FLEETPULSE_READ_AUTH=off lets anyone who reaches it read every device's data")
+	}
+	h := readapi.NewHandler(queries, readAPIConfig(cfg), time.Now, reg, logger.With("api", "read"))
 	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
 }
 
@@ -244,6 +247,13 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		err = herr
 	}
 	return err
+}
+
+// readAPIConfig is the read API's configuration: its limits and who may read.
+func readAPIConfig(cfg config.Config) readapi.Config {
+	return readapi.Config{RequestTimeout: cfg.RequestTimeout, Auth: readapi.AuthConfig{
+		Open: cfg.ReadAuthOff, AdminToken: cfg.AdminToken, KeyCacheTTL: cfg.ReadKeyCacheTTL,
+	}}
 }
 
 // WriterConfig is the read models' writer configuration: how long the

@@ -110,12 +110,13 @@ func call(t *testing.T, method, url, token, body string, out any) int {
 	return resp.StatusCode
 }
 
-// eventually polls the read API until check passes, as a dashboard would.
+// eventually polls the read API until check passes, as a dashboard would
+// (with the admin token, which the read API accepts as a key).
 func eventually(t *testing.T, url string, out any, check func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		status := call(t, "GET", url, "", "", out)
+		status := call(t, "GET", url, "admin", "", out)
 		if status == 200 && check() {
 			return
 		}
@@ -178,7 +179,7 @@ func TestSystem_MeasurementsPostedAppearInRawDailyLatestAndDashboard(t *testing.
 			Value float64
 		}
 	}
-	call(t, "GET", s.read+"/v1/stations/krk-1/latest", "", "", &latest)
+	call(t, "GET", s.read+"/v1/stations/krk-1/latest", "admin", "", &latest)
 	if len(latest.Latest) != 1 || latest.Latest[0].Value != 1 {
 		t.Fatalf("latest = %+v, want pm25 = 1 (the newest measured)", latest)
 	}
@@ -187,21 +188,21 @@ func TestSystem_MeasurementsPostedAppearInRawDailyLatestAndDashboard(t *testing.
 		Points     []any
 		Days       []any
 	}
-	call(t, "GET", s.read+"/v1/measurements?station=krk-1&type=pm25&days=3", "", "", &dash)
+	call(t, "GET", s.read+"/v1/measurements?station=krk-1&type=pm25&days=3", "admin", "", &dash)
 	if dash.Resolution != "raw" || len(dash.Points) != 10 {
 		t.Fatalf("3-day dashboard = %+v", dash)
 	}
-	call(t, "GET", s.read+"/v1/measurements?station=krk-1&type=pm25&days=365", "", "", &dash)
+	call(t, "GET", s.read+"/v1/measurements?station=krk-1&type=pm25&days=365", "admin", "", &dash)
 	if dash.Resolution != "daily" || len(dash.Days) == 0 {
 		t.Fatalf("365-day dashboard = %+v", dash)
 	}
 	var errBody struct {
 		Error struct{ Code, Message string }
 	}
-	if st := call(t, "GET", s.read+"/v1/stations/nope/latest", "", "", &errBody); st != 404 || errBody.Error.Code == "" {
+	if st := call(t, "GET", s.read+"/v1/stations/nope/latest", "admin", "", &errBody); st != 404 || errBody.Error.Code == "" {
 		t.Fatalf("unknown station: %d %+v", st, errBody)
 	}
-	if st := call(t, "GET", s.read+"/v1/stations/krk-1/measurements?type=PM25", "", "", &errBody); st != 400 {
+	if st := call(t, "GET", s.read+"/v1/stations/krk-1/measurements?type=PM25", "admin", "", &errBody); st != 400 {
 		t.Fatalf("bad type: %d", st)
 	}
 }
@@ -237,16 +238,16 @@ func TestSystem_VehicleEventsNewestFirstWithPagination(t *testing.T) {
 		}
 		url := s.read + "/v1/vehicles/van-7/events?limit=10&cursor=" + p.Next
 		p = page{}
-		call(t, "GET", url, "", "", &p)
+		call(t, "GET", url, "admin", "", &p)
 	}
 	if len(seen) != 25 || seen[0] != "e24" || seen[24] != "e00" {
 		t.Fatalf("paged eids = %v", seen)
 	}
 	var one struct{ EID, Type string }
-	if st := call(t, "GET", s.read+"/v1/vehicles/van-7/events/e05", "", "", &one); st != 200 || one.EID != "e05" {
+	if st := call(t, "GET", s.read+"/v1/vehicles/van-7/events/e05", "admin", "", &one); st != 200 || one.EID != "e05" {
 		t.Fatalf("one event: %d %+v", st, one)
 	}
-	if st := call(t, "GET", s.read+"/v1/vehicles/van-7/events/none", "", "", nil); st != 404 {
+	if st := call(t, "GET", s.read+"/v1/vehicles/van-7/events/none", "admin", "", nil); st != 404 {
 		t.Fatalf("missing event: %d", st)
 	}
 	var daily struct {
@@ -255,7 +256,7 @@ func TestSystem_VehicleEventsNewestFirstWithPagination(t *testing.T) {
 			Max   float64
 		}
 	}
-	call(t, "GET", s.read+"/v1/vehicles/van-7/readings/daily?name=speed_kmh", "", "", &daily)
+	call(t, "GET", s.read+"/v1/vehicles/van-7/readings/daily?name=speed_kmh", "admin", "", &daily)
 	total := 0
 	for _, d := range daily.Days {
 		total += d.Count
@@ -309,12 +310,12 @@ func TestSystem_CorrectionsAndRetractionsWithAsOfAndHistory(t *testing.T) {
 		t.Fatalf("corrected day = %+v, want count 2, min 15, max 20, sum 35", d)
 	}
 	var then days
-	call(t, "GET", daily+"&as_of="+beforeFixes.Format(time.RFC3339Nano), "", "", &then)
+	call(t, "GET", daily+"&as_of="+beforeFixes.Format(time.RFC3339Nano), "admin", "", &then)
 	if len(then.Days) != 1 || then.Days[0].Count != 3 || then.Days[0].Min != 10 || then.Days[0].Max != 90 || then.Days[0].Sum != 120 {
 		t.Fatalf("day as of before the fixes = %+v, want the original 10, 20, 90", then)
 	}
 	var early days
-	call(t, "GET", daily+"&as_of="+day.Add(-time.Hour).Format(time.RFC3339), "", "", &early)
+	call(t, "GET", daily+"&as_of="+day.Add(-time.Hour).Format(time.RFC3339), "admin", "", &early)
 	if len(early.Days) != 0 {
 		t.Fatalf("day as of before anything was recorded = %+v", early)
 	}

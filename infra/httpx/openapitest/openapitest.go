@@ -36,6 +36,7 @@ type Checker struct {
 	doc      *openapi3.T
 	router   routers.Router
 	answered map[string]bool // "METHOD /path" of documented operations answered with a 2xx
+	token    string          // what Get sends as its bearer token; "" for none
 }
 
 func New(t *testing.T, base string) *Checker {
@@ -189,11 +190,15 @@ func (c *Checker) CheckEveryOperationAnswered() {
 	}
 }
 
-// Get is Do for an anonymous GET.
+// Get is Do for a GET, with the token of UseToken (none by default).
 func (c *Checker) Get(path string, want int) map[string]any {
 	c.t.Helper()
-	return c.Do(http.MethodGet, path, "", "", want)
+	return c.Do(http.MethodGet, path, c.token, "", want)
 }
+
+// UseToken makes Get send token as its bearer token, for an API whose
+// reads need one.
+func (c *Checker) UseToken(token string) { c.token = token }
 
 func sortedKeys(m map[string]bool) []string {
 	keys := make([]string, 0, len(m))

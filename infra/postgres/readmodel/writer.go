@@ -95,7 +95,13 @@ const (
 INSERT INTO rm_alerts AS a (device_id, rule, raised_at, type, value, threshold, cleared_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::float8[], $6::float8[], $7::timestamptz[])
 ON CONFLICT (device_id, rule, raised_at) DO UPDATE SET cleared_at = coalesce(excluded.cleared_at, a.cleared_at)`
-	upsertStatusSQL = `
+	// A read key created twice (a batch projected again after a crash)
+	// stays as first created; a revocation stays the first one.
+	insertReadKeySQL = `
+INSERT INTO rm_read_keys (key_id, name, devices, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (key_id) DO NOTHING`
+	revokeReadKeySQL = `UPDATE rm_read_keys SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL`
+	upsertStatusSQL  = `
 INSERT INTO rm_device_status AS s (device_id, online, last_measured_at, since)
 SELECT * FROM unnest($1::text[], $2::bool[], $3::timestamptz[], $4::timestamptz[])
 ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, last_measured_at = excluded.last_measured_at, since = excluded.since`
@@ -103,7 +109,7 @@ ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, last_measured_at
 
 // Tables are the tables of the read models, in the order a rebuild
 // creates them.
-var Tables = []string{"rm_devices", "rm_measurement_chunks", "rm_vehicle_event_chunks", "rm_vehicle_event_ids", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets", "rm_alerts", "rm_device_status"}
+var Tables = []string{"rm_devices", "rm_measurement_chunks", "rm_vehicle_event_chunks", "rm_vehicle_event_ids", "rm_daily", "rm_hourly", "rm_latest", "rm_device_history", "rm_measurement_revisions", "rm_buckets", "rm_alerts", "rm_device_status", "rm_read_keys"}
 
 // WriterConfig tunes a Writer.
 type WriterConfig struct {
@@ -237,6 +243,7 @@ func (s *Writer) Apply(ctx context.Context, name string, from, to domain.Positio
 		s.queueBuckets(b, c)
 		s.queueLatest(b, c)
 		s.queueAlerts(b, c)
+		s.queueReadKeys(b, c)
 		if b.Len() > 0 {
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return fmt.Errorf("write aggregates: %w", err)
@@ -381,6 +388,18 @@ func (s *Writer) queueAlerts(b *pgx.Batch, c *projections.Changes) {
 			devices[i], online[i], last[i], since[i] = id, st.Online, st.LastMeasuredAt, st.Since
 		}
 		b.Queue(s.sql(upsertStatusSQL), devices, online, last, since)
+	}
+}
+
+// queueReadKeys writes the batch's read-key changes in log order: a key
+// created and revoked in one batch ends revoked.
+func (s *Writer) queueReadKeys(b *pgx.Batch, c *projections.Changes) {
+	for _, k := range c.ReadKeys {
+		if k.Revoked {
+			b.Queue(s.sql(revokeReadKeySQL), k.KeyID, k.At)
+			continue
+		}
+		b.Queue(s.sql(insertReadKeySQL), k.KeyID, k.Name, k.Devices, k.Hash, k.At)
 	}
 }
 

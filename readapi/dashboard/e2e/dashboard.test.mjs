@@ -2,7 +2,8 @@
 // /usr/bin/chromium, driven by playwright-core). It starts the whole system
 // itself: builds cmd/fleetpulse, runs `fleetpulse dev` with simulated
 // devices on a throwaway PostgreSQL database and free ports, then looks at
-// the dashboard as a person would. Screenshots go to e2e/artifacts/.
+// the dashboard as a person would, with the read key `fleetpulse dev`
+// prints. Screenshots go to e2e/artifacts/.
 //
 //   node --test e2e/dashboard.test.mjs     (from readapi/dashboard, after npm ci)
 //
@@ -34,6 +35,7 @@ let server; // the fleetpulse dev process
 let serverExit = null;
 let readURL;
 let commandURL;
+let readKey; // the read key `fleetpulse dev` printed
 let browser;
 let page;
 const pageErrors = [];
@@ -59,21 +61,22 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function getJSON(url) {
-  const res = await fetch(url);
+// getJSON reads the read API with the dev read key, as the dashboard does.
+async function getJSON(url, key = readKey) {
+  const res = await fetch(url, { headers: { Authorization: `Bearer ${key}` } });
   if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
   return res.json();
 }
 
 // postJSON writes through the command API, as an operator or a device would.
-async function postJSON(path, token, body) {
+async function postJSON(path, token, body, method = 'POST') {
   const res = await fetch(commandURL + path, {
-    method: 'POST',
+    method,
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
   });
-  const out = await res.json();
-  if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(out)}`);
+  const out = res.status === 204 ? {} : await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(out)}`);
   return out;
 }
 
@@ -97,9 +100,9 @@ async function waitFor(what, fn, timeoutMs) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}\n${logTail()}`);
 }
 
-function logTail() {
+function logTail(lines = 25) {
   try {
-    return readFileSync(join(artifacts, 'fleetpulse.log'), 'utf8').split('\n').slice(-25).join('\n');
+    return readFileSync(join(artifacts, 'fleetpulse.log'), 'utf8').split('\n').slice(-lines).join('\n');
   } catch {
     return '';
   }
@@ -159,6 +162,11 @@ before(async () => {
   });
 
   await waitFor('the read API', async () => (await fetch(`${readURL}/readyz`)).ok, 60000);
+  // `fleetpulse dev` prints a read key and a dashboard link that carries it.
+  const banner = await waitFor('the read key in the dev banner', async () => logTail(200).match(/read key\s+(fpr_\S+)[\s\S]*?dashboard\s+(\S+)/), 60000);
+  readKey = banner[1];
+  assert.equal(banner[2], `${readURL}/#key=${readKey}`, 'the dashboard link carries the key');
+  assert.equal((await fetch(`${readURL}/v1/stations`)).status, 401, 'the read API asks for a key');
   // The simulator backfills 72 h of 10-minute samples: wait until the
   // projector has them (432 per station and type).
   await waitFor(
@@ -265,6 +273,25 @@ function shownAtTop(id) {
 const shot = (name, opts = {}) => page.screenshot({ path: join(artifacts, name), fullPage: true, ...opts });
 
 // --- the tests ---------------------------------------------------------------------------
+
+test('the dashboard asks for a read key, refuses a wrong one and keeps the right one for the tab', async () => {
+  await page.goto(`${readURL}/?refresh=2`);
+  await page.waitForSelector('[data-testid="key-dialog"]', { timeout: 20000 });
+  assert.equal(await page.getAttribute('body', 'data-ready'), null, 'nothing loads without a key');
+  await page.fill('[data-testid="key-input"]', readKey.slice(0, -4) + 'AAAA');
+  await page.click('[data-testid="key-submit"]');
+  await page.waitForFunction(() => /refused this key/.test(document.querySelector('[data-testid="key-message"]').textContent));
+  await shot('00-read-key-refused.png', { fullPage: false });
+  await page.fill('[data-testid="key-input"]', readKey);
+  await page.click('[data-testid="key-submit"]');
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+  assert.equal(await page.$('[data-testid="key-dialog"]'), null, 'the prompt is gone');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('fleetpulse.readKey')), readKey, 'kept in sessionStorage');
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'never in localStorage');
+  // The prompt's own checks (no key, then a wrong one) were refused, as they should be.
+  const refused = pageErrors.splice(0);
+  for (const e of refused) assert.match(e, /401|Failed to load resource/, `only the refused checks failed: ${e}`);
+});
 
 test('the dashboard loads with stations, latest values and one chart per measurement type', async () => {
   await page.goto(`${readURL}/?refresh=2`);
@@ -400,7 +427,7 @@ test('vehicles show their latest readings and an event timeline', async () => {
   await page.click('#vehicle-list button[data-id="sim-vehicle-02"]');
   await page.waitForFunction(() => document.getElementById('vehicle-name').textContent === 'Simulated van 2');
   await page.waitForSelector('#timeline[data-state="ready"] li.event');
-  const doors = await (await fetch(`${readURL}/v1/vehicles/sim-vehicle-02/events?type=door_opened&limit=1`)).json();
+  const doors = await getJSON(`${readURL}/v1/vehicles/sim-vehicle-02/events?type=door_opened&limit=1`);
   if (doors.events.length) {
     await page.selectOption('#event-type', 'door_opened');
     await page.waitForFunction(() => {
@@ -566,6 +593,34 @@ async function checkWhileTheReadAPIIsAway() {
   assert.equal((await charts()).length, 5, 'the charts stay, marked stale');
   await shot('11-stale.png', { fullPage: false });
 }
+
+test('the dev link hands over the key; a revoked key sends the tab back to the prompt', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const tab = await context.newPage();
+    await tab.goto(`${readURL}/?refresh=2#key=${readKey}`);
+    await tab.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+    assert.equal(await tab.$('[data-testid="key-dialog"]'), null, 'no prompt with the dev link');
+    assert.doesNotMatch(tab.url(), /key=/, 'the key is taken out of the address bar');
+
+    // A key of its own for a second tab, then revoked by the operator.
+    const made = await postJSON('/v1/read-keys', adminToken, { name: 'e2e revoked' });
+    const other = await context.newPage();
+    await waitFor('the new key to be projected', async () => (await fetch(`${readURL}/v1/stations`, { headers: { Authorization: `Bearer ${made.key}` } })).ok, 10000);
+    await other.goto(`${readURL}/?refresh=2#key=${made.key}`);
+    await other.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+    await postJSON(`/v1/read-keys/${made.id}`, adminToken, undefined, 'DELETE');
+    const revokedAt = Date.now();
+    await other.waitForSelector('[data-testid="key-dialog"]', { timeout: 15000 });
+    console.log(`revoked key refused by the dashboard after ${Date.now() - revokedAt} ms (refresh every 2 s)`);
+    assert.match(await other.textContent('[data-testid="key-message"]'), /no longer accepts/);
+    await other.screenshot({ path: join(artifacts, '12-read-key-revoked.png') });
+    // The first tab's key still works.
+    assert.ok((await fetch(`${readURL}/v1/stations`, { headers: { Authorization: `Bearer ${readKey}` } })).ok);
+  } finally {
+    await context.close();
+  }
+});
 
 test('no errors in the browser console', () => {
   assert.deepEqual(pageErrors, []);

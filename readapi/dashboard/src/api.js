@@ -1,6 +1,8 @@
 // Read API client: every call the dashboard makes goes through here. Errors
 // come back in the API's shape {"error": {"code", "message"}} and are thrown
-// as ApiError so the page can say what went wrong.
+// as ApiError so the page can say what went wrong. Every call carries the
+// read key (key.js); a 401 hands the page back to the key prompt.
+import { authHeaders, keyRefused } from './key.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -23,7 +25,7 @@ async function getJSON(path, signal) {
   let res;
   let body = null;
   try {
-    res = await fetch(path, { signal: ctl.signal, cache: 'no-store', headers: { Accept: 'application/json' } });
+    res = await fetch(path, { signal: ctl.signal, cache: 'no-store', headers: { Accept: 'application/json', ...authHeaders() } });
     try {
       body = await res.json();
     } catch {
@@ -38,6 +40,7 @@ async function getJSON(path, signal) {
     signal?.removeEventListener('abort', stop);
   }
   if (!res.ok) {
+    if (res.status === 401) keyRefused();
     const e = body && body.error;
     throw new ApiError(res.status, (e && e.code) || 'http_' + res.status, (e && e.message) || `${res.status} ${res.statusText}`);
   }

@@ -7,6 +7,7 @@
 // has not confirmed lately is marked stale, with its age.
 import './style.css';
 import { api } from './api.js';
+import { ensureKey } from './key.js';
 import { MeasurementChart, colorFor } from './charts.js';
 import { renderMap } from './map.js';
 import { ago, clock, dateTime, h, localZone, quantity, withUnit } from './util.js';
@@ -604,6 +605,7 @@ function toggleLive() {
 }
 
 async function start() {
+  await ensureKey(); // takes a #key=… out of the fragment before it is read
   readHash();
   $('range').replaceChildren(
     ...RANGES.map((d) =>
