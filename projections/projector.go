@@ -42,6 +42,12 @@ type ReadModelStore interface {
 	// Apply writes changes and moves the checkpoint from `from` to `to`;
 	// ErrCheckpointMoved if the checkpoint is no longer at `from`.
 	Apply(ctx context.Context, name string, from, to domain.Position, changes *Changes) error
+	// ClaimShares returns how many shares projection runs as (1 when it
+	// was never partitioned). While none of the projection's checkpoints
+	// has moved from the start, it records count first: a new projection
+	// may start partitioned; one that has projected anything changes its
+	// count only by a rebuild.
+	ClaimShares(ctx context.Context, projection string, count int) (int, error)
 }
 
 // Name of the projection that maintains every read model of the read API.
@@ -49,15 +55,17 @@ const ReadModels = "read_models"
 
 // Projector keeps the read models up to date with the log.
 type Projector struct {
-	name      string
-	log       EventLog
-	waiter    Waiter
-	store     ReadModelStore
-	batchSize int
-	maxItems  int
-	logger    *slog.Logger
-	onBatch   func(events int, last domain.RecordedEvent)
-	retry     func(ctx context.Context, attempt func() error) error
+	projection string // the projection's name
+	name       string // its checkpoint's: the share's
+	share      Share
+	log        EventLog
+	waiter     Waiter
+	store      ReadModelStore
+	batchSize  int
+	maxItems   int
+	logger     *slog.Logger
+	onBatch    func(events int, last domain.RecordedEvent)
+	retry      func(ctx context.Context, attempt func() error) error
 
 	checkpoint domain.Position
 	zones      zones
@@ -66,13 +74,17 @@ type Projector struct {
 
 // Config tunes a projector.
 type Config struct {
-	// Name is the projection's checkpoint name; default ReadModels.
-	Name      string
+	// Name is the projection's name; default ReadModels.
+	Name string
+	// Share is the part of the devices this projector projects, with its
+	// own checkpoint (Share.CheckpointName); the zero Share projects all.
+	Share     Share
 	BatchSize int // events per transaction; default 2000
 	// MaxItems bounds the telemetry items (measurements, vehicle events) of
 	// one transaction; default 50,000. An event is never split.
 	MaxItems int
-	// OnBatch, if set, is called after each committed batch (metrics, lag).
+	// OnBatch, if set, is called after each committed batch (metrics, lag)
+	// with the number of events it applied: those of the projector's share.
 	OnBatch func(events int, last domain.RecordedEvent)
 	// Retry runs attempt again after each failure, pacing the attempts,
 	// until it succeeds (nil) or gives up (its last error, or ctx's when ctx
@@ -96,7 +108,7 @@ func NewProjector(log EventLog, waiter Waiter, store ReadModelStore, logger *slo
 	if cfg.Retry == nil {
 		cfg.Retry = func(_ context.Context, attempt func() error) error { return attempt() }
 	}
-	return &Projector{name: cfg.Name, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
+	return &Projector{projection: cfg.Name, name: cfg.Share.CheckpointName(cfg.Name), share: cfg.Share, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
 		maxItems: cfg.MaxItems, logger: logger, onBatch: cfg.OnBatch, retry: cfg.Retry}
 }
 
@@ -110,9 +122,13 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	for ctx.Err() == nil {
 		n, failed := 0, false
+		var fatal error // ends Run: no retry can mend it
 		err := p.retry(ctx, func() error {
 			if failed {
-				if err := p.load(ctx); err != nil && ctx.Err() == nil {
+				if err := p.load(ctx); errors.Is(err, ErrShareCountChanged) {
+					fatal = err
+					return nil
+				} else if err != nil && ctx.Err() == nil {
 					p.logger.Warn("reload projection state failed", "projection", p.name, "err", err)
 				}
 			}
@@ -125,6 +141,8 @@ func (p *Projector) Run(ctx context.Context) error {
 			return err
 		})
 		switch {
+		case fatal != nil:
+			return fatal
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
@@ -169,8 +187,20 @@ func (p *Projector) CatchUp(ctx context.Context, target domain.Position) (int, e
 	return total, nil
 }
 
-// load reads the checkpoint and the device zones that belong to it.
+// load checks the projection's share count, and reads the checkpoint and
+// the device zones that belong to it.
 func (p *Projector) load(ctx context.Context) error {
+	if err := p.share.Validate(); err != nil {
+		return err
+	}
+	stored, err := p.store.ClaimShares(ctx, p.projection, p.share.Shares())
+	if err != nil {
+		return fmt.Errorf("read the share count of %s: %w", p.projection, err)
+	}
+	if stored != p.share.Shares() {
+		return fmt.Errorf("%w: projection %s runs as %d shares and this projector is %s; set FLEETPULSE_PROJECTOR_SHARES=%d, or change the count with `fleetpulse rebuild -shares %d` first",
+			ErrShareCountChanged, p.projection, stored, p.share, stored, p.share.Shares())
+	}
 	cp, err := p.store.Checkpoint(ctx, p.name)
 	if err != nil {
 		return fmt.Errorf("load checkpoint of %s: %w", p.name, err)
@@ -191,7 +221,8 @@ func (p *Projector) load(ctx context.Context) error {
 	return nil
 }
 
-// step applies one batch and returns its size.
+// step applies one batch and returns how many events of the log it went
+// past (those of other shares included).
 func (p *Projector) step(ctx context.Context) (int, error) {
 	events, err := p.log.ReadAfter(ctx, p.checkpoint, p.batchSize)
 	if err != nil || len(events) == 0 {
@@ -199,6 +230,11 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 	}
 	changes := newChanges(p.specs)
 	for i, r := range events {
+		// Another share's event is skipped before it is decoded; the
+		// checkpoint still moves past it.
+		if !p.share.Owns(r) {
+			continue
+		}
 		if err := changes.add(r, p.zones); err != nil {
 			return 0, err
 		}
@@ -218,7 +254,7 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 	}
 	p.checkpoint = last.Position
 	if p.onBatch != nil {
-		p.onBatch(len(events), last)
+		p.onBatch(changes.Events, last)
 	}
 	return len(events), nil
 }

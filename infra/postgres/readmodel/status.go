@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/projections"
 )
 
 const checkpointsSQL = `SELECT name, commit_pos, prepare_pos, events, updated_at FROM projection_checkpoints ORDER BY name`
@@ -32,10 +33,17 @@ type ProjectionStatus struct {
 	BacklogKnown bool
 	Behind       int64         // events in the log after the checkpoint
 	OldestWait   time.Duration // age of the oldest event not yet projected
+	// Shares is, on the row that sums up a partitioned projection, how
+	// many share rows follow it; 0 on every other row.
+	Shares int
 }
 
 // Statuses reports every projection's checkpoint and, when log is not nil,
-// how far behind the event log it is.
+// how far behind the event log it is. A partitioned projection has a row
+// per share ("<projection>/share-<i>-of-<n>") after a row named after the
+// projection that its slowest share bounds: the lowest position and
+// oldest commit time, the most events behind and the oldest waiting event,
+// and the events all shares applied.
 func Statuses(ctx context.Context, pool *pgxpool.Pool, log EventBacklog) ([]ProjectionStatus, error) {
 	rows, err := pool.Query(ctx, checkpointsSQL)
 	if err != nil {
@@ -53,15 +61,51 @@ func Statuses(ctx context.Context, pool *pgxpool.Pool, log EventBacklog) ([]Proj
 	if err != nil {
 		return nil, postgres.Classify(err)
 	}
-	if log == nil {
-		return sts, nil
-	}
-	for i := range sts {
-		st := &sts[i]
-		if st.Behind, st.OldestWait, err = log.Backlog(ctx, st.Position); err != nil {
-			return nil, fmt.Errorf("backlog of projection %s: %w", st.Name, err)
+	if log != nil {
+		for i := range sts {
+			st := &sts[i]
+			if st.Behind, st.OldestWait, err = log.Backlog(ctx, st.Position); err != nil {
+				return nil, fmt.Errorf("backlog of projection %s: %w", st.Name, err)
+			}
+			st.BacklogKnown = true
 		}
-		st.BacklogKnown = true
 	}
-	return sts, nil
+	return withShareSummaries(sts), nil
+}
+
+// withShareSummaries puts before the share rows of each partitioned
+// projection the row that sums them up (sts is in name order, so a
+// projection's shares are next to each other).
+func withShareSummaries(sts []ProjectionStatus) []ProjectionStatus {
+	out := make([]ProjectionStatus, 0, len(sts))
+	for i := 0; i < len(sts); {
+		base, partitioned := projections.ProjectionOfCheckpoint(sts[i].Name)
+		if !partitioned {
+			out = append(out, sts[i])
+			i++
+			continue
+		}
+		sum := sts[i]
+		sum.Name, sum.Events, sum.Shares = base, 0, 0
+		j := i
+		for ; j < len(sts); j++ {
+			b, ok := projections.ProjectionOfCheckpoint(sts[j].Name)
+			if !ok || b != base {
+				break
+			}
+			st := sts[j]
+			if st.Position.Less(sum.Position) {
+				sum.Position = st.Position
+			}
+			if st.UpdatedAt.Before(sum.UpdatedAt) {
+				sum.UpdatedAt = st.UpdatedAt
+			}
+			sum.Behind, sum.OldestWait = max(sum.Behind, st.Behind), max(sum.OldestWait, st.OldestWait)
+			sum.Events += st.Events
+			sum.Shares++
+		}
+		out = append(append(out, sum), sts[i:j]...)
+		i = j
+	}
+	return out
 }
