@@ -44,10 +44,10 @@ func rebuildCommand(c *cli) *cobra.Command {
 				}
 				if share >= 0 {
 					if shares != 0 && shares != current {
-						return usagef("--share %d with --shares %d: the read models run as %d shares; change the count with a whole rebuild (--shares alone)", share, shares, current)
+						return usagef("--share %d with --shares %d: the read models' share count is %d; change the count with a whole rebuild (--shares alone)", share, shares, current)
 					}
 					if share >= current {
-						return usagef("--share %d: the read models run as %d shares (0 to %d)", share, current, current-1)
+						return usagef("--share %d: the read models' share count is %d (shares 0 to %d)", share, current, current-1)
 					}
 					scope = projections.RebuildScope{Shares: current, Share: share, One: true}
 				}
