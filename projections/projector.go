@@ -33,7 +33,8 @@ var ErrCheckpointMoved = errors.New("checkpoint moved")
 // ReadModelStore commits a batch's changes and the projection's checkpoint
 // in one transaction.
 type ReadModelStore interface {
-	// Checkpoint returns where projection name stands (domain.Start if new).
+	// Checkpoint returns where the checkpoint name stands (domain.Start if
+	// new); the integration-event forwarder keeps its own with it.
 	Checkpoint(ctx context.Context, name string) (domain.Position, error)
 	// DeviceZones returns every known device's time zone name.
 	DeviceZones(ctx context.Context) (map[string]string, error)
@@ -43,11 +44,15 @@ type ReadModelStore interface {
 	// ErrCheckpointMoved if the checkpoint is no longer at `from`.
 	Apply(ctx context.Context, name string, from, to domain.Position, changes *Changes) error
 	// ClaimShares returns how many shares projection runs as (1 when it
-	// was never partitioned). While none of the projection's checkpoints
-	// has moved from the start, it records count first: a new projection
-	// may start partitioned; one that has projected anything changes its
-	// count only by a rebuild.
-	ClaimShares(ctx context.Context, projection string, count int) (int, error)
+	// was never partitioned) and, when that is count, where checkpoint (one
+	// share's) stands, creating it at the start if new. While none of the
+	// projection's checkpoints has moved from the start, it records count
+	// first (dropping the unmoved checkpoints of another count): a new
+	// projection may start partitioned; one that has projected anything
+	// changes its count only by a rebuild. Checking the count and making
+	// the checkpoint are one transaction, so a projector of a superseded
+	// count never gets a checkpoint to apply batches against.
+	ClaimShares(ctx context.Context, projection, checkpoint string, count int) (int, domain.Position, error)
 }
 
 // Name of the projection that maintains every read model of the read API.
@@ -193,17 +198,13 @@ func (p *Projector) load(ctx context.Context) error {
 	if err := p.share.Validate(); err != nil {
 		return err
 	}
-	stored, err := p.store.ClaimShares(ctx, p.projection, p.share.Shares())
+	stored, cp, err := p.store.ClaimShares(ctx, p.projection, p.name, p.share.Shares())
 	if err != nil {
-		return fmt.Errorf("read the share count of %s: %w", p.projection, err)
+		return fmt.Errorf("load checkpoint of %s: %w", p.name, err)
 	}
 	if stored != p.share.Shares() {
 		return fmt.Errorf("%w: projection %s runs as %d shares and this projector is %s; set FLEETPULSE_PROJECTOR_SHARES=%d, or change the count with `fleetpulse rebuild -shares %d` first",
 			ErrShareCountChanged, p.projection, stored, p.share, stored, p.share.Shares())
-	}
-	cp, err := p.store.Checkpoint(ctx, p.name)
-	if err != nil {
-		return fmt.Errorf("load checkpoint of %s: %w", p.name, err)
 	}
 	names, err := p.store.DeviceZones(ctx)
 	if err != nil {

@@ -108,6 +108,9 @@ func (s *Shadow) Promote(ctx context.Context, live string, scope projections.Reb
 	}
 	shadowName := s.CheckpointName(live)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := lockShares(ctx, tx, live); err != nil {
+			return err
+		}
 		shadowCPs, err := lockCheckpoints(ctx, tx, shadowName)
 		if err != nil {
 			return fmt.Errorf("read shadow checkpoints: %w", err)
@@ -176,6 +179,20 @@ func dropShadowCheckpoints(ctx context.Context, tx pgx.Tx, shadowName string) er
 	}
 	_, err := tx.Exec(ctx, deleteSharesSQL, shadowName)
 	return err
+}
+
+// lockShares locks projection's share count row (made with count 1 if
+// missing) and returns the count. Whoever changes checkpoints of several
+// shares locks it first, then checkpoint rows: one order, no deadlock.
+func lockShares(ctx context.Context, tx pgx.Tx, projection string) (int, error) {
+	if _, err := tx.Exec(ctx, ensureSharesSQL, projection); err != nil {
+		return 0, fmt.Errorf("lock the share count: %w", err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, lockSharesSQL, projection).Scan(&n); err != nil {
+		return 0, fmt.Errorf("lock the share count: %w", err)
+	}
+	return n, nil
 }
 
 // lockedCheckpoint is a checkpoint row read FOR UPDATE.

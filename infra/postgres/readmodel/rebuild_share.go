@@ -38,6 +38,13 @@ func (s *Shadow) promoteShare(ctx context.Context, live string, share projection
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		stored, err := lockShares(ctx, tx, live)
+		if err != nil {
+			return err
+		}
+		if stored != share.Shares() {
+			return fmt.Errorf("%w: the read models run as %d shares, not %d", projections.ErrShareCountChanged, stored, share.Shares())
+		}
 		shadowCPs, err := lockCheckpoints(ctx, tx, shadowName)
 		if err != nil {
 			return fmt.Errorf("read shadow checkpoints: %w", err)
@@ -45,13 +52,6 @@ func (s *Shadow) promoteShare(ctx context.Context, live string, share projection
 		at, ok := shadowCPs[share.CheckpointName(shadowName)]
 		if !ok {
 			return fmt.Errorf("the shadow read models have no checkpoint of %s", share)
-		}
-		stored := 1 // a projection without a row was never partitioned
-		if err := tx.QueryRow(ctx, lockSharesSQL, live).Scan(&stored); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("lock the share count: %w", err)
-		}
-		if stored != share.Shares() {
-			return fmt.Errorf("%w: the read models run as %d shares, not %d", projections.ErrShareCountChanged, stored, share.Shares())
 		}
 		liveCPs, err := lockCheckpoints(ctx, tx, live)
 		if err != nil {

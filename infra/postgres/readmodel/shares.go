@@ -32,22 +32,20 @@ ON CONFLICT (projection) DO UPDATE SET shares = $2, updated_at = now()`
 	deleteProjectionCheckpointsSQL = `DELETE FROM projection_checkpoints WHERE ` + projectionCheckpointsWhere
 )
 
-// ClaimShares returns how many shares projection runs as; while none of
-// its checkpoints has moved from the start of the log, it records count
-// first (and drops the unmoved checkpoints of another count), so a new
-// projection may start partitioned.
-func (s *Writer) ClaimShares(ctx context.Context, projection string, count int) (int, error) {
-	var stored int
+// ClaimShares returns how many shares projection runs as and, when that
+// is count, where checkpoint stands (made at the start if new); while none
+// of the projection's checkpoints has moved from the start of the log, it
+// records count first (and drops the unmoved checkpoints of another
+// count), so a new projection may start partitioned.
+func (s *Writer) ClaimShares(ctx context.Context, projection, checkpoint string, count int) (int, domain.Position, error) {
+	var (
+		stored int
+		cp     domain.Position
+	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, sharesSQL, projection).Scan(&stored); errors.Is(err, pgx.ErrNoRows) {
-			stored = 1
-		} else if err != nil {
-			return err
-		}
-		if stored == count {
-			return nil
-		}
-		// Serialise the projectors that claim at once.
+		// The count's row, locked: claims (and a rebuild's promotion) of
+		// one projection take turns, so a checkpoint is only ever made
+		// for the count stored when it is made.
 		if _, err := tx.Exec(ctx, ensureSharesSQL, projection); err != nil {
 			return err
 		}
@@ -55,7 +53,7 @@ func (s *Writer) ClaimShares(ctx context.Context, projection string, count int) 
 			return err
 		}
 		if stored == count {
-			return nil
+			return ensureCheckpoint(ctx, tx, checkpoint, &cp)
 		}
 		var moved bool
 		if err := tx.QueryRow(ctx, anyCheckpointMovedSQL, projection).Scan(&moved); err != nil {
@@ -71,12 +69,25 @@ func (s *Writer) ClaimShares(ctx context.Context, projection string, count int) 
 			return err
 		}
 		stored = count
-		return nil
+		return ensureCheckpoint(ctx, tx, checkpoint, &cp)
 	})
 	if err != nil {
-		return 0, postgres.Classify(fmt.Errorf("claim the share count of %s: %w", projection, err))
+		return 0, domain.Position{}, postgres.Classify(fmt.Errorf("claim the share count of %s: %w", projection, err))
 	}
-	return stored, nil
+	return stored, cp, nil
+}
+
+// ensureCheckpoint makes checkpoint if new and reads where it stands.
+func ensureCheckpoint(ctx context.Context, tx pgx.Tx, checkpoint string, cp *domain.Position) error {
+	if _, err := tx.Exec(ctx, ensureCheckpointSQL, checkpoint); err != nil {
+		return err
+	}
+	var commit, prepare int64
+	if err := tx.QueryRow(ctx, readCheckpointSQL, checkpoint).Scan(&commit, &prepare); err != nil {
+		return err
+	}
+	*cp = domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
+	return nil
 }
 
 // LiveShares returns how many shares projection live runs as.
