@@ -119,7 +119,8 @@ func TestProjectorShares_FourProjectorsSIGKILLedAtRandomDuringIngestEqualAFreshS
 
 	// Four processes, one per share, small batches so a kill lands inside
 	// a transaction; one of them SIGKILLed at a random moment, checked and
-	// restarted, over and over, while the others go on.
+	// restarted, over and over, for 5 s (longer, up to 25 s, until every
+	// share has advanced in some lifetime), while the others go on.
 	specs := make([]*processSpec, n)
 	procs := make([]*process, n)
 	startedAt := make([]position, n) // each lifetime's checkpoint at its start
@@ -133,7 +134,7 @@ func TestProjectorShares_FourProjectorsSIGKILLedAtRandomDuringIngestEqualAFreshS
 	progressed := make([]int, n)
 	kills := 0
 	loopStart := time.Now()
-	for time.Since(loopStart) < 7*time.Second || (time.Since(loopStart) < 25*time.Second && minInt(progressed) == 0) {
+	for time.Since(loopStart) < 5*time.Second || (time.Since(loopStart) < 25*time.Second && minInt(progressed) == 0) {
 		i := rng.IntN(n)
 		// A lifetime of 100 ms to 1.3 s: from start-up (a projector takes
 		// 400 ms to 1 s from exec to its first batch on two shared cores)
