@@ -190,8 +190,11 @@ func statusCommand(c *cli) *cobra.Command {
 					if s.Shares > 0 {
 						name += fmt.Sprintf(" (slowest of %d shares)", s.Shares)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", name, s.Position, s.Events, behind,
-						oldest, s.UpdatedAt.UTC().Format(time.RFC3339))
+					updated := "never"
+					if !s.UpdatedAt.IsZero() {
+						updated = s.UpdatedAt.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", name, s.Position, s.Events, behind, oldest, updated)
 				}
 				return tw.Flush()
 			})

@@ -12,12 +12,16 @@ import (
 // freshnessSQL reads when the read-model projection last committed rows
 // (its checkpoint moves in the same transaction); when it runs as shares,
 // when its slowest share did (every share's checkpoint moves through the
-// whole log, its own devices' events or not). On a hot standby the rows
-// arrive by replication, so their time also counts the replication lag.
-const freshnessSQL = `SELECT min(updated_at) FROM projection_checkpoints WHERE ` + projectionCheckpointsWhere
+// whole log, its own devices' events or not), and nothing while a share
+// has never started. On a hot standby the rows arrive by replication, so
+// their time also counts the replication lag.
+const freshnessSQL = `
+SELECT CASE WHEN count(*) >= coalesce((SELECT shares FROM projection_shares WHERE projection = $1), 1) THEN min(updated_at) END
+FROM projection_checkpoints WHERE ` + projectionCheckpointsWhere
 
 // Freshness says how recent the read models are: when the projector (its
-// slowest share) last committed to them; the zero time when it never has.
+// slowest share) last committed to them; the zero time when it (one of
+// its shares) never has.
 func (q *Queries) Freshness(ctx context.Context) (time.Time, error) {
 	var at *time.Time
 	err := q.pool.QueryRow(ctx, freshnessSQL, projections.ReadModels).Scan(&at)

@@ -42,9 +42,19 @@ func TestQueries_FreshnessIsTheReadModelProjectionsCheckpointTime(t *testing.T) 
 		('read_models/share-2-of-3', '2026-06-01T12:00:09Z'), ('read_models_rebuild/share-0-of-3', '2026-06-01T11:00:00Z')`); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_shares (projection, shares) VALUES ($1, 3)`, projections.ReadModels); err != nil {
+		t.Fatal(err)
+	}
 	want = time.Date(2026, 6, 1, 12, 0, 1, 0, time.UTC)
 	if at, err := q.Freshness(ctx); err != nil || !at.Equal(want) {
 		t.Errorf("three shares: Freshness = %v, %v; want the slowest share's %v", at, err, want)
+	}
+	// A share that never started holds everything back.
+	if _, err := pool.Exec(ctx, `UPDATE projection_shares SET shares = 4 WHERE projection = $1`, projections.ReadModels); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := q.Freshness(ctx); err != nil || !at.IsZero() {
+		t.Errorf("four shares, one never started: Freshness = %v, %v; want the zero time", at, err)
 	}
 
 	gone, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")

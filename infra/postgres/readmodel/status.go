@@ -3,6 +3,8 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +15,10 @@ import (
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
-const checkpointsSQL = `SELECT name, commit_pos, prepare_pos, events, updated_at FROM projection_checkpoints ORDER BY name`
+const (
+	checkpointsSQL       = `SELECT name, commit_pos, prepare_pos, events, updated_at FROM projection_checkpoints ORDER BY name`
+	partitionedSharesSQL = `SELECT projection, shares FROM projection_shares WHERE shares > 1`
+)
 
 // EventBacklog is what Statuses asks the event log: how many events follow
 // a position, and how long the oldest of them has been in the log. The
@@ -61,6 +66,9 @@ func Statuses(ctx context.Context, pool *pgxpool.Pool, log EventBacklog) ([]Proj
 	if err != nil {
 		return nil, postgres.Classify(err)
 	}
+	if sts, err = withUnstartedShares(ctx, pool, sts); err != nil {
+		return nil, err
+	}
 	if log != nil {
 		for i := range sts {
 			st := &sts[i]
@@ -71,6 +79,38 @@ func Statuses(ctx context.Context, pool *pgxpool.Pool, log EventBacklog) ([]Proj
 		}
 	}
 	return withShareSummaries(sts), nil
+}
+
+// withUnstartedShares adds, for each share of a partitioned projection
+// that has no checkpoint yet (its projector never started), a row at the
+// start of the log that never committed: it bounds the projection's row.
+func withUnstartedShares(ctx context.Context, pool *pgxpool.Pool, sts []ProjectionStatus) ([]ProjectionStatus, error) {
+	rows, err := pool.Query(ctx, partitionedSharesSQL)
+	if err != nil {
+		return nil, postgres.Classify(err)
+	}
+	var (
+		projection string
+		count      int
+	)
+	have := map[string]bool{}
+	for _, st := range sts {
+		have[st.Name] = true
+	}
+	_, err = pgx.ForEachRow(rows, []any{&projection, &count}, func() error {
+		for i := range count {
+			name := projections.Share{Index: i, Count: count}.CheckpointName(projection)
+			if !have[name] {
+				sts = append(sts, ProjectionStatus{Name: name, Position: domain.Start})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, postgres.Classify(err)
+	}
+	slices.SortFunc(sts, func(a, b ProjectionStatus) int { return strings.Compare(a.Name, b.Name) })
+	return sts, nil
 }
 
 // withShareSummaries puts before the share rows of each partitioned
