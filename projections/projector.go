@@ -3,6 +3,8 @@
 // zone, latest values and device metadata. A projector reads the log in order
 // from its checkpoint and hands each batch's changes, with the new
 // checkpoint, to a store that commits both at once: exactly-once effect.
+// The projection can be partitioned into shares of the devices (Share),
+// one projector and checkpoint each; changing their count is a rebuild.
 package projections
 
 import (
