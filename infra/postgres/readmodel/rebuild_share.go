@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
@@ -19,6 +20,7 @@ const (
 SELECT column_name FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = $1 AND is_identity = 'NO' AND is_generated = 'NEVER'
 ORDER BY ordinal_position`
+	lockCheckpointSQL = `SELECT commit_pos, prepare_pos FROM projection_checkpoints WHERE name = $1 FOR UPDATE`
 	// vehicleEventIDsTable has no device column: its rows are keyed by a
 	// hash of (device, eid), and a share's rows are the ones its rebuild
 	// makes again.
@@ -53,11 +55,14 @@ func (s *Shadow) promoteShare(ctx context.Context, live string, share projection
 		if !ok {
 			return fmt.Errorf("the shadow read models have no checkpoint of %s", share)
 		}
-		liveCPs, err := lockCheckpoints(ctx, tx, live)
-		if err != nil {
-			return fmt.Errorf("lock live checkpoints: %w", err)
+		// Only this share's live checkpoint: the other shares' projectors
+		// go on committing meanwhile.
+		var commit, prepare int64
+		err = tx.QueryRow(ctx, lockCheckpointSQL, share.CheckpointName(live)).Scan(&commit, &prepare)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lock the live checkpoint of %s: %w", share, err)
 		}
-		if l, ok := liveCPs[share.CheckpointName(live)]; ok && at.pos.Less(l.pos) {
+		if at.pos.Less(domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}) {
 			return projections.ErrShadowBehind
 		}
 		devices, err := shareDevices(ctx, tx, share)
