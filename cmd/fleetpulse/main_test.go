@@ -111,6 +111,7 @@ func TestCLI_FlagsHelpExitCodesConfirmationAndJSON(t *testing.T) {
 		{args: []string{"dev", "--backfill", "soon"}, code: 2, stderr: []string{`invalid argument "soon" for "--backfill"`}},
 		{args: []string{"simulate", "--stations", "-3"}, code: 2, stderr: []string{"--stations"}},
 		{args: []string{"simulate"}, code: 2, stderr: []string{"FLEETPULSE_ADMIN_TOKEN is required"}},
+		{args: []string{"dev"}, env: map[string]string{"FLEETPULSE_PROJECTOR_SHARES": "2"}, code: 2, stderr: []string{"dev runs one projector; unset FLEETPULSE_PROJECTOR_SHARES (it is 2)"}},
 		// Settings: a bad one is named, and so is the one to check when
 		// PostgreSQL cannot be reached (without its password).
 		{args: []string{"status"}, env: map[string]string{"FLEETPULSE_PG_MAX_CONNS": "many"}, code: 2,
