@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -212,3 +213,14 @@ func DeviceStream(deviceID string) string { return "device-" + deviceID }
 
 // TelemetryStream names the stream of a device's measurements or vehicle events.
 func TelemetryStream(deviceID string) string { return "telemetry-" + deviceID }
+
+// DeviceOfStream returns the device whose stream this is: the id in a
+// device-, telemetry- or alerts- stream name; false for any other stream.
+func DeviceOfStream(stream string) (string, bool) {
+	for _, prefix := range []string{"telemetry-", "device-", "alerts-"} {
+		if id, ok := strings.CutPrefix(stream, prefix); ok && id != "" {
+			return id, true
+		}
+	}
+	return "", false
+}

@@ -2,11 +2,19 @@ package projections_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
@@ -184,4 +192,128 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(benchEvents*b.N)/b.Elapsed().Seconds(), "measurements/s")
+}
+
+// BenchmarkProjectionShares projects the pre-appended log of batches into
+// fresh shadow tables with the projection partitioned into 1, 2 and 4
+// shares, one projector per share side by side (each reads the whole log
+// and applies its devices' events): what N projector processes do. It
+// reports measurements/s of the log, the CPU this Go process used per
+// second (the projectors), and how busy the machine's cores were
+// (PostgreSQL and everything else on the machine too):
+//
+//	go test ./projections/ -run '^$' -bench ProjectionShares -benchtime 3x
+func BenchmarkProjectionShares(b *testing.B) {
+	pool, _ := pgtest.NewDatabase(b)
+	store := eventstore.New(pool, eventstore.Config{Unbatched: true})
+	head := fillLog(b, store, true)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE events"); err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("shares=%d", n), func(b *testing.B) {
+			var cpu, pgCPU time.Duration
+			var busy, total int
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				shadow, err := readmodel.CreateShadow(ctx, pool, keepAll)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cpu0, pg0 := processCPU(b), backendCPU(b, pool)
+				busy0, total0 := machineCPU(b)
+				b.StartTimer()
+				var wg sync.WaitGroup
+				errs := make([]error, n)
+				for s := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						p := projections.NewProjector(store, noWait{}, shadow, quiet, projections.Config{
+							Name: shadow.CheckpointName(projections.ReadModels), Share: projections.Share{Index: s, Count: n}})
+						_, errs[s] = p.CatchUp(ctx, head)
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				cpu += processCPU(b) - cpu0
+				pgCPU += backendCPU(b, pool) - pg0
+				b1, t1 := machineCPU(b)
+				busy, total = busy+b1-busy0, total+t1-total0
+				shadow.Close()
+				if err := errors.Join(errs...); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			secs := b.Elapsed().Seconds()
+			b.ReportMetric(float64(benchEvents*b.N)/secs, "measurements/s")
+			b.ReportMetric(cpu.Seconds()/secs, "go-cpu-s/s")
+			b.ReportMetric(pgCPU.Seconds()/secs, "pg-cpu-s/s")
+			b.ReportMetric(float64((cpu+pgCPU).Microseconds())/float64(benchEvents*b.N), "cpu-µs/measurement")
+			b.ReportMetric(100*float64(busy)/float64(max(total, 1)), "machine-busy-%")
+		})
+	}
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendCPU is the CPU time the PostgreSQL backends serving the test's
+// database have used (/proc/<pid>/stat of each; the server runs on this
+// machine). Backends that exit are no longer counted: the benchmark's pool
+// keeps its connections.
+func backendCPU(b *testing.B, pool *pgxpool.Pool) time.Duration {
+	rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ticks int
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone, or another machine's
+		}
+		// Fields after the command name (which may hold spaces): utime
+		// and stime are the 12th and 13th.
+		_, rest, _ := strings.Cut(string(raw), ") ")
+		f := strings.Fields(rest)
+		for _, i := range []int{11, 12} {
+			v, _ := strconv.Atoi(f[i])
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// machineCPU reads the busy and total jiffies of every core (/proc/stat).
+func machineCPU(b *testing.B) (busy, total int) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Skip("no /proc/stat:", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
 }

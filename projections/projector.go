@@ -3,6 +3,8 @@
 // zone, latest values and device metadata. A projector reads the log in order
 // from its checkpoint and hands each batch's changes, with the new
 // checkpoint, to a store that commits both at once: exactly-once effect.
+// The projection can be partitioned into shares of the devices (Share),
+// one projector and checkpoint each; changing their count is a rebuild.
 package projections
 
 import (
@@ -33,7 +35,8 @@ var ErrCheckpointMoved = errors.New("checkpoint moved")
 // ReadModelStore commits a batch's changes and the projection's checkpoint
 // in one transaction.
 type ReadModelStore interface {
-	// Checkpoint returns where projection name stands (domain.Start if new).
+	// Checkpoint returns where the checkpoint name stands (domain.Start if
+	// new); the integration-event forwarder keeps its own with it.
 	Checkpoint(ctx context.Context, name string) (domain.Position, error)
 	// DeviceZones returns every known device's time zone name.
 	DeviceZones(ctx context.Context) (map[string]string, error)
@@ -42,6 +45,16 @@ type ReadModelStore interface {
 	// Apply writes changes and moves the checkpoint from `from` to `to`;
 	// ErrCheckpointMoved if the checkpoint is no longer at `from`.
 	Apply(ctx context.Context, name string, from, to domain.Position, changes *Changes) error
+	// ClaimShares returns how many shares projection runs as (1 when it
+	// was never partitioned) and, when that is count, where checkpoint (one
+	// share's) stands, creating it at the start if new. While none of the
+	// projection's checkpoints has moved from the start, it records count
+	// first (dropping the unmoved checkpoints of another count): a new
+	// projection may start partitioned; one that has projected anything
+	// changes its count only by a rebuild. Checking the count and making
+	// the checkpoint are one transaction, so a projector of a superseded
+	// count never gets a checkpoint to apply batches against.
+	ClaimShares(ctx context.Context, projection, checkpoint string, count int) (int, domain.Position, error)
 }
 
 // Name of the projection that maintains every read model of the read API.
@@ -49,15 +62,17 @@ const ReadModels = "read_models"
 
 // Projector keeps the read models up to date with the log.
 type Projector struct {
-	name      string
-	log       EventLog
-	waiter    Waiter
-	store     ReadModelStore
-	batchSize int
-	maxItems  int
-	logger    *slog.Logger
-	onBatch   func(events int, last domain.RecordedEvent)
-	retry     func(ctx context.Context, attempt func() error) error
+	projection string // the projection's name
+	name       string // its checkpoint's: the share's
+	share      Share
+	log        EventLog
+	waiter     Waiter
+	store      ReadModelStore
+	batchSize  int
+	maxItems   int
+	logger     *slog.Logger
+	onBatch    func(events int, last domain.RecordedEvent)
+	retry      func(ctx context.Context, attempt func() error) error
 
 	checkpoint domain.Position
 	zones      zones
@@ -66,13 +81,17 @@ type Projector struct {
 
 // Config tunes a projector.
 type Config struct {
-	// Name is the projection's checkpoint name; default ReadModels.
-	Name      string
+	// Name is the projection's name; default ReadModels.
+	Name string
+	// Share is the part of the devices this projector projects, with its
+	// own checkpoint (Share.CheckpointName); the zero Share projects all.
+	Share     Share
 	BatchSize int // events per transaction; default 2000
 	// MaxItems bounds the telemetry items (measurements, vehicle events) of
 	// one transaction; default 50,000. An event is never split.
 	MaxItems int
-	// OnBatch, if set, is called after each committed batch (metrics, lag).
+	// OnBatch, if set, is called after each committed batch (metrics, lag)
+	// with the number of events it applied: those of the projector's share.
 	OnBatch func(events int, last domain.RecordedEvent)
 	// Retry runs attempt again after each failure, pacing the attempts,
 	// until it succeeds (nil) or gives up (its last error, or ctx's when ctx
@@ -96,7 +115,7 @@ func NewProjector(log EventLog, waiter Waiter, store ReadModelStore, logger *slo
 	if cfg.Retry == nil {
 		cfg.Retry = func(_ context.Context, attempt func() error) error { return attempt() }
 	}
-	return &Projector{name: cfg.Name, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
+	return &Projector{projection: cfg.Name, name: cfg.Share.CheckpointName(cfg.Name), share: cfg.Share, log: log, waiter: waiter, store: store, batchSize: cfg.BatchSize,
 		maxItems: cfg.MaxItems, logger: logger, onBatch: cfg.OnBatch, retry: cfg.Retry}
 }
 
@@ -110,9 +129,13 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	for ctx.Err() == nil {
 		n, failed := 0, false
+		var fatal error // ends Run: no retry can mend it
 		err := p.retry(ctx, func() error {
 			if failed {
-				if err := p.load(ctx); err != nil && ctx.Err() == nil {
+				if err := p.load(ctx); errors.Is(err, ErrShareCountChanged) {
+					fatal = err
+					return nil
+				} else if err != nil && ctx.Err() == nil {
 					p.logger.Warn("reload projection state failed", "projection", p.name, "err", err)
 				}
 			}
@@ -125,6 +148,8 @@ func (p *Projector) Run(ctx context.Context) error {
 			return err
 		})
 		switch {
+		case fatal != nil:
+			return fatal
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
@@ -169,11 +194,19 @@ func (p *Projector) CatchUp(ctx context.Context, target domain.Position) (int, e
 	return total, nil
 }
 
-// load reads the checkpoint and the device zones that belong to it.
+// load checks the projection's share count, and reads the checkpoint and
+// the device zones that belong to it.
 func (p *Projector) load(ctx context.Context) error {
-	cp, err := p.store.Checkpoint(ctx, p.name)
+	if err := p.share.Validate(); err != nil {
+		return err
+	}
+	stored, cp, err := p.store.ClaimShares(ctx, p.projection, p.name, p.share.Shares())
 	if err != nil {
 		return fmt.Errorf("load checkpoint of %s: %w", p.name, err)
+	}
+	if stored != p.share.Shares() {
+		return fmt.Errorf("%w: projection %s runs as %d shares and this projector is %s; set FLEETPULSE_PROJECTOR_SHARES=%d, or change the count with `fleetpulse rebuild -shares %d` first",
+			ErrShareCountChanged, p.projection, stored, p.share, stored, p.share.Shares())
 	}
 	names, err := p.store.DeviceZones(ctx)
 	if err != nil {
@@ -191,7 +224,8 @@ func (p *Projector) load(ctx context.Context) error {
 	return nil
 }
 
-// step applies one batch and returns its size.
+// step applies one batch and returns how many events of the log it went
+// past (those of other shares included).
 func (p *Projector) step(ctx context.Context) (int, error) {
 	events, err := p.log.ReadAfter(ctx, p.checkpoint, p.batchSize)
 	if err != nil || len(events) == 0 {
@@ -199,6 +233,11 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 	}
 	changes := newChanges(p.specs)
 	for i, r := range events {
+		// Another share's event is skipped before it is decoded; the
+		// checkpoint still moves past it.
+		if !p.share.Owns(r) {
+			continue
+		}
 		if err := changes.add(r, p.zones); err != nil {
 			return 0, err
 		}
@@ -218,7 +257,7 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 	}
 	p.checkpoint = last.Position
 	if p.onBatch != nil {
-		p.onBatch(len(events), last)
+		p.onBatch(changes.Events, last)
 	}
 	return len(events), nil
 }

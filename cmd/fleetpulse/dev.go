@@ -49,6 +49,11 @@ func (c *cli) dev(ctx context.Context, sim simFlags) error {
 	if err != nil {
 		return err
 	}
+	if cfg.ProjectorShares > 1 {
+		// dev runs one projector: a share of several would leave the
+		// other shares' devices unprojected.
+		return usagef("dev runs one projector; unset FLEETPULSE_PROJECTOR_SHARES (it is %d)", cfg.ProjectorShares)
+	}
 	logger := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "dev")
 	logger.Info("starting", "config", cfg)
 	if err := postgres.EnsureDatabase(ctx, cfg.PostgresURL); err != nil {

@@ -111,6 +111,7 @@ func TestCLI_FlagsHelpExitCodesConfirmationAndJSON(t *testing.T) {
 		{args: []string{"dev", "--backfill", "soon"}, code: 2, stderr: []string{`invalid argument "soon" for "--backfill"`}},
 		{args: []string{"simulate", "--stations", "-3"}, code: 2, stderr: []string{"--stations"}},
 		{args: []string{"simulate"}, code: 2, stderr: []string{"FLEETPULSE_ADMIN_TOKEN is required"}},
+		{args: []string{"dev"}, env: map[string]string{"FLEETPULSE_PROJECTOR_SHARES": "2"}, code: 2, stderr: []string{"dev runs one projector; unset FLEETPULSE_PROJECTOR_SHARES (it is 2)"}},
 		// Settings: a bad one is named, and so is the one to check when
 		// PostgreSQL cannot be reached (without its password).
 		{args: []string{"status"}, env: map[string]string{"FLEETPULSE_PG_MAX_CONNS": "many"}, code: 2,
@@ -145,6 +146,29 @@ func TestCLI_FlagsHelpExitCodesConfirmationAndJSON(t *testing.T) {
 		{args: []string{"projection", "remove", "-name=q15", "-y"}, code: 0, stdout: []string{"bucket projection q15 removed"}},
 		{args: []string{"projection", "remove", "--name", "q15", "--yes"}, code: 1, stderr: []string{`no bucket projection "q15"`}},
 		{args: []string{"projection", "list", "--json"}, code: 0, json: projectionsAre("d_utc/24h0m0s/UTC")},
+		// Partitioned projection: the share count changes by a whole
+		// rebuild; one share rebuilds alone.
+		{args: []string{"rebuild", "--shares", "300", "--yes"}, code: 2, stderr: []string{"--shares 300: want 1 to 256"}},
+		{args: []string{"rebuild", "-share", "1", "--yes"}, code: 2, stderr: []string{"--share 1: the read models' share count is 1 (shares 0 to 0)"}},
+		{args: []string{"rebuild", "-shares", "2"}, code: 2, stderr: []string{"the projection then runs as 2 shares (now 1): restart its projectors with FLEETPULSE_PROJECTOR_SHARES=2"}},
+		{args: []string{"rebuild", "-shares", "2", "--yes"}, code: 0, stdout: []string{"rebuilt read models in 2 shares from 3 events"}},
+		{args: []string{"status", "--json"}, code: 0, json: func(t *testing.T, out []byte) {
+			var sts []statusJSON
+			if err := json.Unmarshal(out, &sts); err != nil || len(sts) != 3 {
+				t.Fatalf("status --json = %s (%v), want the read models and their 2 shares", out, err)
+			}
+			if s := sts[0]; s.Projection != "read_models" || s.Shares != 2 || s.EventsApplied != 3 || s.Behind == nil || *s.Behind != 0 {
+				t.Errorf("status %+v, want read_models of 2 shares with 3 events applied, 0 behind", s)
+			}
+			if sts[1].Projection != "read_models/share-0-of-2" || sts[2].Projection != "read_models/share-1-of-2" || sts[1].EventsApplied+sts[2].EventsApplied != 3 {
+				t.Errorf("share rows %+v, %+v; want shares 0 and 1 of 2 applying the 3 events between them", sts[1], sts[2])
+			}
+		}},
+		{args: []string{"status"}, code: 0, stdout: []string{"read_models (slowest of 2 shares)", "read_models/share-1-of-2"}},
+		{args: []string{"rebuild", "--share", "1", "--shares", "4", "--yes"}, code: 2, stderr: []string{"the read models' share count is 2"}},
+		{args: []string{"rebuild", "--share", "1"}, code: 2, stderr: []string{"rebuilds the read models of share 1 of 2", "add --yes"}},
+		{args: []string{"rebuild", "--shares", "1", "--yes"}, code: 0, stdout: []string{"rebuilt read models from 3 events"}},
+		{args: []string{"status"}, code: 0, stdout: []string{"read_models "}},
 		{args: []string{"migrate"}, code: 0, stdout: []string{"newest version"}},
 	}
 	for _, s := range steps {

@@ -18,26 +18,70 @@ import (
 )
 
 func rebuildCommand(c *cli) *cobra.Command {
-	var yes bool
+	var (
+		yes           bool
+		shares, share int
+	)
 	cmd := leaf("rebuild", "Rebuild the read models from the log into new tables, then swap them in",
 		"Projects the whole event log into shadow tables while the live read models keep serving, with a progress\n"+
 			"bar, then swaps them in (one transaction of table renames) and drops the old tables. A running projector\n"+
-			"carries on with the new tables. Asks first on a terminal; needs --yes otherwise.",
+			"carries on with the new tables. --shares N partitions the projection into N shares from then on (one\n"+
+			"projector per share fills the new tables; projectors started with another share count stop at the swap\n"+
+			"and are to be restarted with FLEETPULSE_PROJECTOR_SHARES=N). --share i rebuilds only the devices of share i\n"+
+			"and swaps their rows in one transaction. Asks first on a terminal; needs --yes otherwise.",
 		func(cmd *cobra.Command) error {
+			if shares < 0 || shares > projections.MaxShares {
+				return usagef("--shares %d: want 1 to %d (0: keep the current count)", shares, projections.MaxShares)
+			}
+			if share < -1 {
+				return usagef("--share %d: want a share number from 0", share)
+			}
 			return c.withPostgres(cmd.Context(), slog.LevelWarn, func(ctx context.Context, w work) error {
+				scope := projections.RebuildScope{Shares: shares}
+				current, err := liveShares(ctx, w)
+				if err != nil {
+					return err
+				}
+				if share >= 0 {
+					if shares != 0 && shares != current {
+						return usagef("--share %d with --shares %d: the read models' share count is %d; change the count with a whole rebuild (--shares alone)", share, shares, current)
+					}
+					if share >= current {
+						return usagef("--share %d: the read models' share count is %d (shares 0 to %d)", share, current, current-1)
+					}
+					scope = projections.RebuildScope{Shares: current, Share: share, One: true}
+				}
 				events := "every event"
 				if n, ok := logSize(ctx, w); ok {
 					events = fmt.Sprintf("the %d events", n)
 				}
-				if err := c.confirm(cmd, yes, "rebuilds the read models from "+events+" of the log into new tables and swaps them in for the live ones, whose tables are then dropped"); err != nil {
+				what := "rebuilds the read models from " + events + " of the log into new tables and swaps them in for the live ones, whose tables are then dropped"
+				switch {
+				case scope.One:
+					what = fmt.Sprintf("rebuilds the read models of share %d of %d from %s of the log and replaces that share's rows with them", share, current, events)
+				case shares != 0 && shares != current:
+					what += fmt.Sprintf("; the projection then runs as %d shares (now %d): restart its projectors with FLEETPULSE_PROJECTOR_SHARES=%d", shares, current, shares)
+				}
+				if err := c.confirm(cmd, yes, what); err != nil {
 					return err
 				}
-				return c.rebuild(ctx, w)
+				return c.rebuild(ctx, w, scope)
 			})
 		})
 	cmd.Aliases = []string{"replay"}
 	addYes(cmd, &yes)
+	cmd.Flags().IntVar(&shares, "shares", 0, "shares the read-model projection runs as after the rebuild (default: as many as now)")
+	cmd.Flags().IntVar(&share, "share", -1, "rebuild only this share's devices (default: all of them)")
 	return cmd
+}
+
+// liveShares is how many shares the read-model projection runs as.
+func liveShares(ctx context.Context, w work) (int, error) {
+	writer, err := readmodel.NewWriter(w.env.Pool, service.WriterConfig(w.cfg))
+	if err != nil {
+		return 0, err
+	}
+	return writer.LiveShares(ctx, projections.ReadModels)
 }
 
 // logSize counts the events of the log, if the store can.
@@ -51,8 +95,8 @@ func logSize(ctx context.Context, w work) (int64, bool) {
 }
 
 // rebuild projects the whole log into shadow tables with a progress bar,
-// then swaps them in for the live read models.
-func (c *cli) rebuild(ctx context.Context, w work) error {
+// then swaps them in for the live read models (scope's shares of them).
+func (c *cli) rebuild(ctx context.Context, w work, scope projections.RebuildScope) error {
 	head, err := w.env.Store.Head(ctx)
 	if err != nil {
 		return err
@@ -76,15 +120,22 @@ func (c *cli) rebuild(ctx context.Context, w work) error {
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionFullWidth(),
 	)
-	report, err := projections.Rebuild(ctx, w.env.Store, w.env.Store, shadow, head, w.logger,
-		projections.Config{BatchSize: w.cfg.ProjectorBatch, OnBatch: func(n int, _ domain.RecordedEvent) { _ = bar.Add(n) }})
+	report, err := projections.RebuildShares(ctx, w.env.Store, w.env.Store, shadow, head, w.logger,
+		projections.Config{BatchSize: w.cfg.ProjectorBatch, OnBatch: func(n int, _ domain.RecordedEvent) { _ = bar.Add(n) }}, scope)
 	_ = bar.Finish()
 	fmt.Fprintln(c.stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "rebuilt read models from %d events in %s (%.0f events/s) and swapped them in\n",
-		report.Events, report.Duration.Round(time.Millisecond), report.EventsPerSecond())
+	what := "read models"
+	switch {
+	case scope.One:
+		what = fmt.Sprintf("the read models of share %d of %d", scope.Share, scope.Shares)
+	case scope.Shares > 1:
+		what = fmt.Sprintf("read models in %d shares", scope.Shares)
+	}
+	fmt.Fprintf(c.stdout, "rebuilt %s from %d events in %s (%.0f events/s) and swapped them in\n",
+		what, report.Events, report.Duration.Round(time.Millisecond), report.EventsPerSecond())
 	return nil
 }
 
@@ -98,13 +149,17 @@ type statusJSON struct {
 	// count its log (EventStoreDB).
 	Behind               *int64   `json:"behind"`
 	OldestWaitingSeconds *float64 `json:"oldest_waiting_seconds"`
+	// Shares is set on the row of a partitioned projection, which its
+	// slowest share bounds; its shares' rows follow it.
+	Shares int `json:"shares,omitempty"`
 }
 
 func statusCommand(c *cli) *cobra.Command {
 	var asJSON bool
 	cmd := leaf("status", "Show each projection's checkpoint and how far behind the log it is",
 		"Lists every checkpoint (the read models', the alerting forwarder's, a rebuild's while it runs): where it\n"+
-			"stands, the events it applied, and the events it has yet to apply with the age of the oldest.",
+			"stands, the events it applied, and the events it has yet to apply with the age of the oldest. A\n"+
+			"partitioned projection has one row per share, after a row its slowest share bounds.",
 		func(cmd *cobra.Command) error {
 			return c.withPostgres(cmd.Context(), slog.LevelWarn, func(ctx context.Context, w work) error {
 				backlog, _ := w.env.Store.(readmodel.EventBacklog) // nil: the store cannot count its log
@@ -115,7 +170,7 @@ func statusCommand(c *cli) *cobra.Command {
 				if asJSON {
 					out := make([]statusJSON, 0, len(sts))
 					for _, s := range sts {
-						j := statusJSON{Projection: s.Name, Checkpoint: s.Position.String(), EventsApplied: s.Events, UpdatedAt: s.UpdatedAt.UTC()}
+						j := statusJSON{Projection: s.Name, Checkpoint: s.Position.String(), EventsApplied: s.Events, UpdatedAt: s.UpdatedAt.UTC(), Shares: s.Shares}
 						if s.BacklogKnown {
 							behind, wait := s.Behind, s.OldestWait.Seconds()
 							j.Behind, j.OldestWaitingSeconds = &behind, &wait
@@ -131,8 +186,15 @@ func statusCommand(c *cli) *cobra.Command {
 					if s.BacklogKnown {
 						behind, oldest = fmt.Sprint(s.Behind), s.OldestWait.Round(time.Millisecond).String()
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", s.Name, s.Position, s.Events, behind,
-						oldest, s.UpdatedAt.UTC().Format(time.RFC3339))
+					name := s.Name
+					if s.Shares > 0 {
+						name += fmt.Sprintf(" (slowest of %d shares)", s.Shares)
+					}
+					updated := "never"
+					if !s.UpdatedAt.IsZero() {
+						updated = s.UpdatedAt.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", name, s.Position, s.Events, behind, oldest, updated)
 				}
 				return tw.Flush()
 			})
@@ -178,7 +240,7 @@ func projectionAddCommand(c *cli) *cobra.Command {
 				fmt.Fprintf(c.stdout, "bucket projection %s (%s) added; filling it from the log\n", name, width)
 				// The live projector keeps serving the others meanwhile, and
 				// picks the new one up with the swapped tables.
-				return c.rebuild(ctx, w)
+				return c.rebuild(ctx, w, projections.RebuildScope{})
 			})
 		})
 	cmd.Flags().StringVar(&name, "name", "", "projection name, e.g. q15 (required)")

@@ -30,6 +30,8 @@ type Config struct {
 	MaxFutureSkew    time.Duration // FLEETPULSE_MAX_FUTURE_SKEW
 	RequestTimeout   time.Duration // FLEETPULSE_REQUEST_TIMEOUT
 	ProjectorBatch   int           // FLEETPULSE_PROJECTOR_BATCH
+	ProjectorShares  int           // FLEETPULSE_PROJECTOR_SHARES
+	ProjectorShare   int           // FLEETPULSE_PROJECTOR_SHARE: 0 .. ProjectorShares-1
 	PollInterval     time.Duration // FLEETPULSE_POLL_INTERVAL
 	ShutdownTimeout  time.Duration // FLEETPULSE_SHUTDOWN_TIMEOUT
 	DeviceRate       float64       // FLEETPULSE_DEVICE_RATE
@@ -74,6 +76,8 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_MAX_FUTURE_SKEW", "15m", "how far in the future a device timestamp may be"},
 	{"FLEETPULSE_REQUEST_TIMEOUT", "10s", "time limit of one API request"},
 	{"FLEETPULSE_PROJECTOR_BATCH", "2000", "events per projection transaction"},
+	{"FLEETPULSE_PROJECTOR_SHARES", "1", "shares the read-model projection runs as, one projector process each (at most 256); changing it on a projection that has projected anything takes `fleetpulse rebuild -shares N` first"},
+	{"FLEETPULSE_PROJECTOR_SHARE", "0", "the share this projector projects, 0 to FLEETPULSE_PROJECTOR_SHARES-1: the devices whose id's 32-bit FNV-1a hash modulo the share count is this number; share 0 also runs alerting and read-model maintenance"},
 	{"FLEETPULSE_POLL_INTERVAL", "250ms", "projector polling fallback when no notification arrives"},
 	{"FLEETPULSE_SHUTDOWN_TIMEOUT", "15s", "time to drain in-flight work on SIGTERM"},
 	{"FLEETPULSE_DEVICE_RATE", "50", "requests per second one device may send to the command API (429 beyond)"},
@@ -124,6 +128,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MaxFutureSkew:    r.duration("FLEETPULSE_MAX_FUTURE_SKEW"),
 		RequestTimeout:   r.duration("FLEETPULSE_REQUEST_TIMEOUT"),
 		ProjectorBatch:   r.int("FLEETPULSE_PROJECTOR_BATCH"),
+		ProjectorShares:  r.int("FLEETPULSE_PROJECTOR_SHARES"),
+		ProjectorShare:   r.nonNegative("FLEETPULSE_PROJECTOR_SHARE"),
 		PollInterval:     r.duration("FLEETPULSE_POLL_INTERVAL"),
 		ShutdownTimeout:  r.duration("FLEETPULSE_SHUTDOWN_TIMEOUT"),
 		DeviceRate:       float64(r.int("FLEETPULSE_DEVICE_RATE")),
@@ -143,6 +149,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.ReadAuthOff = true
 	default:
 		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_READ_AUTH: want on or off, got %q", v))
+	}
+	if c.ProjectorShares > 256 || c.ProjectorShares > 0 && c.ProjectorShare >= c.ProjectorShares {
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_PROJECTOR_SHARE=%d of FLEETPULSE_PROJECTOR_SHARES=%d: want 0 <= share < shares <= 256", c.ProjectorShare, c.ProjectorShares))
 	}
 	if c.ReadPostgresURL == "" {
 		c.ReadPostgresURL = c.PostgresURL
@@ -218,6 +227,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Duration("max_future_skew", c.MaxFutureSkew),
 		slog.Int("projector_batch", c.ProjectorBatch),
+		slog.Int("projector_shares", c.ProjectorShares),
+		slog.Int("projector_share", c.ProjectorShare),
 		slog.String("command_bus", c.CommandBus),
 		slog.String("nats_url", redact.URL(c.NATSURL)),
 		slog.String("bus_prefix", c.BusPrefix),
@@ -249,6 +260,14 @@ func (r *reader) int(name string) int {
 	v, err := strconv.Atoi(r.str(name))
 	if err != nil || v <= 0 {
 		r.errs = append(r.errs, fmt.Sprintf("%s: want a positive integer, got %q", name, r.str(name)))
+	}
+	return v
+}
+
+func (r *reader) nonNegative(name string) int {
+	v, err := strconv.Atoi(r.str(name))
+	if err != nil || v < 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s: want a whole number from 0, got %q", name, r.str(name)))
 	}
 	return v
 }

@@ -193,7 +193,10 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 // RunProjector keeps the read models up to date until ctx ends, and runs
 // alerting beside it (the integration-event forwarder and the alert
 // evaluator) unless cfg.Alerting is off, serving health and metrics on
-// cfg.ProjectorAddr. Either stopping with an error stops both.
+// cfg.ProjectorAddr. Either stopping with an error stops both. With
+// cfg.ProjectorShares > 1 it projects only share cfg.ProjectorShare's
+// devices; alerting and read-model maintenance, which are fleet-wide, run
+// in share 0's process only.
 func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.Logger, ready Ready) error {
 	pool, store := env.Pool, env.Store
 	reg := httpx.NewRegistry()
@@ -210,10 +213,12 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 	if err != nil {
 		return err
 	}
-	projector := projections.NewProjector(store, store, writer, logger.With("component", "projector"),
-		projections.Config{BatchSize: cfg.ProjectorBatch, OnBatch: func(n int, _ domain.RecordedEvent) {
+	share := projections.Share{Index: cfg.ProjectorShare, Count: cfg.ProjectorShares}
+	projector := projections.NewProjector(store, store, writer, logger.With("component", "projector", "share", share.Index, "shares", share.Shares()),
+		projections.Config{BatchSize: cfg.ProjectorBatch, Share: share, OnBatch: func(n int, _ domain.RecordedEvent) {
 			projected.Add(float64(n))
 		}, Retry: retry.Doubling(100*time.Millisecond, 5*time.Second)})
+	fleetWide := share.Index == 0
 
 	r := mux.NewRouter()
 	httpx.Ops(r, reg, httpx.Pinger(pool.Ping), httpx.Pinger(store.Ping))
@@ -227,8 +232,13 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 	g.Go(func() error { return projector.Run(gctx) })
 	// Partitions ahead of the data, expired ones dropped, closed chunks
 	// merged: beside the projection, never in its way.
-	g.Go(func() error { return maintenance.Run(gctx) })
-	if cfg.Alerting {
+	if fleetWide {
+		g.Go(func() error { return maintenance.Run(gctx) })
+	}
+	switch {
+	case !fleetWide:
+		logger.Info("alerting and read-model maintenance run in share 0's projector", "share", share.Index)
+	case cfg.Alerting:
 		alertMetrics := alerting.NewMetrics(reg)
 		checkpoints, err := readmodel.NewWriter(pool, WriterConfig(cfg))
 		if err != nil {
@@ -238,7 +248,7 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 			return alerting.Run(gctx, store, checkpoints, alerting.SystemClock{}, logger.With("component", "alerting"),
 				alerting.Config{OfflineAfter: cfg.OfflineAfter, Metrics: alertMetrics})
 		})
-	} else {
+	default:
 		logger.Info("alerting is off (FLEETPULSE_ALERTING=false): no alerts, no device status")
 	}
 	err = g.Wait()

@@ -26,11 +26,9 @@ FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 WHERE x.indrelid = $1::regclass`
 
-	lockCheckpointSQL = `SELECT commit_pos, prepare_pos, events FROM projection_checkpoints WHERE name = $1 FOR UPDATE`
-	setCheckpointSQL  = `
+	setCheckpointSQL = `
 INSERT INTO projection_checkpoints (name, commit_pos, prepare_pos, events, updated_at) VALUES ($1, $2, $3, $4, now())
 ON CONFLICT (name) DO UPDATE SET commit_pos = $2, prepare_pos = $3, events = $4, updated_at = now()`
-	deleteCheckpointSQL = `DELETE FROM projection_checkpoints WHERE name = $1`
 )
 
 // Shadow is a second set of read-model tables that a rebuild fills from the
@@ -79,8 +77,12 @@ func CreateShadow(ctx context.Context, pool *pgxpool.Pool, cfg WriterConfig) (*S
 				return err
 			}
 		}
-		// The shadow's projection starts from the beginning again.
-		_, err := tx.Exec(ctx, deleteCheckpointSQL, sh.CheckpointName(projections.ReadModels))
+		// The shadow's projection starts from the beginning again, with
+		// the share count of the rebuild's choosing.
+		if _, err := tx.Exec(ctx, deleteProjectionCheckpointsSQL, sh.CheckpointName(projections.ReadModels)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, deleteSharesSQL, sh.CheckpointName(projections.ReadModels))
 		return err
 	})
 	if err != nil {
@@ -94,34 +96,59 @@ func CreateShadow(ctx context.Context, pool *pgxpool.Pool, cfg WriterConfig) (*S
 func (s *Shadow) CheckpointName(live string) string { return live + shadowSuffix }
 
 // Promote swaps the shadow tables in for the live ones, and moves the live
-// projection's checkpoint to where the shadow stands, in one transaction:
+// projection's checkpoints to where the shadow's stand, in one transaction:
 // readers see the old tables or the new ones, never a mix. It waits for the
-// live projector's batch in flight (the checkpoint row lock); that projector
-// then finds its checkpoint moved, reloads it and goes on with the new tables.
-func (s *Shadow) Promote(ctx context.Context, live string) error {
+// live projectors' batches in flight (the checkpoint row locks); those
+// projectors then find their checkpoints moved, reload them and go on with
+// the new tables, or stop when the share count changed. With scope.One it
+// replaces only the rows of one share's devices (promoteShare).
+func (s *Shadow) Promote(ctx context.Context, live string, scope projections.RebuildScope) error {
+	if scope.One {
+		return s.promoteShare(ctx, live, projections.Share{Index: scope.Share, Count: scope.Shares})
+	}
 	shadowName := s.CheckpointName(live)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var commit, prepare, events int64
-		if err := tx.QueryRow(ctx, lockCheckpointSQL, shadowName).Scan(&commit, &prepare, &events); err != nil {
-			return fmt.Errorf("read shadow checkpoint: %w", err)
+		if _, err := lockShares(ctx, tx, live); err != nil {
+			return err
 		}
-		var liveCommit, livePrepare, liveEvents int64
-		if err := tx.QueryRow(ctx, lockCheckpointSQL, live).Scan(&liveCommit, &livePrepare, &liveEvents); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("lock live checkpoint: %w", err)
+		shadowCPs, err := lockCheckpoints(ctx, tx, shadowName)
+		if err != nil {
+			return fmt.Errorf("read shadow checkpoints: %w", err)
 		}
-		if (domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}).Less(domain.Position{Commit: uint64(liveCommit), Prepare: uint64(livePrepare)}) {
-			return projections.ErrShadowBehind
+		liveCPs, err := lockCheckpoints(ctx, tx, live)
+		if err != nil {
+			return fmt.Errorf("lock live checkpoints: %w", err)
+		}
+		shares := scope.Of()
+		for _, sh := range shares {
+			at, ok := shadowCPs[sh.CheckpointName(shadowName)]
+			if !ok {
+				return fmt.Errorf("the shadow read models have no checkpoint of %s", sh)
+			}
+			for _, l := range liveCPs {
+				if at.pos.Less(l.pos) {
+					return projections.ErrShadowBehind
+				}
+			}
 		}
 		for _, t := range Tables {
 			if err := swapTable(ctx, tx, t); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, setCheckpointSQL, live, commit, prepare, events); err != nil {
+		if _, err := tx.Exec(ctx, deleteProjectionCheckpointsSQL, live); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, deleteCheckpointSQL, shadowName)
-		return err
+		for _, sh := range shares {
+			at := shadowCPs[sh.CheckpointName(shadowName)]
+			if _, err := tx.Exec(ctx, setCheckpointSQL, sh.CheckpointName(live), int64(at.pos.Commit), int64(at.pos.Prepare), at.events); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, setSharesSQL, live, len(shares)); err != nil {
+			return err
+		}
+		return dropShadowCheckpoints(ctx, tx, shadowName)
 	})
 	if errors.Is(err, projections.ErrShadowBehind) {
 		return err
@@ -131,14 +158,65 @@ func (s *Shadow) Promote(ctx context.Context, live string) error {
 	}
 	// Queries that started on the old tables have finished or hold them
 	// until they do; dropping waits for them.
+	return s.dropTables(ctx, retiredSuffix)
+}
+
+// dropTables drops the read-model tables named with suffix.
+func (s *Shadow) dropTables(ctx context.Context, suffix string) error {
 	return postgres.Classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, t := range Tables {
-			if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{t + retiredSuffix}.Sanitize()); err != nil {
+			if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{t + suffix}.Sanitize()); err != nil {
 				return err
 			}
 		}
 		return nil
 	}))
+}
+
+func dropShadowCheckpoints(ctx context.Context, tx pgx.Tx, shadowName string) error {
+	if _, err := tx.Exec(ctx, deleteProjectionCheckpointsSQL, shadowName); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, deleteSharesSQL, shadowName)
+	return err
+}
+
+// lockShares locks projection's share count row (made with count 1 if
+// missing) and returns the count. Whoever changes checkpoints of several
+// shares locks it first, then checkpoint rows: one order, no deadlock.
+func lockShares(ctx context.Context, tx pgx.Tx, projection string) (int, error) {
+	if _, err := tx.Exec(ctx, ensureSharesSQL, projection); err != nil {
+		return 0, fmt.Errorf("lock the share count: %w", err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, lockSharesSQL, projection).Scan(&n); err != nil {
+		return 0, fmt.Errorf("lock the share count: %w", err)
+	}
+	return n, nil
+}
+
+// lockedCheckpoint is a checkpoint row read FOR UPDATE.
+type lockedCheckpoint struct {
+	pos    domain.Position
+	events int64
+}
+
+// lockCheckpoints locks every checkpoint of projection, in name order.
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, projection string) (map[string]lockedCheckpoint, error) {
+	rows, err := tx.Query(ctx, lockProjectionCheckpointsSQL, projection)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]lockedCheckpoint{}
+	var (
+		name                    string
+		commit, prepare, events int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&name, &commit, &prepare, &events}, func() error {
+		out[name] = lockedCheckpoint{pos: domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, events: events}
+		return nil
+	})
+	return out, err
 }
 
 // swapTable retires live table t and puts its shadow in its place, with the

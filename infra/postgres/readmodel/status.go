@@ -3,6 +3,8 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,9 +12,13 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
+	"github.com/fleetpulse/fleetpulse/projections"
 )
 
-const checkpointsSQL = `SELECT name, commit_pos, prepare_pos, events, updated_at FROM projection_checkpoints ORDER BY name`
+const (
+	checkpointsSQL       = `SELECT name, commit_pos, prepare_pos, events, updated_at FROM projection_checkpoints ORDER BY name`
+	partitionedSharesSQL = `SELECT projection, shares FROM projection_shares WHERE shares > 1`
+)
 
 // EventBacklog is what Statuses asks the event log: how many events follow
 // a position, and how long the oldest of them has been in the log. The
@@ -32,10 +38,17 @@ type ProjectionStatus struct {
 	BacklogKnown bool
 	Behind       int64         // events in the log after the checkpoint
 	OldestWait   time.Duration // age of the oldest event not yet projected
+	// Shares is, on the row that sums up a partitioned projection, how
+	// many share rows follow it; 0 on every other row.
+	Shares int
 }
 
 // Statuses reports every projection's checkpoint and, when log is not nil,
-// how far behind the event log it is.
+// how far behind the event log it is. A partitioned projection has a row
+// per share ("<projection>/share-<i>-of-<n>") after a row named after the
+// projection that its slowest share bounds: the lowest position and
+// oldest commit time, the most events behind and the oldest waiting event,
+// and the events all shares applied.
 func Statuses(ctx context.Context, pool *pgxpool.Pool, log EventBacklog) ([]ProjectionStatus, error) {
 	rows, err := pool.Query(ctx, checkpointsSQL)
 	if err != nil {
@@ -53,15 +66,86 @@ func Statuses(ctx context.Context, pool *pgxpool.Pool, log EventBacklog) ([]Proj
 	if err != nil {
 		return nil, postgres.Classify(err)
 	}
-	if log == nil {
-		return sts, nil
+	if sts, err = withUnstartedShares(ctx, pool, sts); err != nil {
+		return nil, err
 	}
-	for i := range sts {
-		st := &sts[i]
-		if st.Behind, st.OldestWait, err = log.Backlog(ctx, st.Position); err != nil {
-			return nil, fmt.Errorf("backlog of projection %s: %w", st.Name, err)
+	if log != nil {
+		for i := range sts {
+			st := &sts[i]
+			if st.Behind, st.OldestWait, err = log.Backlog(ctx, st.Position); err != nil {
+				return nil, fmt.Errorf("backlog of projection %s: %w", st.Name, err)
+			}
+			st.BacklogKnown = true
 		}
-		st.BacklogKnown = true
 	}
+	return withShareSummaries(sts), nil
+}
+
+// withUnstartedShares adds, for each share of a partitioned projection
+// that has no checkpoint yet (its projector never started), a row at the
+// start of the log that never committed: it bounds the projection's row.
+func withUnstartedShares(ctx context.Context, pool *pgxpool.Pool, sts []ProjectionStatus) ([]ProjectionStatus, error) {
+	rows, err := pool.Query(ctx, partitionedSharesSQL)
+	if err != nil {
+		return nil, postgres.Classify(err)
+	}
+	var (
+		projection string
+		count      int
+	)
+	have := map[string]bool{}
+	for _, st := range sts {
+		have[st.Name] = true
+	}
+	_, err = pgx.ForEachRow(rows, []any{&projection, &count}, func() error {
+		for i := range count {
+			name := projections.Share{Index: i, Count: count}.CheckpointName(projection)
+			if !have[name] {
+				sts = append(sts, ProjectionStatus{Name: name, Position: domain.Start})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, postgres.Classify(err)
+	}
+	slices.SortFunc(sts, func(a, b ProjectionStatus) int { return strings.Compare(a.Name, b.Name) })
 	return sts, nil
+}
+
+// withShareSummaries puts before the share rows of each partitioned
+// projection the row that sums them up (sts is in name order, so a
+// projection's shares are next to each other).
+func withShareSummaries(sts []ProjectionStatus) []ProjectionStatus {
+	out := make([]ProjectionStatus, 0, len(sts))
+	for i := 0; i < len(sts); {
+		base, partitioned := projections.ProjectionOfCheckpoint(sts[i].Name)
+		if !partitioned {
+			out = append(out, sts[i])
+			i++
+			continue
+		}
+		sum := sts[i]
+		sum.Name, sum.Events, sum.Shares = base, 0, 0
+		j := i
+		for ; j < len(sts); j++ {
+			b, ok := projections.ProjectionOfCheckpoint(sts[j].Name)
+			if !ok || b != base {
+				break
+			}
+			st := sts[j]
+			if st.Position.Less(sum.Position) {
+				sum.Position = st.Position
+			}
+			if st.UpdatedAt.Before(sum.UpdatedAt) {
+				sum.UpdatedAt = st.UpdatedAt
+			}
+			sum.Behind, sum.OldestWait = max(sum.Behind, st.Behind), max(sum.OldestWait, st.OldestWait)
+			sum.Events += st.Events
+			sum.Shares++
+		}
+		out = append(append(out, sum), sts[i:j]...)
+		i = j
+	}
+	return out
 }

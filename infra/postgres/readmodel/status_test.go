@@ -77,3 +77,54 @@ func TestStatuses_ReportEachCheckpointAndWhatTheLogHoldsAfterIt(t *testing.T) {
 		}
 	}
 }
+
+func TestStatuses_APartitionedProjectionHasARowBoundedByItsSlowestShareAndOneRowPerShare(t *testing.T) {
+	pool, _ := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	store := eventstore.New(pool, eventstore.Config{})
+	defer store.Close()
+	for range 2 {
+		d, err := domain.NewEventData(uuid.NewString(), domain.MeasurementRecorded{StationID: "s", MeasurementID: uuid.NewString(), Type: "pm25"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Append(ctx, domain.TelemetryStream("s"), domain.AnyVersion, []domain.EventData{d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := store.ReadStream(ctx, domain.TelemetryStream("s"))
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("read %d events, %v; want 2", len(evs), err)
+	}
+	w, err := readmodel.NewWriter(pool, readmodel.WriterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Shares 0 and 2 of 3 have applied both events; share 1 never started.
+	for _, i := range []int{0, 2} {
+		name := projections.Share{Index: i, Count: 3}.CheckpointName("p")
+		if n, _, err := w.ClaimShares(ctx, "p", name, 3); err != nil || n != 3 {
+			t.Fatalf("claim 3 shares: %d, %v", n, err)
+		}
+		if err := w.Apply(ctx, name, domain.Start, evs[1].Position, &projections.Changes{Events: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sts, err := readmodel.Statuses(ctx, pool, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range sts {
+		names = append(names, s.Name)
+	}
+	if len(sts) != 4 || names[0] != "p" || names[1] != "p/share-0-of-3" || names[2] != "p/share-1-of-3" || names[3] != "p/share-2-of-3" {
+		t.Fatalf("statuses %v, want p and its three shares", names)
+	}
+	if p := sts[0]; p.Shares != 3 || p.Events != 2 || p.Behind != 2 || p.Position != domain.Start || !p.UpdatedAt.IsZero() {
+		t.Errorf("p: %+v, want 3 shares, 2 events applied, bounded by share 1 (2 behind, at the start, never committed)", p)
+	}
+	if s := sts[3]; s.Behind != 0 || s.Events != 1 || s.Position != evs[1].Position {
+		t.Errorf("share 2: %+v, want caught up with 1 event applied", s)
+	}
+}

@@ -1,8 +1,10 @@
 // Package readmodel is the PostgreSQL side of fleetpulse's read models: the
 // writer projectors commit batches and checkpoints through (writer.go),
 // exact recomputation after corrections (corrections.go), shadow rebuilds
-// and their promotion (rebuild.go), operator-defined bucket projections
-// (buckets.go), where each projection stands (status.go), and the queries
+// and their promotion (rebuild.go; one share's in rebuild_share.go), the
+// share count of a partitioned projection (shares.go), operator-defined
+// bucket projections (buckets.go), where each projection stands
+// (status.go), and the queries
 // the read API asks through its port, readapi.Store (Queries, query*.go).
 // It owns the read-model tables and their migrations (00002 onwards), and
 // never touches the event log's tables.
