@@ -70,6 +70,9 @@ func (s *Shadow) promoteShare(ctx context.Context, live string, share projection
 			return err
 		}
 		for _, t := range Tables {
+			if fleetTables[t] && share.Index != 0 {
+				continue // share 0 projects the events of no device
+			}
 			if err := replaceShareRows(ctx, tx, t, devices); err != nil {
 				return fmt.Errorf("replace %s's rows of %s: %w", share, t, err)
 			}
@@ -88,12 +91,17 @@ func (s *Shadow) promoteShare(ctx context.Context, live string, share projection
 	return s.dropTables(ctx, shadowSuffix)
 }
 
+// fleetTables hold rows of no device (read keys): they are projected from
+// streams that are not a device's, which belong to share 0, so rebuilding
+// share 0 replaces them whole and rebuilding another share leaves them.
+var fleetTables = map[string]bool{"rm_read_keys": true}
+
 // shareDevices lists the devices of share that have rows in the live or
 // the shadow read models.
 func shareDevices(ctx context.Context, tx pgx.Tx, share projections.Share) ([]string, error) {
 	var selects []string
 	for _, t := range Tables {
-		if t == vehicleEventIDsTable {
+		if t == vehicleEventIDsTable || fleetTables[t] {
 			continue
 		}
 		for _, name := range []string{t, t + shadowSuffix} {
@@ -122,9 +130,12 @@ func shareDevices(ctx context.Context, tx pgx.Tx, share projections.Share) ([]st
 func replaceShareRows(ctx context.Context, tx pgx.Tx, t string, devices []string) error {
 	liveT, shadowT := pgx.Identifier{t}.Sanitize(), pgx.Identifier{t + shadowSuffix}.Sanitize()
 	var err error
-	if t == vehicleEventIDsTable {
+	switch {
+	case fleetTables[t]:
+		_, err = tx.Exec(ctx, `DELETE FROM `+liveT)
+	case t == vehicleEventIDsTable:
 		_, err = tx.Exec(ctx, `DELETE FROM `+liveT+` WHERE eid_hash IN (SELECT eid_hash FROM `+shadowT+`)`)
-	} else {
+	default:
 		_, err = tx.Exec(ctx, `DELETE FROM `+liveT+` WHERE device_id = ANY($1)`, devices)
 	}
 	if err != nil {
