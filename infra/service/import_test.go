@@ -301,4 +301,65 @@ func countChunks(ctx context.Context, pool *pgxpool.Pool, id string) (int, error
 	return n, err
 }
 
-var _ = http.StatusOK
+
+
+// TestSystem_ImportUploadIsAJobWhoseRowsReachTheReadModels uploads NDJSON
+// to the command API of a running system: a 202 job, done in the
+// background with its bad rows named by line, its rows in the read API.
+func TestSystem_ImportUploadIsAJobWhoseRowsReachTheReadModels(t *testing.T) {
+	s := startSystem(t)
+	if st := call(t, "POST", s.command+"/v1/stations", "admin", `{"id": "krk-1", "name": "Kraków", "location": {"lat": 50.06, "lon": 19.94}}`, nil); st != 201 {
+		t.Fatalf("register: %d", st)
+	}
+	start := time.Now().UTC().Truncate(time.Hour).Add(-6 * time.Hour)
+	var b strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&b, `{"station": "krk-1", "type": "pm25", "value": %d, "measured_at": %q}`+"\n", i%40, start.Add(time.Duration(i)*time.Minute).Format(time.RFC3339))
+		switch i {
+		case 0:
+			b.WriteString(`{"station": "krk-1", "type": "pm25", "value": "high", "measured_at": "2026-01-01T00:00:00Z"}` + "\n")
+		case 1:
+			b.WriteString(`{"station": "nope", "type": "pm25", "value": 1, "measured_at": "2026-01-01T00:00:00Z"}` + "\n")
+		}
+	}
+	req, _ := http.NewRequest("POST", s.command+"/v1/imports", strings.NewReader(b.String()))
+	req.Header.Set("Authorization", "Bearer admin")
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	location := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusAccepted || !strings.HasPrefix(location, "/v1/imports/") {
+		t.Fatalf("upload: %d, Location %q", resp.StatusCode, location)
+	}
+
+	var job struct {
+		State                                string
+		Rows, Accepted, Duplicates, Rejected int
+		Rejections                           []importer.Rejection
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for job.State != importer.StateDone {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job is %+v, want done", job)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if st := call(t, "GET", s.command+location, "admin", "", &job); st != 200 {
+			t.Fatalf("get job: %d", st)
+		}
+	}
+	if job.Rows != 302 || job.Accepted != 300 || job.Rejected != 2 || len(job.Rejections) != 2 ||
+		job.Rejections[0].Line != 2 || job.Rejections[1].Line != 4 || !strings.Contains(job.Rejections[1].Reason, "nope") {
+		t.Fatalf("job %+v: want 302 rows, 300 accepted, lines 2 and 4 rejected", job)
+	}
+	var daily struct{ Days []struct{ Count int } }
+	eventually(t, s.read+"/v1/stations/krk-1/measurements/daily?type=pm25", &daily, func() bool {
+		total := 0
+		for _, d := range daily.Days {
+			total += d.Count
+		}
+		return total == 300
+	})
+}
