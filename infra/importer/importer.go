@@ -36,7 +36,7 @@ type Dispatcher interface {
 // Defaults of Config.
 const (
 	DefaultBatchSize     = 5000
-	DefaultParallel      = 4
+	DefaultParallel      = 16
 	DefaultMaxRejections = 100
 )
 
