@@ -26,6 +26,10 @@ const (
 	NDJSON Format = "ndjson"
 )
 
+// ErrBadFile is a file that cannot be imported as a whole (a CSV header
+// naming unknown columns, or lacking some): importing it again cannot help.
+var ErrBadFile = errors.New("the file cannot be imported")
+
 // MaxLineBytes bounds one line of an import: longer lines are rejected as
 // rows, never buffered whole.
 const MaxLineBytes = 64 << 10
@@ -124,8 +128,12 @@ func (d *csvDecoder) header() error {
 	if errors.Is(err, io.EOF) {
 		return io.EOF
 	}
+	var parseErr *csv.ParseError
+	if errors.As(err, &parseErr) {
+		return fmt.Errorf("%w: the CSV header (line 1) is not CSV: %w", ErrBadFile, err)
+	}
 	if err != nil {
-		return fmt.Errorf("the CSV header (line 1) cannot be read: %w", err)
+		return err
 	}
 	d.columns = map[string]int{}
 	for i, name := range rec {
@@ -135,16 +143,16 @@ func (d *csvDecoder) header() error {
 			known = known || c == name
 		}
 		if !known {
-			return fmt.Errorf("the CSV header names column %q: the columns are %s (id optional), in any order", name, strings.Join(csvColumns, ", "))
+			return fmt.Errorf("%w: the CSV header names column %q: the columns are %s (id optional), in any order", ErrBadFile, name, strings.Join(csvColumns, ", "))
 		}
 		if _, dup := d.columns[name]; dup {
-			return fmt.Errorf("the CSV header names column %q twice", name)
+			return fmt.Errorf("%w: the CSV header names column %q twice", ErrBadFile, name)
 		}
 		d.columns[name] = i
 	}
 	for _, c := range csvColumns {
 		if _, ok := d.columns[c]; !ok && c != "id" {
-			return fmt.Errorf("the CSV header lacks column %q: the columns are %s (id optional), in any order", c, strings.Join(csvColumns, ", "))
+			return fmt.Errorf("%w: the CSV header lacks column %q: the columns are %s (id optional), in any order", ErrBadFile, c, strings.Join(csvColumns, ", "))
 		}
 	}
 	d.width = len(rec)

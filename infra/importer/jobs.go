@@ -55,6 +55,11 @@ type JobQueue interface {
 	Release(ctx context.Context, id, owner string) error
 }
 
+// MaxAttempts is how many runners may take a job that keeps stopping on an
+// error before it is failed for good. A file that cannot be imported
+// (ErrBadFile) fails at once.
+const MaxAttempts = 5
+
 // RunnerConfig tunes a Runner.
 type RunnerConfig struct {
 	// Lease is how long a claimed job stays a runner's without a commit:
@@ -131,6 +136,11 @@ func (r *Runner) runJob(ctx context.Context, job Job, owner string) {
 		log.Info("import job stopped; it resumes from its last committed line", "next_line", p.NextLine)
 	case errors.Is(err, ErrLeaseLost):
 		log.Warn("import job taken over by another runner", "err", err)
+	case err != nil && !errors.Is(err, ErrBadFile) && job.Attempts < MaxAttempts:
+		// Most likely passing (PostgreSQL restarting, the command side
+		// away): the job is left claimed, and resumed from its last commit
+		// once the lease runs out, which paces the retries.
+		log.Warn("import job stopped; it is resumed when its lease runs out", "err", err, "attempt", job.Attempts, "next_line", p.NextLine)
 	case err != nil:
 		log.Error("import job failed", "err", err, "rows", p.Rows)
 		if ferr := r.queue.Finish(done, job.ID, owner, p, StateFailed, err.Error()); ferr != nil {

@@ -301,8 +301,6 @@ func countChunks(ctx context.Context, pool *pgxpool.Pool, id string) (int, error
 	return n, err
 }
 
-
-
 // TestSystem_ImportUploadIsAJobWhoseRowsReachTheReadModels uploads NDJSON
 // to the command API of a running system: a 202 job, done in the
 // background with its bad rows named by line, its rows in the read API.
@@ -362,4 +360,69 @@ func TestSystem_ImportUploadIsAJobWhoseRowsReachTheReadModels(t *testing.T) {
 		}
 		return total == 300
 	})
+}
+
+// failingOnce is a command side whose first command fails with an error
+// that is nobody's fault (PostgreSQL restarting, say).
+type failingOnce struct {
+	importer.Dispatcher
+	failed atomic.Bool
+}
+
+func (d *failingOnce) Dispatch(ctx context.Context, cmd any) (commands.Outcome, error) {
+	if !d.failed.Swap(true) {
+		return commands.Outcome{}, fmt.Errorf("connection reset by peer")
+	}
+	return d.Dispatcher.Dispatch(ctx, cmd)
+}
+
+// TestImport_AJobStoppedByAnErrorIsResumedAndABadFileFailsAtOnce: a job
+// stopped by a passing error is taken again once its lease ran out and
+// ends done; a file with a bad header fails at its first attempt.
+func TestImport_AJobStoppedByAnErrorIsResumedAndABadFileFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newImportEnv(t)
+	e.register(t, "st")
+	ctx := context.Background()
+	jobs := importjobs.New(e.pool)
+	good, err := jobs.Create(ctx, importer.CSV, strings.NewReader("station,type,value,measured_at\nst,pm25,1,2025-01-01T00:00:00Z\nst,pm25,2,2025-01-01T00:01:00Z\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := jobs.Create(ctx, importer.CSV, strings.NewReader("station,kind,value,measured_at\nst,pm25,1,2025-01-01T00:00:00Z\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := importer.New(&failingOnce{Dispatcher: e.bus}, importer.Config{Policy: domain.DefaultTelemetryPolicy})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	r := importer.NewRunner(im, jobs, importer.RunnerConfig{Lease: 200 * time.Millisecond, Poll: 20 * time.Millisecond},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		g, err := jobs.Get(ctx, good.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := jobs.Get(ctx, bad.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.State == importer.StateDone && b.State == importer.StateFailed {
+			if g.Attempts != 2 || g.Accepted != 2 || b.Attempts != 1 || !strings.Contains(b.Failure, `"kind"`) {
+				t.Fatalf("good job %+v, bad job %+v: want done at the second attempt, failed at the first naming the column", g, b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("good job %s (%d attempts), bad job %s: want done and failed", g.State, g.Attempts, b.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
