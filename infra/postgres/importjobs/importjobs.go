@@ -29,6 +29,7 @@ const (
 	insertJobSQL = `
 INSERT INTO import_jobs (id, format, state, body_bytes) VALUES ($1, $2, 'queued', $3)`
 	insertChunkSQL = `INSERT INTO import_job_chunks (job_id, seq, data) VALUES ($1, $2, $3)`
+	setSizeSQL     = `UPDATE import_jobs SET body_bytes = $2 WHERE id = $1`
 	jobColumns     = `id, format, state, body_bytes, rows, accepted, duplicates, rejected, next_line, rejections,
        failure, attempts, created_at, updated_at, finished_at`
 	getJobSQL = `SELECT ` + jobColumns + ` FROM import_jobs WHERE id = $1`
@@ -89,7 +90,7 @@ func (s *Store) Create(ctx context.Context, format importer.Format, body io.Read
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE import_jobs SET body_bytes = $2 WHERE id = $1`, id, size)
+		_, err := tx.Exec(ctx, setSizeSQL, id, size)
 		return err
 	})
 	if err != nil {
