@@ -125,7 +125,8 @@ func (c *cli) importFile(ctx context.Context, im *importer.Importer, f *os.File,
 	start := time.Now()
 	p, runErr := im.Run(ctx, dec, importer.Progress{NextLine: fromLine}, func(_ context.Context, p importer.Progress) error {
 		if bar != nil {
-			bar.Describe(fmt.Sprintf("importing %s: %d rows, %d rejected", path, p.Rows, p.Rejected))
+			// The line to resume from is on screen even if the process is killed.
+			bar.Describe(fmt.Sprintf("importing %s: %d rows, %d rejected, stored before line %d", path, p.Rows, p.Rejected, p.NextLine))
 			_ = bar.Set64(read.Load())
 		}
 		return nil
