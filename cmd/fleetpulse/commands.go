@@ -18,8 +18,8 @@ func newRoot(c *cli) *cobra.Command {
 		Use:   "fleetpulse <command> [flags]",
 		Short: "Operate fleetpulse: run it locally, migrate, rebuild and inspect its read models",
 		Long: "fleetpulse runs the whole system locally (dev), feeds a running one with simulated devices\n" +
-			"(simulate), and operates its PostgreSQL: schema (migrate), read models (rebuild, status) and\n" +
-			"bucket projections (projection).",
+			"(simulate), and operates its PostgreSQL: schema (migrate), read models (rebuild, status),\n" +
+			"bucket projections (projection) and bulk imports of history (import).",
 		Args:          commandArgs,
 		RunE:          needsSubcommand,
 		SilenceErrors: true, // run prints them, one line each
@@ -34,7 +34,7 @@ func newRoot(c *cli) *cobra.Command {
 			fmt.Fprint(cmd.OutOrStdout(), "\n"+environmentHelp())
 		}
 	})
-	root.AddCommand(devCommand(c), migrateCommand(c), simulateCommand(c), rebuildCommand(c), statusCommand(c), projectionCommand(c), readKeyCommand(c))
+	root.AddCommand(devCommand(c), migrateCommand(c), simulateCommand(c), rebuildCommand(c), statusCommand(c), projectionCommand(c), readKeyCommand(c), importCommand(c))
 	return root
 }
 

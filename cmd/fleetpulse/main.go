@@ -10,6 +10,8 @@
 //	fleetpulse projection add|list|remove
 //	                     manage extra bucket projections (e.g. 15 minutes,
 //	                     or days in another zone); add fills one from history
+//	fleetpulse import    record a CSV or NDJSON file of historical measurements
+//	                     through the command handlers, in large batches
 //
 // Configuration comes from FLEETPULSE_* environment variables (`fleetpulse
 // help` lists them); each command takes flags (`fleetpulse <command> -h`).

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +173,12 @@ func TestCLI_FlagsHelpExitCodesConfirmationAndJSON(t *testing.T) {
 		{args: []string{"status"}, code: 0, stdout: []string{"read_models "}},
 		{args: []string{"migrate"}, code: 0, stdout: []string{"newest version"}},
 	}
+	runSteps(t, pgURL, steps)
+}
+
+// runSteps runs steps in order on the database at pgURL.
+func runSteps(t *testing.T, pgURL string, steps []step) {
+	t.Helper()
 	for _, s := range steps {
 		name := "fleetpulse " + strings.Join(s.args, " ")
 		env := map[string]string{"FLEETPULSE_PG_URL": pgURL}
@@ -224,5 +232,54 @@ func TestLongFlagsWithTwoDashes_OnlyLongFlagsOfTheTreeBeforeADoubleDash(t *testi
 	want := []string{"dev", "--backfill", "72h", "--step=10m", "-h", "-y", "-bogus", "--interval", "2s", "--", "-name"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestCLI_ImportRecordsAFileOnceAndNamesItsBadRows(t *testing.T) {
+	t.Parallel()
+	pool, pgURL := pgtest.NewDatabase(t)
+	seedLog(t, pool) // registers st-1
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "history.csv")
+	csv := "station,type,value,measured_at\n" +
+		"st-1,pm25,1.5,2025-06-01T10:00:00Z\n" +
+		"st-1,pm25,n/a,2025-06-01T10:01:00Z\n" +
+		"st-1,pm25,2.5,2025-06-01T10:02:00Z\n" +
+		"st-1,pm25,3.5,2025-06-01T10:03:00Z\n"
+	if err := os.WriteFile(csvPath, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	txtPath := filepath.Join(dir, "history.txt")
+	if err := os.WriteFile(txtPath, []byte(`{"station": "st-1", "type": "pm25", "value": 9, "measured_at": "2025-06-02T00:00:00Z"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	summary := func(rows, accepted, duplicates, rejected int64) func(*testing.T, []byte) {
+		return func(t *testing.T, out []byte) {
+			var s importSummary
+			if err := json.Unmarshal(out, &s); err != nil {
+				t.Fatalf("import --json = %s: %v", out, err)
+			}
+			if !s.Complete || s.Rows != rows || s.Accepted != accepted || s.Duplicates != duplicates || s.Rejected != rejected || s.NextLine != 6 {
+				t.Fatalf("summary %+v, want %d rows: %d accepted, %d duplicates, %d rejected, next line 6", s, rows, accepted, duplicates, rejected)
+			}
+			if rejected > 0 && (len(s.Rejections) != 1 || s.Rejections[0].Line != 3 || !strings.Contains(s.Rejections[0].Reason, "n/a")) {
+				t.Fatalf("rejections %+v, want line 3", s.Rejections)
+			}
+		}
+	}
+	runSteps(t, pgURL, []step{
+		{args: []string{"import"}, code: 2, stderr: []string{"import takes one file"}},
+		{args: []string{"import", txtPath}, code: 2, stderr: []string{"history.txt", "--format"}},
+		{args: []string{"import", "--format", "xml", txtPath}, code: 2, stderr: []string{"--format", "xml"}},
+		{args: []string{"import", filepath.Join(dir, "missing.csv")}, code: 1, stderr: []string{"missing.csv"}},
+		{args: []string{"import", "--json", csvPath}, code: 0, json: summary(4, 3, 0, 1)},
+		// Again: nothing stored twice.
+		{args: []string{"import", csvPath}, code: 0, stdout: []string{"4 rows", "0 accepted, 3 duplicates, 1 rejected", "line 3: value"}},
+		{args: []string{"import", "--json", "--from-line", "4", csvPath}, code: 0, json: summary(2, 0, 2, 0)},
+		{args: []string{"import", "--format", "ndjson", txtPath}, code: 0, stdout: []string{"1 rows", "1 accepted"}},
+	})
+	var n int64
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM telemetry_item_ids`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d item keys stored (%v), want the 4 imported rows once each", n, err)
 	}
 }

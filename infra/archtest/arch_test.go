@@ -100,12 +100,14 @@ var infraRoles = map[string]string{
 	// Adapters: each reaches one technology and serves the core's ports.
 	"bus": "adapter", "commandapi": "adapter", "esdb": "adapter", "forwarder": "adapter",
 	"mqttbridge": "adapter", "memstore": "adapter", "postgres/eventstore": "adapter",
-	"postgres/readmodel": "adapter", "postgres/readmodel/rawchunk": "adapter",
+	"postgres/readmodel": "adapter", "postgres/readmodel/rawchunk": "adapter", "postgres/importjobs": "adapter",
 	// Plumbing any adapter may share: connecting and migrating PostgreSQL,
 	// HTTP helpers, the wire format of telemetry, configuration, retries,
 	// metrics and the Watermill logger.
 	"postgres": "plumbing", "httpx": "plumbing", "wire": "plumbing", "config": "plumbing",
 	"config/redact": "plumbing", "retry": "plumbing", "metrics": "plumbing", "wmlog": "plumbing",
+	// The bulk importer: import files read and sent as commands, the job runner.
+	"importer": "plumbing",
 	// Wiring: processes put together from adapters.
 	"service": "wiring", "alerting": "wiring",
 	// Tests, test kits and the device simulator.

@@ -45,6 +45,15 @@ var writeRoutes = []writeRoute{
 	{"DELETE", "/v1/vehicles/{id}", ``, false},
 	{"POST", "/v1/read-keys", `{"name": "wall screen", "devices": ["st-a"]}`, false},
 	{"DELETE", "/v1/read-keys/{id}", ``, false}, // the key the test creates as "st-a"
+	{"POST", "/v1/imports", "station,type,value,measured_at\nst-a,pm25,1,2026-06-01T11:00:00Z\n", false},
+}
+
+// routeHeaders are the headers a route's body needs: an import is a file.
+func routeHeaders(r writeRoute) []string {
+	if strings.HasPrefix(r.path, "/v1/imports") {
+		return []string{"Content-Type", "text/csv"}
+	}
+	return nil
 }
 
 // TestCommandAPI_EveryWriteRouteAuthorizesItsCaller calls every write route
@@ -102,7 +111,7 @@ func TestCommandAPI_EveryWriteRouteAuthorizesItsCaller(t *testing.T) {
 			path := strings.ReplaceAll(r.path, "{id}", own[kind])
 			t.Run(c.name+"/"+r.method+" "+r.path, func(t *testing.T) {
 				before := s.events(t)
-				got := s.do(t, r.method, path, c.token(kind), r.body)
+				got := s.do(t, r.method, path, c.token(kind), r.body, routeHeaders(r)...)
 				want := c.want(r)
 				switch {
 				case want == 0 && (got.status < 200 || got.status > 299):

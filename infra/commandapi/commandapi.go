@@ -21,6 +21,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/importer"
 	"github.com/fleetpulse/fleetpulse/infra/wire"
 )
 
@@ -35,6 +36,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// DeviceLimiter, if set, bounds each device's telemetry requests.
 	DeviceLimiter *httpx.DeviceRateLimiter
+	// Imports, if set, takes bulk import uploads of at most MaxImportBytes
+	// (POST /v1/imports); without it the import routes answer 503.
+	Imports        Imports
+	MaxImportBytes int64
 }
 
 type api struct {
@@ -70,6 +75,8 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/vehicles/{id}/events", a.device(a.recordVehicleEvents)).Methods(http.MethodPost)
 	v1.HandleFunc("/read-keys", a.operator(a.createReadKey)).Methods(http.MethodPost)
 	v1.HandleFunc("/read-keys/{id}", a.operator(a.revokeReadKey)).Methods(http.MethodDelete)
+	v1.HandleFunc("/imports", a.operator(a.importsOn(a.createImport))).Methods(http.MethodPost)
+	v1.HandleFunc("/imports/{id}", a.operator(a.importsOn(a.getImport))).Methods(http.MethodGet)
 	if cfg.DeviceLimiter != nil {
 		v1.Use(cfg.DeviceLimiter.Middleware(telemetryDevice))
 	}
@@ -360,6 +367,9 @@ func (a *api) operator(h func(http.ResponseWriter, *http.Request, commands.Calle
 	}
 }
 
+// codeImportNotFound is a GET of an import job id no job has.
+const codeImportNotFound = "import_not_found"
+
 var errOperatorOnly = domain.ErrorFromCode(domain.CodeForbidden, "only the operator may call this route, not a device")
 
 // device wraps a device's telemetry route: a request without a token of a
@@ -411,8 +421,23 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (*int64, bool) {
 	return &v, true
 }
 
+// importsOn answers 503 on the import routes of an API without imports.
+func (a *api) importsOn(h func(http.ResponseWriter, *http.Request, commands.Caller)) func(http.ResponseWriter, *http.Request, commands.Caller) {
+	return func(w http.ResponseWriter, r *http.Request, c commands.Caller) {
+		if a.cfg.Imports == nil {
+			httpx.WriteError(w, http.StatusServiceUnavailable, domain.CodeUnavailable, "imports are off here (FLEETPULSE_IMPORT_JOBS=false)")
+			return
+		}
+		h(w, r, c)
+	}
+}
+
 // writeError maps domain errors to statuses: the one place for this API.
 func writeError(w http.ResponseWriter, err error) {
+	if errors.Is(err, importer.ErrJobNotFound) {
+		httpx.WriteError(w, http.StatusNotFound, codeImportNotFound, err.Error())
+		return
+	}
 	status := http.StatusInternalServerError
 	body := httpx.ErrorBody{Error: wire.Refusal(err)}
 	switch body.Error.Code {

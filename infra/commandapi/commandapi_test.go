@@ -20,6 +20,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/importjobs"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
 
@@ -62,7 +63,8 @@ func newServerWithPolicy(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: admin, MaxBodyBytes: 64 << 10, RequestTimeout: requestTimeout, DeviceLimiter: limiter},
+	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: admin, MaxBodyBytes: 64 << 10, RequestTimeout: requestTimeout, DeviceLimiter: limiter,
+		Imports: importjobs.New(pool), MaxImportBytes: 64 << 10},
 		httpx.NewRegistry(), logger)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -21,6 +21,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/httpx/openapitest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/importjobs"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 )
 
@@ -39,7 +40,8 @@ func specServer(t *testing.T, now time.Time) (http.Handler, *openapitest.Checker
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: specAdmin, MaxBodyBytes: 16 << 10, RequestTimeout: 10 * time.Second},
+	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: specAdmin, MaxBodyBytes: 16 << 10, RequestTimeout: 10 * time.Second,
+		Imports: importjobs.New(pool), MaxImportBytes: 32 << 10},
 		httpx.NewRegistry(), logger, httpx.Pinger(pool.Ping))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -150,6 +152,20 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.Do("DELETE", "/v1/read-keys/"+keyID, specAdmin, "", 204) // again: nothing more to do
 	c.Do("DELETE", "/v1/read-keys/no-such-key", specAdmin, "", 404)
 	c.Do("DELETE", "/v1/read-keys/"+keyID, "", "", 401)
+	// Import jobs (no runner here: they stay queued).
+	csv := "station,id,type,value,measured_at\nkrk-1,m-9,pm25,1,2026-06-01T10:00:00Z\n"
+	job := c.Do("POST", "/v1/imports", specAdmin, csv, 202, "Content-Type", "text/csv")
+	c.Do("POST", "/v1/imports", specAdmin, `{"station": "krk-1"}`+"\n", 202, "Content-Type", "application/x-ndjson; charset=utf-8")
+	c.Do("POST", "/v1/imports", specAdmin, csv, 415, "Content-Type", "application/json")
+	c.Do("POST", "/v1/imports", specAdmin, strings.Repeat(csv, 1000), 413, "Content-Type", "text/csv")
+	c.Do("POST", "/v1/imports", stToken, csv, 403, "Content-Type", "text/csv") // a device
+	c.Do("POST", "/v1/imports", "", csv, 401, "Content-Type", "text/csv")
+	if id, _ := job["id"].(string); id != "" {
+		if got := c.Do("GET", "/v1/imports/"+id, specAdmin, "", 200); got["state"] != "queued" || got["bytes"] != float64(len(csv)) {
+			t.Errorf("a new job: %v", got)
+		}
+	}
+	c.Do("GET", "/v1/imports/nope", specAdmin, "", 404)
 
 	// Operations and pages.
 	c.Do("GET", "/healthz", "", "", 200)
@@ -177,10 +193,12 @@ func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
 		"POST /v1/stations/{id}/measurements/{mid}/correction", "POST /v1/stations/{id}/measurements/{mid}/retraction",
 		"POST /v1/stations/{id}/alert-rules", "POST /v1/vehicles", "PUT /v1/vehicles/{vid}", "POST /v1/vehicles/{vid}/events",
 		"POST /v1/read-keys",
+		"POST /v1/imports",
 	}
 	type example struct {
-		path string // with the path parameters' examples
-		body []byte
+		path        string // with the path parameters' examples
+		body        []byte
+		contentType string
 	}
 	examples := map[string]example{}
 	for path, item := range doc.Paths.Map() {
@@ -195,7 +213,13 @@ func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
 				}
 				continue
 			}
-			media := op.RequestBody.Value.Content.Get("application/json")
+			// JSON, or a file (an import) sent as it is.
+			contentType := "application/json"
+			media := op.RequestBody.Value.Content.Get(contentType)
+			if media == nil {
+				contentType = "text/csv"
+				media = op.RequestBody.Value.Content.Get(contentType)
+			}
 			if media == nil || media.Example == nil {
 				t.Errorf("%s: no request example", key)
 				continue
@@ -217,7 +241,10 @@ func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			examples[key] = example{filled, body}
+			if file, ok := media.Example.(string); ok && contentType != "application/json" {
+				body = []byte(file)
+			}
+			examples[key] = example{filled, body, contentType}
 			if !slices.Contains(order, key) {
 				t.Errorf("%s has a body: add it to this test's order", key)
 			}
@@ -232,9 +259,12 @@ func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
 		method, _, _ := strings.Cut(key, " ")
 		ex := examples[key]
 		want := http.StatusCreated
-		if method == http.MethodPut {
+		switch {
+		case method == http.MethodPut:
 			want = http.StatusOK
+		case ex.path == "/v1/imports":
+			want = http.StatusAccepted
 		}
-		c.Do(method, ex.path, specAdmin, string(ex.body), want)
+		c.Do(method, ex.path, specAdmin, string(ex.body), want, "Content-Type", ex.contentType)
 	}
 }

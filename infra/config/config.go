@@ -57,6 +57,11 @@ type Config struct {
 	RawRetention    time.Duration // FLEETPULSE_RAW_RETENTION
 	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
 	DedupHorizon    time.Duration // FLEETPULSE_DEDUP_HORIZON
+
+	ImportJobs     bool          // FLEETPULSE_IMPORT_JOBS
+	ImportMaxBytes int64         // FLEETPULSE_IMPORT_MAX_BYTES
+	ImportBatch    int           // FLEETPULSE_IMPORT_BATCH
+	ImportLease    time.Duration // FLEETPULSE_IMPORT_LEASE
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -100,6 +105,10 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_RAW_RETENTION", "90d", "how long raw measurements and vehicle events are kept, by their measured time (whole partitions are dropped; daily aggregates keep counting them); corrections are accepted for measurements measured within it, less two days"},
 	{"FLEETPULSE_HOURLY_RETENTION", "730d", "how long hourly aggregates are kept (daily aggregates are kept for ever)"},
 	{"FLEETPULSE_DEDUP_HORIZON", "7d", "how long after it was recorded a measurement id or event eid is still recognised as a duplicate"},
+	{"FLEETPULSE_IMPORT_JOBS", "true", "the command API takes bulk import uploads (POST /v1/imports) and runs their jobs in the background (true/false)"},
+	{"FLEETPULSE_IMPORT_MAX_BYTES", "1073741824", "largest import upload the command API takes (413 beyond); uploads are kept in PostgreSQL until their job ends"},
+	{"FLEETPULSE_IMPORT_BATCH", "5000", "rows an import sends between two commits of its progress, one command per station (at most 10000)"},
+	{"FLEETPULSE_IMPORT_LEASE", "1m", "an import job whose process stops committing for this long (it died) is resumed by another"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -168,6 +177,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.RawRetention = r.days("FLEETPULSE_RAW_RETENTION")
 	c.HourlyRetention = r.days("FLEETPULSE_HOURLY_RETENTION")
 	c.DedupHorizon = r.days("FLEETPULSE_DEDUP_HORIZON")
+	c.ImportJobs = r.bool("FLEETPULSE_IMPORT_JOBS")
+	c.ImportMaxBytes = int64(r.int("FLEETPULSE_IMPORT_MAX_BYTES"))
+	c.ImportBatch = r.int("FLEETPULSE_IMPORT_BATCH")
+	c.ImportLease = r.duration("FLEETPULSE_IMPORT_LEASE")
+	if c.ImportBatch > 10000 {
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_IMPORT_BATCH: at most 10000 (a command's largest batch), got %d", c.ImportBatch))
+	}
 	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
 	if c.MQTTClientID == "" {
 		host, _ := os.Hostname()
@@ -238,6 +254,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("raw_retention", c.RawRetention),
 		slog.Duration("hourly_retention", c.HourlyRetention),
 		slog.Duration("dedup_horizon", c.DedupHorizon),
+		slog.Bool("import_jobs", c.ImportJobs),
+		slog.Int64("import_max_bytes", c.ImportMaxBytes),
 		slog.String("mqtt_url", redact.URL(c.MQTTURL)),
 		slog.String("mqtt_topic_root", c.MQTTTopicRoot),
 	)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -24,9 +25,11 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/esdb"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
+	"github.com/fleetpulse/fleetpulse/infra/importer"
 	"github.com/fleetpulse/fleetpulse/infra/metrics"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/importjobs"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/projections"
@@ -122,21 +125,70 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 		}
 		cmdBus = inproc
 	}
-	h := commandapi.NewHandler(cmdBus, commandapi.Config{
+	apiCfg := commandapi.Config{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		DeviceLimiter: httpx.NewDeviceRateLimiter(cfg.DeviceRate, cfg.DeviceBurst, time.Now),
-	}, reg, logger.With("api", "command"), httpx.Pinger(store.Ping))
+	}
+	importsDone := make(chan struct{})
+	if cfg.ImportJobs {
+		jobs := importjobs.New(env.Pool)
+		runner := importer.NewRunner(NewImporter(cfg, cmdBus), jobs, importer.RunnerConfig{Lease: cfg.ImportLease},
+			logger.With("component", "import"))
+		apiCfg.Imports, apiCfg.MaxImportBytes = wakingImports{Store: jobs, runner: runner}, cfg.ImportMaxBytes
+		go func() {
+			defer close(importsDone)
+			_ = runner.Run(ctx)
+		}()
+	} else {
+		close(importsDone)
+	}
+	h := commandapi.NewHandler(cmdBus, apiCfg, reg, logger.With("api", "command"), httpx.Pinger(store.Ping))
 	stopMQTT := startMQTTBridge(ctx, cfg, cmdBus, reg, logger)
 	err := httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
 	if merr := stopMQTT(); err == nil {
 		err = merr
 	}
+	// An import job being run is given back to the queue before the bus
+	// it sends through closes.
+	<-importsDone
 	// The HTTP server and the MQTT bridge drained first; the bus then
 	// finishes what it holds.
 	if cerr := cmdBus.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// NewImporter is the bulk importer sending its commands through d, with the
+// command side's telemetry policy: the CLI's and the import jobs'.
+func NewImporter(cfg config.Config, d importer.Dispatcher) *importer.Importer {
+	return importer.New(d, importer.Config{BatchSize: cfg.ImportBatch, Policy: TelemetryPolicy(cfg), Clock: time.Now})
+}
+
+// LocalImporter is the bulk importer of `fleetpulse import`: the command
+// handlers run in this process, on env's event store; close stops them.
+func LocalImporter(cfg config.Config, env Env, logger *slog.Logger) (im *importer.Importer, close func() error, err error) {
+	app := commands.NewApplication(env.Store, time.Now, TelemetryPolicy(cfg))
+	b, err := bus.NewInProcess(app, logger, cfg.RequestTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	return NewImporter(cfg, b), b.Close, nil
+}
+
+// wakingImports wakes the import runner of this process when a job is
+// queued, instead of leaving it to its next poll.
+type wakingImports struct {
+	*importjobs.Store
+	runner *importer.Runner
+}
+
+func (w wakingImports) Create(ctx context.Context, format importer.Format, body io.Reader) (importer.Job, error) {
+	job, err := w.Store.Create(ctx, format, body)
+	if err == nil {
+		w.runner.Wake()
+	}
+	return job, err
 }
 
 // busConfig is the distributed command bus's configuration.
