@@ -27,11 +27,20 @@ go test -count=1 -timeout 15m ./... "$@"
 scripts/e2e-browser.sh
 
 # Short fuzz runs of every decoder that faces the network; the seed corpus
-# also runs as plain tests above. Minimising each new interesting input is
+# also runs as plain tests above. Two targets at a time, one fuzzing worker
+# each (the machine has two cores). Minimising each new interesting input is
 # capped: the HTTP targets would otherwise spend their whole time on it.
 fuzztime=${FUZZTIME:-5s}
-for target in $(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | sed 's/func //' | sort -u); do
+fuzzlogs=$(mktemp -d)
+fuzz_one() {
+  local target=$1 pkg
   pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -n 1 | xargs dirname)
   echo "fuzz $target in $pkg for $fuzztime"
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s "$pkg" >/tmp/fleetpulse-fuzz.log 2>&1 || { cat /tmp/fleetpulse-fuzz.log; exit 1; }
-done
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s -parallel 1 "$pkg" >"$fuzzlogs/$target.log" 2>&1 ||
+    { cat "$fuzzlogs/$target.log"; return 1; }
+}
+export -f fuzz_one
+export fuzztime fuzzlogs
+grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | sed 's/func //' | sort -u |
+  xargs -P 2 -I{} bash -c 'fuzz_one {}'
+rm -rf "$fuzzlogs"
