@@ -21,6 +21,9 @@ type Application struct {
 	CorrectMeasurement  CorrectMeasurementHandler
 	RetractMeasurement  RetractMeasurementHandler
 	SetAlertRule        SetAlertRuleHandler
+	RegisterWebhook     RegisterWebhookHandler
+	RemoveWebhook       RemoveWebhookHandler
+	DisableWebhook      DisableWebhookHandler
 }
 
 // NewApplication builds every handler on one store and clock.
@@ -42,5 +45,16 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		CorrectMeasurement:  CorrectMeasurementHandler{corrections: c},
 		RetractMeasurement:  RetractMeasurementHandler{corrections: c},
 		SetAlertRule:        SetAlertRuleHandler{devices: d, clock: clock},
+		RegisterWebhook:     RegisterWebhookHandler{store: store, devices: d, clock: clock},
+		RemoveWebhook:       RemoveWebhookHandler{store: store, devices: d, clock: clock},
+		DisableWebhook:      DisableWebhookHandler{store: store, clock: clock},
 	}
+}
+
+// WithWebhookTargets returns the application with the SSRF guard webhook
+// registrations are checked against. Without one, RegisterWebhook refuses
+// every endpoint (unavailable): no target is ever accepted unchecked.
+func (a Application) WithWebhookTargets(t WebhookTargets) Application {
+	a.RegisterWebhook.targets = t
+	return a
 }

@@ -189,6 +189,12 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return decodeAs[DeviceWentSilent](data)
 	case TypeDeviceResumed:
 		return decodeAs[DeviceResumed](data)
+	case TypeWebhookRegistered:
+		return decodeAs[WebhookRegistered](data)
+	case TypeWebhookRemoved:
+		return decodeAs[WebhookRemoved](data)
+	case TypeWebhookDisabled:
+		return decodeAs[WebhookDisabled](data)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, eventType)
 }

@@ -143,6 +143,8 @@ func Handlers(app commands.Application, backend requestreply.Backend[commands.Ou
 		handler(h, "CorrectMeasurement", app.CorrectMeasurement.Handle),
 		handler(h, "RetractMeasurement", app.RetractMeasurement.Handle),
 		handler(h, "SetAlertRule", app.SetAlertRule.Handle),
+		handler(h, "RegisterWebhook", app.RegisterWebhook.Handle),
+		handler(h, "RemoveWebhook", app.RemoveWebhook.Handle),
 	}
 }
 

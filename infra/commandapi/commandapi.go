@@ -35,6 +35,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// DeviceLimiter, if set, bounds each device's telemetry requests.
 	DeviceLimiter *httpx.DeviceRateLimiter
+	// Webhooks, if set, serves GET /v1/webhooks/{id}/deliveries (503 without).
+	Webhooks WebhookLog
 }
 
 type api struct {
@@ -68,6 +70,9 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/vehicles/{id}/token", a.operator(a.rotateToken)).Methods(http.MethodPost)
 	v1.HandleFunc("/vehicles/{id}/token", a.operator(a.revokeToken)).Methods(http.MethodDelete)
 	v1.HandleFunc("/vehicles/{id}/events", a.device(a.recordVehicleEvents)).Methods(http.MethodPost)
+	v1.HandleFunc("/webhooks", a.operator(a.registerWebhook)).Methods(http.MethodPost)
+	v1.HandleFunc("/webhooks/{id}", a.operator(a.removeWebhook)).Methods(http.MethodDelete)
+	v1.HandleFunc("/webhooks/{id}/deliveries", a.operator(a.webhookDeliveries)).Methods(http.MethodGet)
 	if cfg.DeviceLimiter != nil {
 		v1.Use(cfg.DeviceLimiter.Middleware(telemetryDevice))
 	}
@@ -416,7 +421,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch body.Error.Code {
 	case domain.CodeInvalid:
 		status = http.StatusBadRequest
-	case domain.CodeNotFound, domain.CodeNoMeasurement:
+	case domain.CodeNotFound, domain.CodeNoMeasurement, domain.CodeNoWebhook:
 		status = http.StatusNotFound
 	case domain.CodeExpired:
 		status = http.StatusGone

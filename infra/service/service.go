@@ -28,6 +28,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/webhookstore"
 	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
@@ -93,7 +94,11 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 		return errors.New("FLEETPULSE_ADMIN_TOKEN is required by the command API")
 	}
 	reg := httpx.NewRegistry()
-	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg))
+	guard, err := WebhookGuard(cfg)
+	if err != nil {
+		return err
+	}
+	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg)).WithWebhookTargets(guard)
 	var cmdBus interface {
 		commandapi.Dispatcher
 		Close() error
@@ -125,9 +130,10 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 	h := commandapi.NewHandler(cmdBus, commandapi.Config{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		DeviceLimiter: httpx.NewDeviceRateLimiter(cfg.DeviceRate, cfg.DeviceBurst, time.Now),
+		Webhooks:      webhookstore.New(env.Pool),
 	}, reg, logger.With("api", "command"), httpx.Pinger(store.Ping))
 	stopMQTT := startMQTTBridge(ctx, cfg, cmdBus, reg, logger)
-	err := httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
+	err = httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
 	if merr := stopMQTT(); err == nil {
 		err = merr
 	}
@@ -156,7 +162,11 @@ func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *s
 	}
 	store := env.Store
 	reg := httpx.NewRegistry()
-	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg))
+	guard, err := WebhookGuard(cfg)
+	if err != nil {
+		return err
+	}
+	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg)).WithWebhookTargets(guard)
 	wcfg := busConfig(cfg, env)
 	wcfg.Metrics = bus.NewMetrics(reg)
 	w, err := bus.NewWorker(ctx, app, wcfg, logger)
@@ -235,6 +245,14 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 			return alerting.Run(gctx, store, checkpoints, alerting.SystemClock{}, logger.With("component", "alerting"),
 				alerting.Config{OfflineAfter: cfg.OfflineAfter, Metrics: alertMetrics})
 		})
+		// Alert webhooks: dispatched from the log beside the projector,
+		// delivered by workers of their own; neither waits on the other.
+		guard, err := WebhookGuard(cfg)
+		if err != nil {
+			return err
+		}
+		hooks := NewWebhooks(cfg, store, webhookstore.New(pool), guard, logger, nil)
+		g.Go(func() error { return hooks.Run(gctx) })
 	} else {
 		logger.Info("alerting is off (FLEETPULSE_ALERTING=false): no alerts, no device status")
 	}

@@ -1,0 +1,252 @@
+package webhook
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/fleetpulse/fleetpulse/commands"
+)
+
+// Queue is what the delivery workers need from the outbox.
+type Queue interface {
+	// PendingWebhooks lists the active endpoints with queued deliveries.
+	PendingWebhooks(ctx context.Context) ([]string, error)
+	Endpoint(ctx context.Context, id string) (commands.WebhookEndpoint, bool, error)
+	// NextDeliveries returns up to max queued deliveries of an endpoint, oldest first.
+	NextDeliveries(ctx context.Context, id string, max int) ([]commands.WebhookDelivery, error)
+	// RecordAttempt logs an attempt and settles the delivery (out of the
+	// outbox, or due again at retryAt); it returns the endpoint's
+	// failures in a row.
+	RecordAttempt(ctx context.Context, d commands.WebhookDelivery, a commands.WebhookAttempt, retryAt time.Time) (int, error)
+}
+
+// Disabler records that an endpoint failed too often in a row and returns
+// whether it is now disabled (commands.DisableWebhookHandler decides).
+type Disabler interface {
+	Disable(ctx context.Context, id string, failures int, lastErr string) (bool, error)
+}
+
+// PoolConfig tunes the delivery workers.
+type PoolConfig struct {
+	// DisableAfter failed attempts in a row disable an endpoint (0: never).
+	DisableAfter int
+	// RetryMin is the first wait after a failure; each further one doubles
+	// it, up to RetryMax, with ±50% jitter.
+	RetryMin, RetryMax time.Duration
+	// PollEvery is how often the pool looks for queued deliveries it was
+	// not told about (another process's, or left by a restart).
+	PollEvery time.Duration
+	// Observe, if set, hears every attempt (metrics, tests).
+	Observe func(d commands.WebhookDelivery, a commands.WebhookAttempt)
+}
+
+func (c *PoolConfig) defaults() {
+	if c.RetryMin <= 0 {
+		c.RetryMin = time.Second
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(c.RetryMin, 10*time.Minute)
+	}
+	if c.PollEvery <= 0 {
+		c.PollEvery = time.Second
+	}
+}
+
+// Pool runs one worker per endpoint with queued deliveries. A worker sends
+// its endpoint's deliveries one at a time, in dispatch order, and waits out
+// its own backoff: a slow or dead endpoint holds up only itself. A worker
+// whose queue is empty ends; Wake or the poll starts it again.
+type Pool struct {
+	queue    Queue
+	sender   *Sender
+	disabler Disabler
+	logger   *slog.Logger
+	cfg      PoolConfig
+	now      func() time.Time
+
+	mu      sync.Mutex
+	running map[string]*worker
+	wake    chan struct{}
+	wg      sync.WaitGroup
+}
+
+type worker struct {
+	again bool // woken while running: look at the queue once more before ending
+}
+
+// NewPool builds the delivery workers.
+func NewPool(queue Queue, sender *Sender, disabler Disabler, now func() time.Time, logger *slog.Logger, cfg PoolConfig) *Pool {
+	cfg.defaults()
+	return &Pool{queue: queue, sender: sender, disabler: disabler, logger: logger, cfg: cfg, now: now,
+		running: map[string]*worker{}, wake: make(chan struct{}, 1)}
+}
+
+// Wake tells the pool that endpoints got deliveries: their workers start
+// (or look again) at once. It never blocks.
+func (p *Pool) Wake(ids []string) {
+	p.mu.Lock()
+	for _, id := range ids {
+		if w, ok := p.running[id]; ok {
+			w.again = true
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run starts workers until ctx ends, then waits for them: an attempt in
+// flight is cut by ctx, and recorded as failed only if it got that far.
+func (p *Pool) Run(ctx context.Context) error {
+	defer p.wg.Wait()
+	t := time.NewTicker(p.cfg.PollEvery)
+	defer t.Stop()
+	for {
+		ids, err := p.queue.PendingWebhooks(ctx)
+		if err != nil && ctx.Err() == nil {
+			p.logger.Warn("list webhook queues failed", "err", err)
+		}
+		for _, id := range ids {
+			p.start(ctx, id)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.wake:
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Pool) start(ctx context.Context, id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w, ok := p.running[id]; ok {
+		w.again = true
+		return
+	}
+	w := &worker{}
+	p.running[id] = w
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.work(ctx, id, w)
+	}()
+}
+
+// done ends a worker unless it was woken meanwhile.
+func (p *Pool) done(id string, w *worker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w.again {
+		w.again = false
+		return false
+	}
+	delete(p.running, id)
+	return true
+}
+
+// work drains one endpoint's queue.
+func (p *Pool) work(ctx context.Context, id string, w *worker) {
+	bo := &backoff.ExponentialBackOff{InitialInterval: p.cfg.RetryMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: p.cfg.RetryMax}
+	bo.Reset()
+	for ctx.Err() == nil {
+		more, err := p.drain(ctx, id, bo)
+		if err != nil && ctx.Err() == nil {
+			p.logger.Warn("webhook worker failed; will look again", "webhook", id, "err", err)
+			sleep(ctx, p.cfg.PollEvery)
+		}
+		if !more && p.done(id, w) {
+			return
+		}
+	}
+	p.mu.Lock()
+	delete(p.running, id)
+	p.mu.Unlock()
+}
+
+// drain sends the endpoint's queued deliveries in order until the queue is
+// empty (more false) or the endpoint is no longer active.
+func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBackOff) (more bool, _ error) {
+	ep, ok, err := p.queue.Endpoint(ctx, id)
+	if err != nil || !ok || !ep.Active {
+		return false, err
+	}
+	for ctx.Err() == nil {
+		batch, err := p.queue.NextDeliveries(ctx, id, 50)
+		if err != nil || len(batch) == 0 {
+			return false, err
+		}
+		for _, d := range batch {
+			if wait := d.NextAttemptAt.Sub(p.now()); wait > 0 && !sleep(ctx, wait) {
+				return false, nil
+			}
+			a := p.attempt(ctx, ep, d)
+			if ctx.Err() != nil && !a.Delivered {
+				return false, nil // cut by shutdown: not the endpoint's failure
+			}
+			retryAt := time.Time{}
+			if a.Delivered {
+				bo.Reset()
+			} else {
+				retryAt = p.now().Add(bo.NextBackOff())
+			}
+			failures, err := p.queue.RecordAttempt(context.WithoutCancel(ctx), d, a, retryAt)
+			if err != nil {
+				return false, err
+			}
+			if p.cfg.Observe != nil {
+				p.cfg.Observe(d, a)
+			}
+			if a.Delivered {
+				continue
+			}
+			p.logger.Info("webhook delivery failed", "webhook", id, "delivery", d.ID, "attempt", a.Attempt,
+				"status", a.StatusCode, "err", a.Error, "retry_at", retryAt)
+			if p.cfg.DisableAfter > 0 && failures >= p.cfg.DisableAfter {
+				disabled, err := p.disabler.Disable(context.WithoutCancel(ctx), id, failures, a.Error)
+				if err != nil {
+					return false, err
+				}
+				if disabled {
+					p.logger.Warn("webhook disabled after failures in a row", "webhook", id, "failures", failures)
+					return false, nil
+				}
+			}
+			break // the same delivery again, after its backoff: order is kept
+		}
+	}
+	return false, nil
+}
+
+// attempt sends one delivery and says how it went.
+func (p *Pool) attempt(ctx context.Context, ep commands.WebhookEndpoint, d commands.WebhookDelivery) commands.WebhookAttempt {
+	start := p.now()
+	r := p.sender.Send(ctx, ep.URL, ep.Secret, d.ID, d.EventType, d.EventID, d.Payload)
+	a := commands.WebhookAttempt{DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType, Attempt: d.Attempts + 1,
+		StatusCode: r.StatusCode, Duration: p.now().Sub(start), At: start.UTC(), Delivered: r.Delivered()}
+	if r.Err != nil {
+		a.Error = r.Err.Error()
+		if len(a.Error) > 500 {
+			a.Error = a.Error[:500]
+		}
+	}
+	return a
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
