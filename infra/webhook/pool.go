@@ -68,10 +68,11 @@ type Pool struct {
 	cfg      PoolConfig
 	now      func() time.Time
 
-	mu      sync.Mutex
-	running map[string]*worker
-	wake    chan struct{}
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	running  map[string]*worker
+	disabled map[string]bool // by this pool, before the dispatcher has projected it
+	wake     chan struct{}
+	wg       sync.WaitGroup
 }
 
 type worker struct {
@@ -82,7 +83,7 @@ type worker struct {
 func NewPool(queue Queue, sender *Sender, disabler Disabler, now func() time.Time, logger *slog.Logger, cfg PoolConfig) *Pool {
 	cfg.defaults()
 	return &Pool{queue: queue, sender: sender, disabler: disabler, logger: logger, cfg: cfg, now: now,
-		running: map[string]*worker{}, wake: make(chan struct{}, 1)}
+		running: map[string]*worker{}, disabled: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // Wake tells the pool that endpoints got deliveries: their workers start
@@ -127,6 +128,9 @@ func (p *Pool) Run(ctx context.Context) error {
 func (p *Pool) start(ctx context.Context, id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.disabled[id] {
+		return
+	}
 	if w, ok := p.running[id]; ok {
 		w.again = true
 		return
@@ -175,7 +179,7 @@ func (p *Pool) work(ctx context.Context, id string, w *worker) {
 // empty (more false) or the endpoint is no longer active.
 func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBackOff) (more bool, _ error) {
 	ep, ok, err := p.queue.Endpoint(ctx, id)
-	if err != nil || !ok || !ep.Active {
+	if err != nil || !ok || !ep.Active || p.isDisabled(id) {
 		return false, err
 	}
 	for ctx.Err() == nil {
@@ -215,6 +219,9 @@ func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBack
 					return false, err
 				}
 				if disabled {
+					p.mu.Lock()
+					p.disabled[id] = true
+					p.mu.Unlock()
 					p.logger.Warn("webhook disabled after failures in a row", "webhook", id, "failures", failures)
 					return false, nil
 				}
@@ -223,6 +230,12 @@ func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBack
 		}
 	}
 	return false, nil
+}
+
+func (p *Pool) isDisabled(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.disabled[id]
 }
 
 // attempt sends one delivery and says how it went.
