@@ -41,6 +41,7 @@ type settings struct {
 	timeout      time.Duration
 	retryMin     time.Duration
 	allow        string // default: loopback
+	pollInterval time.Duration
 	logger       *slog.Logger
 }
 
@@ -68,7 +69,10 @@ func newHarness(t testing.TB, s settings) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := eventstore.New(pool, eventstore.Config{PollInterval: 20 * time.Millisecond})
+	if s.pollInterval == 0 {
+		s.pollInterval = 20 * time.Millisecond
+	}
+	store := eventstore.New(pool, eventstore.Config{PollInterval: s.pollInterval})
 	t.Cleanup(store.Close)
 	h := &harness{t: t, store: store, hooks: webhookstore.New(pool),
 		app: commands.NewApplication(store, time.Now, domain.DefaultTelemetryPolicy).WithWebhookTargets(guard)}
