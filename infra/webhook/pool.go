@@ -18,10 +18,11 @@ type Queue interface {
 	Endpoint(ctx context.Context, id string) (commands.WebhookEndpoint, bool, error)
 	// NextDeliveries returns up to max queued deliveries of an endpoint, oldest first.
 	NextDeliveries(ctx context.Context, id string, max int) ([]commands.WebhookDelivery, error)
-	// RecordAttempt logs an attempt and settles the delivery (out of the
-	// outbox, or due again at retryAt); it returns the endpoint's
-	// failures in a row.
-	RecordAttempt(ctx context.Context, d commands.WebhookDelivery, a commands.WebhookAttempt, retryAt time.Time) (int, error)
+	// RecordAttempts logs attempts of an endpoint's deliveries and settles
+	// them in one transaction: the delivered ones leave the outbox; the
+	// last, if it failed, is due again at retryAt. It returns the
+	// endpoint's failures in a row.
+	RecordAttempts(ctx context.Context, webhookID string, attempts []commands.WebhookAttempt, retryAt time.Time) (int, error)
 }
 
 // Disabler records that an endpoint failed too often in a row and returns
@@ -176,40 +177,64 @@ func (p *Pool) work(ctx context.Context, id string, w *worker) {
 }
 
 // drain sends the endpoint's queued deliveries in order until the queue is
-// empty (more false) or the endpoint is no longer active.
+// empty or the endpoint is no longer active. Delivered attempts are
+// recorded together, at most recordEvery apart (a crash before that sends
+// them again: at least once), a failed one at once with the ones before it.
 func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBackOff) (more bool, _ error) {
 	ep, ok, err := p.queue.Endpoint(ctx, id)
 	if err != nil || !ok || !ep.Active || p.isDisabled(id) {
 		return false, err
 	}
+	var delivered []commands.WebhookAttempt
+	var since time.Time
+	flush := func() error {
+		if len(delivered) == 0 {
+			return nil
+		}
+		_, err := p.queue.RecordAttempts(context.WithoutCancel(ctx), id, delivered, time.Time{})
+		delivered = delivered[:0]
+		return err
+	}
+	defer func() { _ = flush() }()
 	for ctx.Err() == nil {
-		batch, err := p.queue.NextDeliveries(ctx, id, 50)
+		batch, err := p.queue.NextDeliveries(ctx, id, recordBatch)
 		if err != nil || len(batch) == 0 {
 			return false, err
 		}
 		for _, d := range batch {
-			if wait := d.NextAttemptAt.Sub(p.now()); wait > 0 && !sleep(ctx, wait) {
-				return false, nil
+			if wait := d.NextAttemptAt.Sub(p.now()); wait > 0 {
+				if err := flush(); err != nil {
+					return false, err
+				}
+				if !sleep(ctx, wait) {
+					return false, nil
+				}
 			}
 			a := p.attempt(ctx, ep, d)
 			if ctx.Err() != nil && !a.Delivered {
 				return false, nil // cut by shutdown: not the endpoint's failure
 			}
-			retryAt := time.Time{}
-			if a.Delivered {
-				bo.Reset()
-			} else {
-				retryAt = p.now().Add(bo.NextBackOff())
-			}
-			failures, err := p.queue.RecordAttempt(context.WithoutCancel(ctx), d, a, retryAt)
-			if err != nil {
-				return false, err
-			}
 			if p.cfg.Observe != nil {
 				p.cfg.Observe(d, a)
 			}
 			if a.Delivered {
+				bo.Reset()
+				if len(delivered) == 0 {
+					since = p.now()
+				}
+				delivered = append(delivered, a)
+				if len(delivered) >= recordBatch || p.now().Sub(since) >= recordEvery {
+					if err := flush(); err != nil {
+						return false, err
+					}
+				}
 				continue
+			}
+			retryAt := p.now().Add(bo.NextBackOff())
+			failures, err := p.queue.RecordAttempts(context.WithoutCancel(ctx), id, append(delivered, a), retryAt)
+			delivered = delivered[:0]
+			if err != nil {
+				return false, err
 			}
 			p.logger.Info("webhook delivery failed", "webhook", id, "delivery", d.ID, "attempt", a.Attempt,
 				"status", a.StatusCode, "err", a.Error, "retry_at", retryAt)
@@ -228,9 +253,19 @@ func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBack
 			}
 			break // the same delivery again, after its backoff: order is kept
 		}
+		if err := flush(); err != nil {
+			return false, err
+		}
 	}
 	return false, nil
 }
+
+// Delivered attempts are recorded in batches of at most recordBatch, at
+// most recordEvery after the first of them.
+const (
+	recordBatch = 50
+	recordEvery = 250 * time.Millisecond
+)
 
 func (p *Pool) isDisabled(id string) bool {
 	p.mu.Lock()

@@ -48,10 +48,10 @@ SELECT DISTINCT o.webhook_id FROM webhook_outbox o JOIN webhook_endpoints e USIN
 	headSQL     = `
 SELECT delivery_id, webhook_id, event_id, event_type, payload, attempts, next_attempt_at
 FROM webhook_outbox WHERE webhook_id = $1 ORDER BY delivery_id LIMIT $2`
-	logAttemptSQL = `
+	logAttemptsSQL = `
 INSERT INTO webhook_deliveries (webhook_id, delivery_id, event_id, event_type, attempt, status_code, error, duration_ms, attempted_at, delivered)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	deliveredSQL = `DELETE FROM webhook_outbox WHERE delivery_id = $1`
+SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::float8[], $9::timestamptz[], $10::bool[])`
+	deliveredSQL = `DELETE FROM webhook_outbox WHERE delivery_id = ANY($1)`
 	resetSQL     = `UPDATE webhook_endpoints SET failures = 0 WHERE webhook_id = $1 AND failures <> 0`
 	failedSQL    = `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = $2 WHERE delivery_id = $1`
 	failureSQL   = `UPDATE webhook_endpoints SET failures = failures + 1 WHERE webhook_id = $1 RETURNING failures`
@@ -185,28 +185,46 @@ func (s *Store) NextDeliveries(ctx context.Context, id string, max int) ([]comma
 	return out, postgres.Classify(err)
 }
 
-// RecordAttempt logs an attempt of delivery d and, in the same
-// transaction, takes a delivered one out of the outbox (resetting the
-// endpoint's run of failures) or schedules a failed one for retryAt
-// (lengthening the run). It returns the endpoint's failures in a row.
-func (s *Store) RecordAttempt(ctx context.Context, d commands.WebhookDelivery, a commands.WebhookAttempt, retryAt time.Time) (int, error) {
+// RecordAttempts logs attempts of an endpoint's deliveries and settles them
+// in one transaction: the delivered ones leave the outbox (and reset the
+// endpoint's run of failures); the last, when it failed, is due again at
+// retryAt and lengthens the run. It returns the endpoint's failures in a row.
+func (s *Store) RecordAttempts(ctx context.Context, webhookID string, attempts []commands.WebhookAttempt, retryAt time.Time) (int, error) {
+	if len(attempts) == 0 {
+		return 0, nil
+	}
+	n := len(attempts)
+	ids, attempt, status := make([]int64, n), make([]int32, n), make([]int32, n)
+	events, types, errs := make([]string, n), make([]string, n), make([]string, n)
+	ms, at, ok := make([]float64, n), make([]time.Time, n), make([]bool, n)
+	var delivered []int64
+	for i, a := range attempts {
+		ids[i], events[i], types[i], attempt[i], status[i], errs[i] = a.DeliveryID, a.EventID, a.EventType, int32(a.Attempt), int32(a.StatusCode), a.Error
+		ms[i], at[i], ok[i] = float64(a.Duration)/float64(time.Millisecond), a.At, a.Delivered
+		if a.Delivered {
+			delivered = append(delivered, a.DeliveryID)
+		}
+	}
 	failures := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, logAttemptSQL, d.WebhookID, d.ID, d.EventID, d.EventType, a.Attempt, a.StatusCode, a.Error,
-			float64(a.Duration)/float64(time.Millisecond), a.At, a.Delivered); err != nil {
-			return fmt.Errorf("log webhook attempt: %w", err)
+		if _, err := tx.Exec(ctx, logAttemptsSQL, webhookID, ids, events, types, attempt, status, errs, ms, at, ok); err != nil {
+			return fmt.Errorf("log webhook attempts: %w", err)
 		}
-		if a.Delivered {
-			if _, err := tx.Exec(ctx, deliveredSQL, d.ID); err != nil {
+		if len(delivered) > 0 {
+			if _, err := tx.Exec(ctx, deliveredSQL, delivered); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, resetSQL, d.WebhookID)
-			return err
+			if _, err := tx.Exec(ctx, resetSQL, webhookID); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.Exec(ctx, failedSQL, d.ID, retryAt); err != nil {
-			return err
+		if last := attempts[n-1]; !last.Delivered {
+			if _, err := tx.Exec(ctx, failedSQL, last.DeliveryID, retryAt); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, failureSQL, webhookID).Scan(&failures)
 		}
-		return tx.QueryRow(ctx, failureSQL, d.WebhookID).Scan(&failures)
+		return nil
 	})
 	return failures, postgres.Classify(err)
 }
