@@ -174,6 +174,7 @@ type WebhookDelivery struct {
 
 // WebhookAttempt is one entry of an endpoint's delivery log.
 type WebhookAttempt struct {
+	WebhookID  string        `json:"-"`
 	DeliveryID int64         `json:"delivery_id"`
 	EventID    string        `json:"event_id"`
 	EventType  string        `json:"event_type"`

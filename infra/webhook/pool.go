@@ -16,13 +16,15 @@ type Queue interface {
 	// PendingWebhooks lists the active endpoints with queued deliveries.
 	PendingWebhooks(ctx context.Context) ([]string, error)
 	Endpoint(ctx context.Context, id string) (commands.WebhookEndpoint, bool, error)
-	// NextDeliveries returns up to max queued deliveries of an endpoint, oldest first.
-	NextDeliveries(ctx context.Context, id string, max int) ([]commands.WebhookDelivery, error)
-	// RecordAttempts logs attempts of an endpoint's deliveries and settles
-	// them in one transaction: the delivered ones leave the outbox; the
-	// last, if it failed, is due again at retryAt. It returns the
-	// endpoint's failures in a row.
-	RecordAttempts(ctx context.Context, webhookID string, attempts []commands.WebhookAttempt, retryAt time.Time) (int, error)
+	// NextDeliveries returns up to max queued deliveries of an endpoint
+	// after delivery `after`, oldest first.
+	NextDeliveries(ctx context.Context, id string, after int64, max int) ([]commands.WebhookDelivery, error)
+	// RecordDelivered logs delivered attempts of any endpoints and takes
+	// their deliveries out of the outbox, in one transaction.
+	RecordDelivered(ctx context.Context, attempts []commands.WebhookAttempt) error
+	// RecordFailure logs a failed attempt, makes its delivery due again at
+	// retryAt and returns its endpoint's failures in a row.
+	RecordFailure(ctx context.Context, a commands.WebhookAttempt, retryAt time.Time) (int, error)
 }
 
 // Disabler records that an endpoint failed too often in a row and returns
@@ -69,9 +71,16 @@ type Pool struct {
 	cfg      PoolConfig
 	now      func() time.Time
 
+	// Delivered attempts wait here for the next shared commit
+	// (recordEvery): one transaction for every endpoint's, not one each.
+	pendingMu sync.Mutex
+	pending   []commands.WebhookAttempt
+	flushMu   sync.Mutex
+
 	mu       sync.Mutex
 	running  map[string]*worker
-	disabled map[string]bool // by this pool, before the dispatcher has projected it
+	disabled map[string]bool  // by this pool, before the dispatcher has projected it
+	after    map[string]int64 // per endpoint, the last delivery delivered (maybe not yet committed)
 	wake     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -84,7 +93,7 @@ type worker struct {
 func NewPool(queue Queue, sender *Sender, disabler Disabler, now func() time.Time, logger *slog.Logger, cfg PoolConfig) *Pool {
 	cfg.defaults()
 	return &Pool{queue: queue, sender: sender, disabler: disabler, logger: logger, cfg: cfg, now: now,
-		running: map[string]*worker{}, disabled: map[string]bool{}, wake: make(chan struct{}, 1)}
+		running: map[string]*worker{}, disabled: map[string]bool{}, after: map[string]int64{}, wake: make(chan struct{}, 1)}
 }
 
 // Wake tells the pool that endpoints got deliveries: their workers start
@@ -106,7 +115,18 @@ func (p *Pool) Wake(ids []string) {
 // Run starts workers until ctx ends, then waits for them: an attempt in
 // flight is cut by ctx, and recorded as failed only if it got that far.
 func (p *Pool) Run(ctx context.Context) error {
-	defer p.wg.Wait()
+	defer func() {
+		p.wg.Wait()
+		if err := p.flush(context.WithoutCancel(ctx)); err != nil {
+			p.logger.Warn("record webhook deliveries at shutdown failed; they will be sent again", "err", err)
+		}
+	}()
+	recorderDone := make(chan struct{})
+	go func() {
+		defer close(recorderDone)
+		p.record(ctx)
+	}()
+	defer func() { <-recorderDone }()
 	t := time.NewTicker(p.cfg.PollEvery)
 	defer t.Stop()
 	for {
@@ -176,39 +196,55 @@ func (p *Pool) work(ctx context.Context, id string, w *worker) {
 	p.mu.Unlock()
 }
 
+// record commits delivered attempts every recordEvery until ctx ends.
+func (p *Pool) record(ctx context.Context) {
+	t := time.NewTicker(recordEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := p.flush(ctx); err != nil && ctx.Err() == nil {
+			p.logger.Warn("record webhook deliveries failed; they will be sent again after a restart", "err", err)
+		}
+	}
+}
+
+// flush commits the delivered attempts waiting so far. A failed commit
+// loses them from the log only: their deliveries stay in the outbox and are
+// sent again after a restart (at least once).
+func (p *Pool) flush(ctx context.Context) error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.pendingMu.Lock()
+	batch := p.pending
+	p.pending = nil
+	p.pendingMu.Unlock()
+	return p.queue.RecordDelivered(ctx, batch)
+}
+
 // drain sends the endpoint's queued deliveries in order until the queue is
-// empty or the endpoint is no longer active. Delivered attempts are
-// recorded together, at most recordEvery apart (a crash before that sends
-// them again: at least once), a failed one at once with the ones before it.
+// empty or the endpoint is no longer active. It remembers the last one it
+// delivered, as those wait for the shared commit (flush) and are still in
+// the outbox meanwhile.
 func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBackOff) (more bool, _ error) {
 	ep, ok, err := p.queue.Endpoint(ctx, id)
 	if err != nil || !ok || !ep.Active || p.isDisabled(id) {
 		return false, err
 	}
-	var delivered []commands.WebhookAttempt
-	var since time.Time
-	flush := func() error {
-		if len(delivered) == 0 {
-			return nil
-		}
-		_, err := p.queue.RecordAttempts(context.WithoutCancel(ctx), id, delivered, time.Time{})
-		delivered = delivered[:0]
-		return err
-	}
-	defer func() { _ = flush() }()
 	for ctx.Err() == nil {
-		batch, err := p.queue.NextDeliveries(ctx, id, recordBatch)
+		p.mu.Lock()
+		after := p.after[id]
+		p.mu.Unlock()
+		batch, err := p.queue.NextDeliveries(ctx, id, after, 50)
 		if err != nil || len(batch) == 0 {
 			return false, err
 		}
 		for _, d := range batch {
-			if wait := d.NextAttemptAt.Sub(p.now()); wait > 0 {
-				if err := flush(); err != nil {
-					return false, err
-				}
-				if !sleep(ctx, wait) {
-					return false, nil
-				}
+			if wait := d.NextAttemptAt.Sub(p.now()); wait > 0 && !sleep(ctx, wait) {
+				return false, nil
 			}
 			a := p.attempt(ctx, ep, d)
 			if ctx.Err() != nil && !a.Delivered {
@@ -219,20 +255,20 @@ func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBack
 			}
 			if a.Delivered {
 				bo.Reset()
-				if len(delivered) == 0 {
-					since = p.now()
-				}
-				delivered = append(delivered, a)
-				if len(delivered) >= recordBatch || p.now().Sub(since) >= recordEvery {
-					if err := flush(); err != nil {
-						return false, err
-					}
-				}
+				p.mu.Lock()
+				p.after[id] = d.ID
+				p.mu.Unlock()
+				p.pendingMu.Lock()
+				p.pending = append(p.pending, a)
+				p.pendingMu.Unlock()
 				continue
 			}
+			// The successes before it reset the run of failures first.
+			if err := p.flush(context.WithoutCancel(ctx)); err != nil {
+				return false, err
+			}
 			retryAt := p.now().Add(bo.NextBackOff())
-			failures, err := p.queue.RecordAttempts(context.WithoutCancel(ctx), id, append(delivered, a), retryAt)
-			delivered = delivered[:0]
+			failures, err := p.queue.RecordFailure(context.WithoutCancel(ctx), a, retryAt)
 			if err != nil {
 				return false, err
 			}
@@ -253,19 +289,12 @@ func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBack
 			}
 			break // the same delivery again, after its backoff: order is kept
 		}
-		if err := flush(); err != nil {
-			return false, err
-		}
 	}
 	return false, nil
 }
 
-// Delivered attempts are recorded in batches of at most recordBatch, at
-// most recordEvery after the first of them.
-const (
-	recordBatch = 50
-	recordEvery = 250 * time.Millisecond
-)
+// Delivered attempts are committed together every recordEvery.
+const recordEvery = 100 * time.Millisecond
 
 func (p *Pool) isDisabled(id string) bool {
 	p.mu.Lock()
@@ -277,7 +306,7 @@ func (p *Pool) isDisabled(id string) bool {
 func (p *Pool) attempt(ctx context.Context, ep commands.WebhookEndpoint, d commands.WebhookDelivery) commands.WebhookAttempt {
 	start := p.now()
 	r := p.sender.Send(ctx, ep.URL, ep.Secret, d.ID, d.EventType, d.EventID, d.Payload)
-	a := commands.WebhookAttempt{DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType, Attempt: d.Attempts + 1,
+	a := commands.WebhookAttempt{WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType, Attempt: d.Attempts + 1,
 		StatusCode: r.StatusCode, Duration: p.now().Sub(start), At: start.UTC(), Delivered: r.Delivered()}
 	if r.Err != nil {
 		a.Error = r.Err.Error()

@@ -227,7 +227,7 @@ func TestWebhookDispatcher_ABatchIsQueuedOnceEvenWhenTwoDispatchersRace(t *testi
 	if _, err := b.Step(t.Context()); !errors.Is(err, commands.ErrWebhookCheckpointMoved) {
 		t.Fatalf("second dispatcher on the same batch: %v, want the checkpoint moved", err)
 	}
-	queued, err := hooks.NextDeliveries(t.Context(), id, 10)
+	queued, err := hooks.NextDeliveries(t.Context(), id, 0, 10)
 	if err != nil || len(queued) != 1 {
 		t.Fatalf("queued %d deliveries (%v), want 1", len(queued), err)
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,12 +48,12 @@ SELECT DISTINCT o.webhook_id FROM webhook_outbox o JOIN webhook_endpoints e USIN
 	endpointSQL = `SELECT webhook_id, url, secret, types, devices, state = 'active', failures FROM webhook_endpoints WHERE webhook_id = $1`
 	headSQL     = `
 SELECT delivery_id, webhook_id, event_id, event_type, payload, attempts, next_attempt_at
-FROM webhook_outbox WHERE webhook_id = $1 ORDER BY delivery_id LIMIT $2`
+FROM webhook_outbox WHERE webhook_id = $1 AND delivery_id > $2 ORDER BY delivery_id LIMIT $3`
 	logAttemptsSQL = `
 INSERT INTO webhook_deliveries (webhook_id, delivery_id, event_id, event_type, attempt, status_code, error, duration_ms, attempted_at, delivered)
-SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::float8[], $9::timestamptz[], $10::bool[])`
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::float8[], $9::timestamptz[], $10::bool[])`
 	deliveredSQL = `DELETE FROM webhook_outbox WHERE delivery_id = ANY($1)`
-	resetSQL     = `UPDATE webhook_endpoints SET failures = 0 WHERE webhook_id = $1 AND failures <> 0`
+	resetSQL     = `UPDATE webhook_endpoints SET failures = 0 WHERE webhook_id = ANY($1) AND failures <> 0`
 	failedSQL    = `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = $2 WHERE delivery_id = $1`
 	failureSQL   = `UPDATE webhook_endpoints SET failures = failures + 1 WHERE webhook_id = $1 RETURNING failures`
 
@@ -168,10 +169,10 @@ func (s *Store) Endpoint(ctx context.Context, id string) (commands.WebhookEndpoi
 	return e, err == nil, postgres.Classify(err)
 }
 
-// NextDeliveries returns up to max of an endpoint's queued deliveries, in
-// the order they were dispatched.
-func (s *Store) NextDeliveries(ctx context.Context, id string, max int) ([]commands.WebhookDelivery, error) {
-	rows, err := s.pool.Query(ctx, headSQL, id, max)
+// NextDeliveries returns up to max of an endpoint's queued deliveries
+// after delivery `after`, in the order they were dispatched.
+func (s *Store) NextDeliveries(ctx context.Context, id string, after int64, max int) ([]commands.WebhookDelivery, error) {
+	rows, err := s.pool.Query(ctx, headSQL, id, after, max)
 	if err != nil {
 		return nil, postgres.Classify(err)
 	}
@@ -185,48 +186,64 @@ func (s *Store) NextDeliveries(ctx context.Context, id string, max int) ([]comma
 	return out, postgres.Classify(err)
 }
 
-// RecordAttempts logs attempts of an endpoint's deliveries and settles them
-// in one transaction: the delivered ones leave the outbox (and reset the
-// endpoint's run of failures); the last, when it failed, is due again at
-// retryAt and lengthens the run. It returns the endpoint's failures in a row.
-func (s *Store) RecordAttempts(ctx context.Context, webhookID string, attempts []commands.WebhookAttempt, retryAt time.Time) (int, error) {
+// RecordDelivered logs delivered attempts, of any endpoints, takes their
+// deliveries out of the outbox and resets their endpoints' runs of
+// failures, in one transaction: the delivery workers of every endpoint
+// share its commit.
+func (s *Store) RecordDelivered(ctx context.Context, attempts []commands.WebhookAttempt) error {
 	if len(attempts) == 0 {
-		return 0, nil
+		return nil
 	}
-	n := len(attempts)
-	ids, attempt, status := make([]int64, n), make([]int32, n), make([]int32, n)
-	events, types, errs := make([]string, n), make([]string, n), make([]string, n)
-	ms, at, ok := make([]float64, n), make([]time.Time, n), make([]bool, n)
-	var delivered []int64
+	var hooks []string
+	ids := make([]int64, len(attempts))
 	for i, a := range attempts {
-		ids[i], events[i], types[i], attempt[i], status[i], errs[i] = a.DeliveryID, a.EventID, a.EventType, int32(a.Attempt), int32(a.StatusCode), a.Error
-		ms[i], at[i], ok[i] = float64(a.Duration)/float64(time.Millisecond), a.At, a.Delivered
-		if a.Delivered {
-			delivered = append(delivered, a.DeliveryID)
+		ids[i] = a.DeliveryID
+		if !slices.Contains(hooks, a.WebhookID) {
+			hooks = append(hooks, a.WebhookID)
 		}
 	}
+	return postgres.Classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := logAttempts(ctx, tx, attempts); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, deliveredSQL, ids); err != nil {
+			return fmt.Errorf("settle delivered webhooks: %w", err)
+		}
+		_, err := tx.Exec(ctx, resetSQL, hooks)
+		return err
+	}))
+}
+
+// RecordFailure logs a failed attempt, makes its delivery due again at
+// retryAt and lengthens its endpoint's run of failures, which it returns.
+func (s *Store) RecordFailure(ctx context.Context, a commands.WebhookAttempt, retryAt time.Time) (int, error) {
 	failures := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, logAttemptsSQL, webhookID, ids, events, types, attempt, status, errs, ms, at, ok); err != nil {
-			return fmt.Errorf("log webhook attempts: %w", err)
+		if err := logAttempts(ctx, tx, []commands.WebhookAttempt{a}); err != nil {
+			return err
 		}
-		if len(delivered) > 0 {
-			if _, err := tx.Exec(ctx, deliveredSQL, delivered); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, resetSQL, webhookID); err != nil {
-				return err
-			}
+		if _, err := tx.Exec(ctx, failedSQL, a.DeliveryID, retryAt); err != nil {
+			return err
 		}
-		if last := attempts[n-1]; !last.Delivered {
-			if _, err := tx.Exec(ctx, failedSQL, last.DeliveryID, retryAt); err != nil {
-				return err
-			}
-			return tx.QueryRow(ctx, failureSQL, webhookID).Scan(&failures)
-		}
-		return nil
+		return tx.QueryRow(ctx, failureSQL, a.WebhookID).Scan(&failures)
 	})
 	return failures, postgres.Classify(err)
+}
+
+func logAttempts(ctx context.Context, tx pgx.Tx, attempts []commands.WebhookAttempt) error {
+	n := len(attempts)
+	hooks, ids, attempt, status := make([]string, n), make([]int64, n), make([]int32, n), make([]int32, n)
+	events, types, errs := make([]string, n), make([]string, n), make([]string, n)
+	ms, at, ok := make([]float64, n), make([]time.Time, n), make([]bool, n)
+	for i, a := range attempts {
+		hooks[i], ids[i], events[i], types[i] = a.WebhookID, a.DeliveryID, a.EventID, a.EventType
+		attempt[i], status[i], errs[i] = int32(a.Attempt), int32(a.StatusCode), a.Error
+		ms[i], at[i], ok[i] = float64(a.Duration)/float64(time.Millisecond), a.At, a.Delivered
+	}
+	if _, err := tx.Exec(ctx, logAttemptsSQL, hooks, ids, events, types, attempt, status, errs, ms, at, ok); err != nil {
+		return fmt.Errorf("log webhook attempts: %w", err)
+	}
+	return nil
 }
 
 // Deliveries returns an endpoint's latest delivery attempts, newest first;
