@@ -23,7 +23,6 @@ type Application struct {
 	SetAlertRule        SetAlertRuleHandler
 	RegisterWebhook     RegisterWebhookHandler
 	RemoveWebhook       RemoveWebhookHandler
-	DisableWebhook      DisableWebhookHandler
 }
 
 // NewApplication builds every handler on one store and clock.
@@ -47,7 +46,6 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		SetAlertRule:        SetAlertRuleHandler{devices: d, clock: clock},
 		RegisterWebhook:     RegisterWebhookHandler{store: store, devices: d, clock: clock},
 		RemoveWebhook:       RemoveWebhookHandler{store: store, devices: d, clock: clock},
-		DisableWebhook:      DisableWebhookHandler{store: store, clock: clock},
 	}
 }
 

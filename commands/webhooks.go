@@ -106,9 +106,16 @@ type DisableWebhook struct {
 }
 
 // DisableWebhookHandler records WebhookDisabled when the domain says so.
+// It is the delivery process's, not a caller's: it is not in Application,
+// whose handlers all authorize a caller.
 type DisableWebhookHandler struct {
 	store EventStore
 	clock func() time.Time
+}
+
+// NewDisableWebhookHandler builds the handler on a store and clock.
+func NewDisableWebhookHandler(store EventStore, clock func() time.Time) DisableWebhookHandler {
+	return DisableWebhookHandler{store: store, clock: clock}
 }
 
 // Handle returns whether the endpoint is now disabled (by this call or an

@@ -39,6 +39,8 @@ var writeRoutes = []writeRoute{
 	{"POST", "/v1/vehicles/{id}/token", ``, false},
 	{"DELETE", "/v1/vehicles/{id}/token", ``, false},
 	{"DELETE", "/v1/vehicles/{id}", ``, false},
+	{"POST", "/v1/webhooks", `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`, false},
+	{"DELETE", "/v1/webhooks/{id}", ``, false},
 }
 
 // TestCommandAPI_EveryWriteRouteAuthorizesItsCaller calls every write route
@@ -55,6 +57,10 @@ func TestCommandAPI_EveryWriteRouteAuthorizesItsCaller(t *testing.T) {
 	otherStation := s.register(t, "stations", "st-b")
 	otherVehicle := s.register(t, "vehicles", "veh-b")
 	own := map[string]string{"stations": "st-a", "vehicles": "veh-a"}
+	// Webhook routes are the operator's alone; a station's tokens try them.
+	hook := s.do(t, "POST", "/v1/webhooks", admin, `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`)
+	own["webhooks"], _ = hook.body["id"].(string)
+	tokens["webhooks"] = tokens["stations"]
 
 	type caller struct {
 		name  string
@@ -67,10 +73,10 @@ func TestCommandAPI_EveryWriteRouteAuthorizesItsCaller(t *testing.T) {
 		{"malformed token", func(string) string { return "not-a-token" }, refused(401)},
 		{"own id, forged secret", func(kind string) string { return own[kind] + "." + strings.Repeat("x", 43) }, refused(401)},
 		{"another device of the same kind", func(kind string) string {
-			return map[string]string{"stations": otherStation, "vehicles": otherVehicle}[kind]
+			return map[string]string{"stations": otherStation, "vehicles": otherVehicle, "webhooks": otherStation}[kind]
 		}, refused(403)},
 		{"a device of the other kind", func(kind string) string {
-			return map[string]string{"stations": tokens["vehicles"], "vehicles": tokens["stations"]}[kind]
+			return map[string]string{"stations": tokens["vehicles"], "vehicles": tokens["stations"], "webhooks": tokens["vehicles"]}[kind]
 		}, refused(403)},
 		{"the device itself", func(kind string) string { return tokens[kind] }, func(r writeRoute) int {
 			if r.deviceMay {
@@ -145,7 +151,12 @@ func TestCommandAPI_EveryWriteRouteAuthenticatesBeforeItReadsTheBody(t *testing.
 		"vehicles": s.register(t, "vehicles", "veh-a"),
 	}
 	other := map[string]string{"stations": s.register(t, "stations", "st-b"), "vehicles": s.register(t, "vehicles", "veh-b")}
+	other["webhooks"] = other["stations"]
 	own := map[string]string{"stations": "st-a", "vehicles": "veh-a"}
+	// Webhook routes are the operator's alone; a station's tokens try them.
+	hook := s.do(t, "POST", "/v1/webhooks", admin, `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`)
+	own["webhooks"], _ = hook.body["id"].(string)
+	tokens["webhooks"] = tokens["stations"]
 	callers := []struct {
 		name   string
 		token  func(kind string) string

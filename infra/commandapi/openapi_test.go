@@ -67,14 +67,26 @@ func specDispatch(t *testing.T, store *eventstore.Store, hooks *webhookstore.Sto
 	if err := d.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		n, err := d.Step(t.Context())
+	head, err := store.Head(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Events become readable once older transactions of the cluster end.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := d.Step(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := hooks.WebhookCheckpoint(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
+		if !cp.Less(head) {
 			return
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook dispatcher stands at %s, short of the log's head %s", cp, head)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -45,9 +45,8 @@ type Webhooks struct {
 // NewWebhooks builds the dispatcher (log -> outbox, with its checkpoint)
 // and the delivery workers (outbox -> HTTP), woken by the dispatcher.
 func NewWebhooks(cfg config.Config, store EventStore, queue *webhookstore.Store, guard *webhook.Guard, logger *slog.Logger, observe func(commands.WebhookDelivery, commands.WebhookAttempt)) *Webhooks {
-	app := commands.NewApplication(store, time.Now, TelemetryPolicy(cfg))
 	sender := webhook.NewSender(guard, cfg.WebhookTimeout, time.Now)
-	pool := webhook.NewPool(queue, sender, webhookDisabler{handler: app.DisableWebhook, limit: cfg.WebhookDisableAfter}, time.Now,
+	pool := webhook.NewPool(queue, sender, webhookDisabler{handler: commands.NewDisableWebhookHandler(store, time.Now), limit: cfg.WebhookDisableAfter}, time.Now,
 		logger.With("component", "webhook-delivery"), webhook.PoolConfig{
 			DisableAfter: cfg.WebhookDisableAfter, RetryMin: cfg.WebhookRetryMin, RetryMax: cfg.WebhookRetryMax, Observe: observe,
 		})
