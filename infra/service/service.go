@@ -251,7 +251,7 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		if err != nil {
 			return err
 		}
-		hooks := NewWebhooks(cfg, store, webhookstore.New(pool), guard, logger, nil)
+		hooks := NewWebhooks(cfg, store, webhookstore.New(pool), guard, logger, WebhookMetrics(reg))
 		g.Go(func() error { return hooks.Run(gctx) })
 	} else {
 		logger.Info("alerting is off (FLEETPULSE_ALERTING=false): no alerts, no device status")

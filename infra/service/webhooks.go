@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetpulse/fleetpulse/commands"
@@ -61,4 +62,25 @@ func (w *Webhooks) Run(ctx context.Context) error {
 	g.Go(func() error { return w.Dispatcher.Run(gctx) })
 	g.Go(func() error { return w.Pool.Run(gctx) })
 	return g.Wait()
+}
+
+// WebhookMetrics registers the delivery workers' series on reg and returns
+// the observer NewWebhooks takes: attempts by outcome and their duration.
+func WebhookMetrics(reg prometheus.Registerer) func(commands.WebhookDelivery, commands.WebhookAttempt) {
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fleetpulse_webhook_attempts_total", Help: "Webhook delivery attempts, by outcome (delivered, failed)."}, []string{"outcome"})
+	seconds := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "fleetpulse_webhook_attempt_seconds", Help: "Time of one webhook delivery attempt.",
+		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	reg.MustRegister(attempts, seconds)
+	attempts.WithLabelValues("delivered")
+	attempts.WithLabelValues("failed")
+	return func(_ commands.WebhookDelivery, a commands.WebhookAttempt) {
+		outcome := "failed"
+		if a.Delivered {
+			outcome = "delivered"
+		}
+		attempts.WithLabelValues(outcome).Inc()
+		seconds.Observe(a.Duration.Seconds())
+	}
 }

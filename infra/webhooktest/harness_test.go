@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -30,10 +31,11 @@ import (
 
 // harness is a database with the webhook processes running on it.
 type harness struct {
-	t     testing.TB
-	store *eventstore.Store
-	hooks *webhookstore.Store
-	app   commands.Application
+	t       testing.TB
+	store   *eventstore.Store
+	hooks   *webhookstore.Store
+	app     commands.Application
+	metrics *prometheus.Registry
 }
 
 type settings struct {
@@ -76,7 +78,8 @@ func newHarness(t testing.TB, s settings) *harness {
 	t.Cleanup(store.Close)
 	h := &harness{t: t, store: store, hooks: webhookstore.New(pool),
 		app: commands.NewApplication(store, time.Now, domain.DefaultTelemetryPolicy).WithWebhookTargets(guard)}
-	w := service.NewWebhooks(cfg, store, h.hooks, guard, s.logger, nil)
+	h.metrics = prometheus.NewRegistry()
+	w := service.NewWebhooks(cfg, store, h.hooks, guard, s.logger, service.WebhookMetrics(h.metrics))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()

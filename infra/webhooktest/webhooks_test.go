@@ -11,6 +11,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/config"
+	"github.com/fleetpulse/fleetpulse/infra/metrics/metricstest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/webhookstore"
@@ -92,6 +93,11 @@ func TestWebhooks_FailedDeliveriesAreRetriedUntilTheyGoThrough(t *testing.T) {
 	}
 	if !log[0].At.After(log[1].At) || !log[1].At.After(log[2].At) {
 		t.Errorf("attempts not spaced in time: %v %v %v", log[2].At, log[1].At, log[0].At)
+	}
+	for outcome, want := range map[string]float64{"failed": 2, "delivered": 1} {
+		if got, _ := metricstest.Value(t, h.metrics, "fleetpulse_webhook_attempts_total", map[string]string{"outcome": outcome}); got != want {
+			t.Errorf("fleetpulse_webhook_attempts_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
 	}
 }
 
