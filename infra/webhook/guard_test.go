@@ -41,7 +41,7 @@ func TestGuard_RefusesInternalTargetsUnlessAllowed(t *testing.T) {
 	tests := []struct {
 		name, url, allow string
 		resolver         webhook.Resolver // nil: fake DNS above
-		refused          string           // substring of the refusal; "" = accepted
+		refused          string           // substring of the refusal; "" = accepted, "*" = refused for any reason
 	}{
 		{name: "public host", url: "https://hooks.example.com/a"},
 		{name: "public address", url: "http://93.184.216.34:8080/a"},
@@ -61,6 +61,9 @@ func TestGuard_RefusesInternalTargetsUnlessAllowed(t *testing.T) {
 		{name: "carrier-grade NAT", url: "http://100.64.0.1/", refused: "reserved"},
 		{name: "one private address among public ones", url: "http://mixed.evil/", refused: "private"},
 		{name: "a host that does not resolve", url: "http://nowhere.invalid/", refused: "does not resolve"},
+		{name: "loopback spelled as one decimal number", url: "http://2130706433/", resolver: net.DefaultResolver, refused: "*"},
+		{name: "loopback spelled in hex", url: "http://0x7f000001/", resolver: net.DefaultResolver, refused: "*"},
+		{name: "IPv6 link-local with a zone", url: "http://[fe80::1%25eth0]/", refused: "link-local"},
 		{name: "loopback allowed by address", url: "http://127.0.0.1:9000/", allow: "127.0.0.1"},
 		{name: "private allowed by CIDR", url: "http://hooks.internal/", allow: "10.20.0.0/16"},
 		{name: "private outside the allowed CIDR", url: "http://10.21.0.1/", allow: "10.20.0.0/16", refused: "private"},
@@ -83,7 +86,7 @@ func TestGuard_RefusesInternalTargetsUnlessAllowed(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tt.refused != "" && err == nil:
 				t.Fatal("accepted")
-			case tt.refused != "" && (!errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), tt.refused)):
+			case tt.refused != "" && (!errors.Is(err, domain.ErrInvalid) || (tt.refused != "*" && !strings.Contains(err.Error(), tt.refused))):
 				t.Fatalf("refused with %v, want an invalid url saying %q", err, tt.refused)
 			}
 		})
