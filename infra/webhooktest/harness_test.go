@@ -36,6 +36,8 @@ type harness struct {
 	hooks   *webhookstore.Store
 	app     commands.Application
 	metrics *prometheus.Registry
+	start   func() (stop func())
+	stop    *func()
 }
 
 type settings struct {
@@ -79,17 +81,30 @@ func newHarness(t testing.TB, s settings) *harness {
 	h := &harness{t: t, store: store, hooks: webhookstore.New(pool),
 		app: commands.NewApplication(store, time.Now, domain.DefaultTelemetryPolicy).WithWebhookTargets(guard)}
 	h.metrics = prometheus.NewRegistry()
-	w := service.NewWebhooks(cfg, store, h.hooks, guard, s.logger, service.WebhookMetrics(h.metrics))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("webhooks: %v", err)
+	observe := service.WebhookMetrics(h.metrics)
+	h.start = func() (stop func()) {
+		w := service.NewWebhooks(cfg, store, h.hooks, guard, s.logger, observe)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("webhooks: %v", err)
+			}
 		}
-	})
+	}
+	stop := h.start()
+	h.stop = &stop
+	t.Cleanup(func() { (*h.stop)() })
 	return h
+}
+
+// restart stops the dispatcher and the delivery workers, as a crash or a
+// deploy would, and starts new ones on the same database.
+func (h *harness) restart() {
+	(*h.stop)()
+	*h.stop = h.start()
 }
 
 // register registers an endpoint as an operator would.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,6 +100,38 @@ func TestWebhooks_FailedDeliveriesAreRetriedUntilTheyGoThrough(t *testing.T) {
 			t.Errorf("fleetpulse_webhook_attempts_total{outcome=%q} = %v, want %v", outcome, got, want)
 		}
 	}
+}
+
+// TestWebhooks_AQueuedDeliverySurvivesARestart: the delivery failed and
+// waits for its retry in the outbox when the processes stop; new ones send
+// it once the endpoint is back, and the log shows both attempts.
+func TestWebhooks_AQueuedDeliverySurvivesARestart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, settings{retryMin: 300 * time.Millisecond})
+	var down atomic.Bool
+	down.Store(true)
+	rc := newReceiver(t, secret, func(int) int {
+		if down.Load() {
+			return http.StatusBadGateway
+		}
+		return http.StatusOK
+	})
+	id := h.register(rc.URL, secret, nil, nil)
+	ev := h.raise("dev-1", raised("dev-1", time.Now()))
+	eventually(t, 5*time.Second, "a failed first attempt", func() bool {
+		log, _, _ := h.hooks.Deliveries(t.Context(), id, 10)
+		return len(log) >= 1
+	})
+	h.restart()
+	down.Store(false)
+	eventually(t, 5*time.Second, "the delivery after the restart", func() bool { return len(rc.accepted()) == 1 })
+	if got := rc.accepted()[0]; got.payload.ID != ev || !got.verified {
+		t.Fatalf("after the restart: %+v", got)
+	}
+	eventually(t, 2*time.Second, "a delivered attempt in the log", func() bool {
+		log, _, _ := h.hooks.Deliveries(t.Context(), id, 10)
+		return len(log) >= 2 && log[0].Delivered && !log[len(log)-1].Delivered
+	})
 }
 
 func TestWebhooks_ARunOfFailuresDisablesTheEndpointWithAnEvent(t *testing.T) {
