@@ -96,12 +96,7 @@ func (d *WebhookDispatcher) Load(ctx context.Context) error {
 func (d *WebhookDispatcher) Run(ctx context.Context) error {
 	pause, loaded := 100*time.Millisecond, false
 	for ctx.Err() == nil {
-		var n int
-		err := error(nil)
-		if !loaded {
-			err = d.Load(ctx)
-			loaded = err == nil
-		}
+		n, err := 0, d.loadOnce(ctx, &loaded)
 		if err == nil {
 			n, err = d.Step(ctx)
 		}
@@ -124,6 +119,16 @@ func (d *WebhookDispatcher) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadOnce loads the state unless *loaded says it is.
+func (d *WebhookDispatcher) loadOnce(ctx context.Context, loaded *bool) error {
+	if *loaded {
+		return nil
+	}
+	err := d.Load(ctx)
+	*loaded = err == nil
+	return err
 }
 
 // Step dispatches one batch from the loaded checkpoint and returns how many
