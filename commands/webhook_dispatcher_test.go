@@ -19,7 +19,9 @@ type memOutbox struct {
 	queued     []commands.WebhookDelivery
 }
 
-func (o *memOutbox) WebhookCheckpoint(context.Context) (domain.Position, error) { return o.checkpoint, nil }
+func (o *memOutbox) WebhookCheckpoint(context.Context) (domain.Position, error) {
+	return o.checkpoint, nil
+}
 
 func (o *memOutbox) ActiveWebhooks(context.Context) ([]domain.Webhook, error) {
 	var out []domain.Webhook
