@@ -55,6 +55,7 @@ type Config struct {
 	WebhookTimeout      time.Duration // FLEETPULSE_WEBHOOK_TIMEOUT
 	WebhookRetryMin     time.Duration // FLEETPULSE_WEBHOOK_RETRY_MIN
 	WebhookRetryMax     time.Duration // FLEETPULSE_WEBHOOK_RETRY_MAX
+	WebhookLogRetention time.Duration // FLEETPULSE_WEBHOOK_LOG_RETENTION
 
 	RawRetention    time.Duration // FLEETPULSE_RAW_RETENTION
 	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
@@ -103,6 +104,7 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_WEBHOOK_TIMEOUT", "10s", "time limit of one webhook delivery attempt"},
 	{"FLEETPULSE_WEBHOOK_RETRY_MIN", "1s", "wait after a webhook's first failed attempt; each further failure doubles it (with +-50% jitter)"},
 	{"FLEETPULSE_WEBHOOK_RETRY_MAX", "10m", "longest wait between two attempts of a webhook delivery"},
+	{"FLEETPULSE_WEBHOOK_LOG_RETENTION", "30d", "how long webhook delivery-log entries are kept (pruned hourly)"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -160,6 +162,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.WebhookTimeout = r.duration("FLEETPULSE_WEBHOOK_TIMEOUT")
 	c.WebhookRetryMin = r.duration("FLEETPULSE_WEBHOOK_RETRY_MIN")
 	c.WebhookRetryMax = r.duration("FLEETPULSE_WEBHOOK_RETRY_MAX")
+	c.WebhookLogRetention = r.days("FLEETPULSE_WEBHOOK_LOG_RETENTION")
 	c.RawRetention = r.days("FLEETPULSE_RAW_RETENTION")
 	c.HourlyRetention = r.days("FLEETPULSE_HOURLY_RETENTION")
 	c.DedupHorizon = r.days("FLEETPULSE_DEDUP_HORIZON")

@@ -49,7 +49,8 @@ func NewWebhooks(cfg config.Config, store EventStore, queue *webhookstore.Store,
 	sender := webhook.NewSender(guard, cfg.WebhookTimeout, time.Now)
 	pool := webhook.NewPool(queue, sender, webhookDisabler{handler: commands.NewDisableWebhookHandler(store, time.Now), limit: cfg.WebhookDisableAfter}, time.Now,
 		logger.With("component", "webhook-delivery"), webhook.PoolConfig{
-			DisableAfter: cfg.WebhookDisableAfter, RetryMin: cfg.WebhookRetryMin, RetryMax: cfg.WebhookRetryMax, Observe: observe,
+			DisableAfter: cfg.WebhookDisableAfter, RetryMin: cfg.WebhookRetryMin, RetryMax: cfg.WebhookRetryMax,
+			LogRetention: cfg.WebhookLogRetention, Observe: observe,
 		})
 	d := commands.NewWebhookDispatcher(store, store, queue, logger.With("component", "webhook-dispatcher"),
 		commands.WebhookDispatcherConfig{Dispatched: pool.Wake})

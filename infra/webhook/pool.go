@@ -25,6 +25,8 @@ type Queue interface {
 	// RecordFailure logs a failed attempt, makes its delivery due again at
 	// retryAt and returns its endpoint's failures in a row.
 	RecordFailure(ctx context.Context, a commands.WebhookAttempt, retryAt time.Time) (int, error)
+	// PruneDeliveries deletes delivery-log entries attempted before `before`.
+	PruneDeliveries(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Disabler records that an endpoint failed too often in a row and returns
@@ -43,6 +45,9 @@ type PoolConfig struct {
 	// PollEvery is how often the pool looks for queued deliveries it was
 	// not told about (another process's, or left by a restart).
 	PollEvery time.Duration
+	// LogRetention is how long delivery-log entries are kept (pruned
+	// hourly); default 30 days.
+	LogRetention time.Duration
 	// Observe, if set, hears every attempt (metrics, tests).
 	Observe func(d commands.WebhookDelivery, a commands.WebhookAttempt)
 }
@@ -56,6 +61,9 @@ func (c *PoolConfig) defaults() {
 	}
 	if c.PollEvery <= 0 {
 		c.PollEvery = time.Second
+	}
+	if c.LogRetention <= 0 {
+		c.LogRetention = 30 * 24 * time.Hour
 	}
 }
 
@@ -129,7 +137,16 @@ func (p *Pool) Run(ctx context.Context) error {
 	defer func() { <-recorderDone }()
 	t := time.NewTicker(p.cfg.PollEvery)
 	defer t.Stop()
+	var pruned time.Time
 	for {
+		if p.now().Sub(pruned) >= pruneEvery {
+			pruned = p.now()
+			if n, err := p.queue.PruneDeliveries(ctx, pruned.Add(-p.cfg.LogRetention)); err != nil && ctx.Err() == nil {
+				p.logger.Warn("prune webhook delivery log failed", "err", err)
+			} else if n > 0 {
+				p.logger.Info("webhook delivery log pruned", "entries", n, "retention", p.cfg.LogRetention)
+			}
+		}
 		ids, err := p.queue.PendingWebhooks(ctx)
 		if err != nil && ctx.Err() == nil {
 			p.logger.Warn("list webhook queues failed", "err", err)
@@ -293,8 +310,12 @@ func (p *Pool) drain(ctx context.Context, id string, bo *backoff.ExponentialBack
 	return false, nil
 }
 
-// Delivered attempts are committed together every recordEvery.
-const recordEvery = 100 * time.Millisecond
+// Delivered attempts are committed together every recordEvery; the
+// delivery log is pruned every pruneEvery.
+const (
+	recordEvery = 100 * time.Millisecond
+	pruneEvery  = time.Hour
+)
 
 func (p *Pool) isDisabled(id string) bool {
 	p.mu.Lock()

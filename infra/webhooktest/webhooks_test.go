@@ -278,3 +278,28 @@ func TestWebhookDispatcher_ABatchIsQueuedOnceEvenWhenTwoDispatchersRace(t *testi
 		t.Fatalf("restarted dispatcher read %d events (%v), want none: it resumes after the batch", n, err)
 	}
 }
+
+func TestWebhookStore_PruningDropsOnlyLogEntriesPastTheRetention(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, settings{})
+	rc := newReceiver(t, secret, always(200))
+	id := h.register(rc.URL, secret, nil, nil)
+	h.raise("dev-1", raised("dev-1", time.Now()))
+	eventually(t, 5*time.Second, "a logged delivery", func() bool {
+		log, _, _ := h.hooks.Deliveries(t.Context(), id, 10)
+		return len(log) == 1
+	})
+	old := commands.WebhookAttempt{WebhookID: id, DeliveryID: -1, EventID: "old", EventType: domain.TypeAlertRaised, Attempt: 1,
+		StatusCode: 200, At: time.Now().Add(-40 * 24 * time.Hour), Delivered: true}
+	if err := h.hooks.RecordDelivered(t.Context(), []commands.WebhookAttempt{old}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := h.hooks.PruneDeliveries(t.Context(), time.Now().Add(-30*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the one old entry", n, err)
+	}
+	log, _, _ := h.hooks.Deliveries(t.Context(), id, 10)
+	if len(log) != 1 || log[0].EventID == "old" {
+		t.Fatalf("left %+v, want the recent entry only", log)
+	}
+}

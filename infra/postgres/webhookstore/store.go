@@ -57,6 +57,7 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[]
 	failedSQL    = `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = $2 WHERE delivery_id = $1`
 	failureSQL   = `UPDATE webhook_endpoints SET failures = failures + 1 WHERE webhook_id = $1 RETURNING failures`
 
+	pruneSQL = `DELETE FROM webhook_deliveries WHERE attempted_at < $1`
 	knownSQL = `SELECT state <> 'removed' FROM webhook_endpoints WHERE webhook_id = $1`
 	logSQL   = `
 SELECT delivery_id, event_id, event_type, attempt, status_code, error, duration_ms, attempted_at, delivered
@@ -268,4 +269,11 @@ func (s *Store) Deliveries(ctx context.Context, id string, limit int) ([]command
 		return nil
 	})
 	return out, true, postgres.Classify(err)
+}
+
+// PruneDeliveries deletes delivery-log entries attempted before `before`
+// and returns how many.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, pruneSQL, before)
+	return tag.RowsAffected(), postgres.Classify(err)
 }

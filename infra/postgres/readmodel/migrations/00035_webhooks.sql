@@ -40,6 +40,7 @@ CREATE TABLE webhook_deliveries (
     delivered    boolean NOT NULL
 );
 CREATE INDEX webhook_deliveries_log_idx ON webhook_deliveries (webhook_id, attempted_at DESC);
+CREATE INDEX webhook_deliveries_age_idx ON webhook_deliveries (attempted_at); -- pruning
 
 -- +goose Down
 DROP TABLE webhook_deliveries;
