@@ -27,6 +27,9 @@ type Queue interface {
 	RecordFailure(ctx context.Context, a commands.WebhookAttempt, retryAt time.Time) (int, error)
 	// PruneDeliveries deletes delivery-log entries attempted before `before`.
 	PruneDeliveries(ctx context.Context, before time.Time) (int64, error)
+	// LockDelivery makes this process the only one delivering (ok false
+	// while another is); unlock gives the role up.
+	LockDelivery(ctx context.Context) (unlock func(), ok bool, err error)
 }
 
 // Disabler records that an endpoint failed too often in a row and returns
@@ -120,9 +123,33 @@ func (p *Pool) Wake(ids []string) {
 	}
 }
 
-// Run starts workers until ctx ends, then waits for them: an attempt in
-// flight is cut by ctx, and recorded as failed only if it got that far.
+// Run delivers until ctx ends. Only one process of a database delivers:
+// Run first waits to be the one (an advisory lock), polling, so that a
+// second projector process stands by instead of sending everything twice.
 func (p *Pool) Run(ctx context.Context) error {
+	standingBy := false
+	for {
+		unlock, ok, err := p.queue.LockDelivery(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if ok {
+			defer unlock()
+			return p.deliver(ctx)
+		}
+		if err != nil {
+			p.logger.Warn("take the webhook delivery lock failed", "err", err)
+		} else if !standingBy {
+			p.logger.Info("another process delivers webhooks; standing by")
+		}
+		standingBy = true
+		sleep(ctx, 5*p.cfg.PollEvery)
+	}
+}
+
+// deliver starts workers until ctx ends, then waits for them: an attempt in
+// flight is cut by ctx, and recorded as failed only if it got that far.
+func (p *Pool) deliver(ctx context.Context) error {
 	defer func() {
 		p.wg.Wait()
 		if err := p.flush(context.WithoutCancel(ctx)); err != nil {

@@ -303,3 +303,22 @@ func TestWebhookStore_PruningDropsOnlyLogEntriesPastTheRetention(t *testing.T) {
 		t.Fatalf("left %+v, want the recent entry only", log)
 	}
 }
+
+func TestWebhookStore_OneProcessAtATimeHoldsTheDeliveryLock(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.NewDatabase(t)
+	a, b := webhookstore.New(pool), webhookstore.New(pool)
+	unlock, ok, err := a.LockDelivery(t.Context())
+	if err != nil || !ok {
+		t.Fatalf("first: %v %v", ok, err)
+	}
+	if _, ok, err := b.LockDelivery(t.Context()); err != nil || ok {
+		t.Fatalf("second while the first holds it: %v %v", ok, err)
+	}
+	unlock()
+	unlock2, ok, err := b.LockDelivery(t.Context())
+	if err != nil || !ok {
+		t.Fatalf("second after the first let go: %v %v", ok, err)
+	}
+	unlock2()
+}

@@ -277,3 +277,29 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, e
 	tag, err := s.pool.Exec(ctx, pruneSQL, before)
 	return tag.RowsAffected(), postgres.Classify(err)
 }
+
+// deliveryLockKey is the advisory lock of the process that delivers.
+const deliveryLockKey int64 = 0x666c7077686b // "flpwhk"
+
+// LockDelivery tries to make this process the one that delivers webhooks:
+// a session advisory lock, held on a connection of its own until unlock
+// (or until that connection drops). ok is false while another process
+// holds it.
+func (s *Store) LockDelivery(ctx context.Context) (unlock func(), ok bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, postgres.Classify(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, deliveryLockKey).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, postgres.Classify(err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, deliveryLockKey); err != nil {
+			conn.Conn().Close(ctx) // a closed session holds no lock
+		}
+		conn.Release()
+	}, true, nil
+}
