@@ -1,10 +1,13 @@
 package webhooktest
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,7 +139,9 @@ func TestWebhooks_AQueuedDeliverySurvivesARestart(t *testing.T) {
 
 func TestWebhooks_ARunOfFailuresDisablesTheEndpointWithAnEvent(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, settings{disableAfter: 3, retryMin: 10 * time.Millisecond})
+	var logs syncBuffer
+	h := newHarness(t, settings{disableAfter: 3, retryMin: 10 * time.Millisecond,
+		logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	dead := newReceiver(t, secret, always(http.StatusInternalServerError))
 	id := h.register(dead.URL, secret, nil, nil)
 	h.raise("dev-1", raised("dev-1", time.Now()))
@@ -172,6 +177,27 @@ func TestWebhooks_ARunOfFailuresDisablesTheEndpointWithAnEvent(t *testing.T) {
 	if len(log) != 3 {
 		t.Errorf("%d attempts after disabling at 3", len(log))
 	}
+	if out := logs.String(); !strings.Contains(out, "webhook disabled") || strings.Contains(out, secret) {
+		t.Errorf("the log should tell of the disabling and never hold the secret:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that goroutines may write to at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestWebhooks_ASlowEndpointDoesNotDelayAHealthyOne(t *testing.T) {
