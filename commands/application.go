@@ -23,6 +23,8 @@ type Application struct {
 	SetAlertRule        SetAlertRuleHandler
 	CreateReadKey       CreateReadKeyHandler
 	RevokeReadKey       RevokeReadKeyHandler
+	RegisterWebhook     RegisterWebhookHandler
+	RemoveWebhook       RemoveWebhookHandler
 }
 
 // NewApplication builds every handler on one store and clock.
@@ -46,5 +48,15 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		SetAlertRule:        SetAlertRuleHandler{devices: d, clock: clock},
 		CreateReadKey:       CreateReadKeyHandler{devices: d, clock: clock},
 		RevokeReadKey:       RevokeReadKeyHandler{devices: d, clock: clock},
+		RegisterWebhook:     RegisterWebhookHandler{store: store, devices: d, clock: clock},
+		RemoveWebhook:       RemoveWebhookHandler{store: store, devices: d, clock: clock},
 	}
+}
+
+// WithWebhookTargets returns the application with the SSRF guard webhook
+// registrations are checked against. Without one, RegisterWebhook refuses
+// every endpoint (unavailable): no target is ever accepted unchecked.
+func (a Application) WithWebhookTargets(t WebhookTargets) Application {
+	a.RegisterWebhook.targets = t
+	return a
 }

@@ -54,6 +54,12 @@ func writes() []write {
 		{"DecommissionVehicle", vehicleA, false, func(f *fixture, ctx context.Context, c commands.Caller) (commands.Outcome, error) {
 			return f.app.DecommissionVehicle.Handle(ctx, &commands.DecommissionVehicle{Caller: c, VID: vehicleA})
 		}},
+		{"RegisterWebhook", stationA, false, func(f *fixture, ctx context.Context, c commands.Caller) (commands.Outcome, error) {
+			return f.app.RegisterWebhook.Handle(ctx, &commands.RegisterWebhook{Caller: c, ID: "hook-new", URL: "https://hooks.example.com/new", Secret: "0123456789abcdef"})
+		}},
+		{"RemoveWebhook", vehicleA, false, func(f *fixture, ctx context.Context, c commands.Caller) (commands.Outcome, error) {
+			return f.app.RemoveWebhook.Handle(ctx, &commands.RemoveWebhook{Caller: c, ID: webhookA})
+		}},
 	}
 	for _, id := range []string{stationA, vehicleA} {
 		ws = append(ws,

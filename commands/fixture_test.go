@@ -58,7 +58,7 @@ func newFixtureOn(t *testing.T, policy domain.TelemetryPolicy, at time.Time) *fi
 	t.Helper()
 	clock := func() time.Time { return at }
 	store := memstore.New(clock)
-	f := &fixture{t: t, ctx: t.Context(), store: store, app: commands.NewApplication(store, clock, policy)}
+	f := &fixture{t: t, ctx: t.Context(), store: store, app: commands.NewApplication(store, clock, policy).WithWebhookTargets(anyTarget{})}
 	f.registerStation(stationA)
 	f.registerStation(stationB)
 	f.registerVehicle(vehicleA)
@@ -67,8 +67,19 @@ func newFixtureOn(t *testing.T, policy domain.TelemetryPolicy, at time.Time) *fi
 	f.must(f.recordMeasurements(operator, stationA, m1))
 	_, hash := domain.NewReadKey(readKeyK1)
 	f.must(f.app.CreateReadKey.Handle(f.ctx, &commands.CreateReadKey{Caller: operator, KeyID: readKeyK1, Name: "fixture", KeyHash: hash}))
+	f.must(f.app.RegisterWebhook.Handle(f.ctx, &commands.RegisterWebhook{Caller: operator, ID: webhookA,
+		URL: "https://hooks.example.com/a", Secret: "0123456789abcdef"}))
 	return f
 }
+
+// webhookA is the fixture's registered webhook.
+const webhookA = "hook-a"
+
+// anyTarget lets every webhook target through: the SSRF guard is
+// infra/webhook's, tested there.
+type anyTarget struct{}
+
+func (anyTarget) CheckTarget(context.Context, string) error { return nil }
 
 func stationProfile(name string) domain.StationProfile {
 	return domain.StationProfile{Name: name, Location: domain.Location{Lat: 50.06, Lon: 19.94}, TimeZone: "Europe/Warsaw"}

@@ -19,6 +19,7 @@ var (
 	ErrUnauthenticated      = errors.New("missing or invalid token")
 	ErrForbidden            = errors.New("forbidden")
 	ErrUnavailable          = errors.New("temporarily unavailable")
+	ErrWebhookNotFound      = errors.New("webhook not found")
 )
 
 // Machine-readable error codes, stable across processes: a command handled on
@@ -35,6 +36,7 @@ const (
 	CodeForbidden      = "forbidden"
 	CodeUnavailable    = "unavailable"
 	CodeInternal       = "internal"
+	CodeNoWebhook      = "webhook_not_found"
 )
 
 var codeSentinels = []struct {
@@ -52,6 +54,7 @@ var codeSentinels = []struct {
 	{CodeForbidden, ErrForbidden},
 	{CodeUnavailable, ErrUnavailable},
 	{CodeReadKeyNotFound, ErrReadKeyNotFound},
+	{CodeNoWebhook, ErrWebhookNotFound},
 }
 
 // Code returns the machine code of err, CodeInternal when it wraps no domain

@@ -196,6 +196,12 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return decodeAs[ReadKeyCreated](data)
 	case TypeReadKeyRevoked:
 		return decodeAs[ReadKeyRevoked](data)
+	case TypeWebhookRegistered:
+		return decodeAs[WebhookRegistered](data)
+	case TypeWebhookRemoved:
+		return decodeAs[WebhookRemoved](data)
+	case TypeWebhookDisabled:
+		return decodeAs[WebhookDisabled](data)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, eventType)
 }

@@ -145,6 +145,8 @@ func Handlers(app commands.Application, backend requestreply.Backend[commands.Ou
 		handler(h, "SetAlertRule", app.SetAlertRule.Handle),
 		handler(h, "CreateReadKey", app.CreateReadKey.Handle),
 		handler(h, "RevokeReadKey", app.RevokeReadKey.Handle),
+		handler(h, "RegisterWebhook", app.RegisterWebhook.Handle),
+		handler(h, "RemoveWebhook", app.RemoveWebhook.Handle),
 	}
 }
 

@@ -46,6 +46,8 @@ var writeRoutes = []writeRoute{
 	{"POST", "/v1/read-keys", `{"name": "wall screen", "devices": ["st-a"]}`, false},
 	{"DELETE", "/v1/read-keys/{id}", ``, false}, // the key the test creates as "st-a"
 	{"POST", "/v1/imports", "station,type,value,measured_at\nst-a,pm25,1,2026-06-01T11:00:00Z\n", false},
+	{"POST", "/v1/webhooks", `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`, false},
+	{"DELETE", "/v1/webhooks/{id}", ``, false},
 }
 
 // routeHeaders are the headers a route's body needs: an import is a file.
@@ -76,6 +78,10 @@ func TestCommandAPI_EveryWriteRouteAuthorizesItsCaller(t *testing.T) {
 	if _, err := app.CreateReadKey.Handle(t.Context(), &commands.CreateReadKey{Caller: commands.Caller{Admin: true}, KeyID: "st-a", Name: "st-a", KeyHash: hash}); err != nil {
 		t.Fatal(err)
 	}
+	// Webhook routes are the operator's alone; a station's tokens try them.
+	hook := s.do(t, "POST", "/v1/webhooks", admin, `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`)
+	own["webhooks"], _ = hook.body["id"].(string)
+	tokens["webhooks"] = tokens["stations"]
 
 	type caller struct {
 		name  string
@@ -88,10 +94,10 @@ func TestCommandAPI_EveryWriteRouteAuthorizesItsCaller(t *testing.T) {
 		{"malformed token", func(string) string { return "not-a-token" }, refused(401)},
 		{"own id, forged secret", func(kind string) string { return own[kind] + "." + strings.Repeat("x", 43) }, refused(401)},
 		{"another device of the same kind", func(kind string) string {
-			return map[string]string{"stations": otherStation, "vehicles": otherVehicle}[kind]
+			return map[string]string{"stations": otherStation, "vehicles": otherVehicle, "webhooks": otherStation}[kind]
 		}, refused(403)},
 		{"a device of the other kind", func(kind string) string {
-			return map[string]string{"stations": tokens["vehicles"], "vehicles": tokens["stations"]}[kind]
+			return map[string]string{"stations": tokens["vehicles"], "vehicles": tokens["stations"], "webhooks": tokens["vehicles"]}[kind]
 		}, refused(403)},
 		{"the device itself", func(kind string) string { return tokens[kind] }, func(r writeRoute) int {
 			if r.deviceMay {
@@ -169,7 +175,12 @@ func TestCommandAPI_EveryWriteRouteAuthenticatesBeforeItReadsTheBody(t *testing.
 		"vehicles": s.register(t, "vehicles", "veh-a"),
 	}
 	other := map[string]string{"stations": s.register(t, "stations", "st-b"), "vehicles": s.register(t, "vehicles", "veh-b")}
+	other["webhooks"] = other["stations"]
 	own := map[string]string{"stations": "st-a", "vehicles": "veh-a"}
+	// Webhook routes are the operator's alone; a station's tokens try them.
+	hook := s.do(t, "POST", "/v1/webhooks", admin, `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`)
+	own["webhooks"], _ = hook.body["id"].(string)
+	tokens["webhooks"] = tokens["stations"]
 	callers := []struct {
 		name   string
 		token  func(kind string) string

@@ -40,6 +40,8 @@ type Config struct {
 	// (POST /v1/imports); without it the import routes answer 503.
 	Imports        Imports
 	MaxImportBytes int64
+	// Webhooks, if set, serves GET /v1/webhooks/{id}/deliveries (503 without).
+	Webhooks WebhookLog
 }
 
 type api struct {
@@ -77,6 +79,9 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/read-keys/{id}", a.operator(a.revokeReadKey)).Methods(http.MethodDelete)
 	v1.HandleFunc("/imports", a.operator(a.importsOn(a.createImport))).Methods(http.MethodPost)
 	v1.HandleFunc("/imports/{id}", a.operator(a.importsOn(a.getImport))).Methods(http.MethodGet)
+	v1.HandleFunc("/webhooks", a.operator(a.registerWebhook)).Methods(http.MethodPost)
+	v1.HandleFunc("/webhooks/{id}", a.operator(a.removeWebhook)).Methods(http.MethodDelete)
+	v1.HandleFunc("/webhooks/{id}/deliveries", a.operator(a.webhookDeliveries)).Methods(http.MethodGet)
 	if cfg.DeviceLimiter != nil {
 		v1.Use(cfg.DeviceLimiter.Middleware(telemetryDevice))
 	}
@@ -443,7 +448,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch body.Error.Code {
 	case domain.CodeInvalid:
 		status = http.StatusBadRequest
-	case domain.CodeNotFound, domain.CodeNoMeasurement, domain.CodeReadKeyNotFound:
+	case domain.CodeNotFound, domain.CodeNoMeasurement, domain.CodeReadKeyNotFound, domain.CodeNoWebhook:
 		status = http.StatusNotFound
 	case domain.CodeExpired:
 		status = http.StatusGone

@@ -57,7 +57,7 @@ func newServerWithPolicy(t testing.TB, limiter *httpx.DeviceRateLimiter, logs io
 	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return now }, policy)
+	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return now }, policy).WithWebhookTargets(exampleTargets{})
 	b, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package commandapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,29 +24,72 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/importjobs"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/webhookstore"
 )
 
 const specAdmin = "spec-admin-token"
 
 // specServer serves the command API over the real in-process bus and a
 // throwaway PostgreSQL event store, its clock stopped at now, and returns
-// the handler and a checker of its OpenAPI document.
-func specServer(t *testing.T, now time.Time) (http.Handler, *openapitest.Checker) {
+// the handler, a checker of its OpenAPI document and a function that
+// projects the webhooks registered so far.
+func specServer(t *testing.T, now time.Time) (http.Handler, *openapitest.Checker, func()) {
 	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	app := commands.NewApplication(eventstore.New(pool, eventstore.Config{Unbatched: true}), func() time.Time { return now }, domain.DefaultTelemetryPolicy)
+	store := eventstore.New(pool, eventstore.Config{Unbatched: true})
+	app := commands.NewApplication(store, func() time.Time { return now }, domain.DefaultTelemetryPolicy).WithWebhookTargets(exampleTargets{})
 	b, err := bus.NewInProcess(app, logger, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
+	hooks := webhookstore.New(pool)
 	h := commandapi.NewHandler(b, commandapi.Config{AdminToken: specAdmin, MaxBodyBytes: 16 << 10, RequestTimeout: 10 * time.Second,
-		Imports: importjobs.New(pool), MaxImportBytes: 32 << 10},
+		Imports: importjobs.New(pool), MaxImportBytes: 32 << 10, Webhooks: hooks},
 		httpx.NewRegistry(), logger, httpx.Pinger(pool.Ping))
+	project := func() { specDispatch(t, store, hooks, logger) }
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return h, openapitest.New(t, srv.URL)
+	return h, openapitest.New(t, srv.URL), project
+}
+
+// exampleTargets accepts every webhook target: the examples name
+// hooks.example.com, which need not resolve where tests run (the SSRF guard
+// has tests of its own in infra/webhook).
+type exampleTargets struct{}
+
+func (exampleTargets) CheckTarget(context.Context, string) error { return nil }
+
+// specDispatch projects the webhooks registered so far (the projector
+// process's job), so the delivery log route knows them.
+func specDispatch(t *testing.T, store *eventstore.Store, hooks *webhookstore.Store, logger *slog.Logger) {
+	t.Helper()
+	d := commands.NewWebhookDispatcher(store, nil, hooks, logger, commands.WebhookDispatcherConfig{})
+	if err := d.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	head, err := store.Head(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Events become readable once older transactions of the cluster end.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := d.Step(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := hooks.WebhookCheckpoint(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cp.Less(head) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook dispatcher stands at %s, short of the log's head %s", cp, head)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestOpenAPI_DocumentMatchesRoutesAndRealAnswers checks the command API's
@@ -55,7 +99,7 @@ func specServer(t *testing.T, now time.Time) (http.Handler, *openapitest.Checker
 // included, match the documented statuses, headers and schemas. Requests
 // the API accepts must satisfy the documented request schemas too.
 func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
-	h, c := specServer(t, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
+	h, c, project := specServer(t, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
 	c.CheckRoutes(h)
 	const m1 = `{"measurements": [{"id": "m-1", "type": "pm25", "value": 12.5, "measured_at": "2026-06-01T11:00:00Z"},
 		{"type": "temperature", "value": -3, "measured_at": "2026-06-01T11:00:00Z"}]}`
@@ -166,6 +210,27 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 		}
 	}
 	c.Do("GET", "/v1/imports/nope", specAdmin, "", 404)
+	// Webhooks.
+	hook := c.Do("POST", "/v1/webhooks", specAdmin, `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef", "types": ["AlertRaised"], "devices": ["krk-1"]}`, 201)
+	hookID, _ := hook["id"].(string)
+	c.Do("POST", "/v1/webhooks", specAdmin, `{"url": "ftp://hooks.example.com/a", "secret": "0123456789abcdef"}`, 400)
+	c.Do("POST", "/v1/webhooks", specAdmin, `{"url": "https://hooks.example.com/a", "secret": "short"}`, 400)
+	c.Do("POST", "/v1/webhooks", specAdmin, `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef", "types": ["Nope"]}`, 400)
+	c.Do("POST", "/v1/webhooks", "", `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`, 401)
+	c.Do("POST", "/v1/webhooks", vToken, `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`, 403)
+	project()
+	if r := c.Do("GET", "/v1/webhooks/"+hookID+"/deliveries", specAdmin, "", 200); r != nil {
+		if d, _ := r["deliveries"].([]any); len(d) != 0 {
+			t.Errorf("a new webhook has delivered nothing: %v", r)
+		}
+	}
+	c.Do("GET", "/v1/webhooks/"+hookID+"/deliveries?limit=0", specAdmin, "", 400)
+	c.Do("GET", "/v1/webhooks/nope/deliveries", specAdmin, "", 404)
+	c.Do("DELETE", "/v1/webhooks/"+hookID, specAdmin, "", 204)
+	c.Do("DELETE", "/v1/webhooks/"+hookID, specAdmin, "", 404)
+	c.Do("DELETE", "/v1/webhooks/nope", vToken, "", 403)
+	project()
+	c.Do("GET", "/v1/webhooks/"+hookID+"/deliveries", specAdmin, "", 404)
 
 	// Operations and pages.
 	c.Do("GET", "/healthz", "", "", 200)
@@ -194,6 +259,7 @@ func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
 		"POST /v1/stations/{id}/alert-rules", "POST /v1/vehicles", "PUT /v1/vehicles/{vid}", "POST /v1/vehicles/{vid}/events",
 		"POST /v1/read-keys",
 		"POST /v1/imports",
+		"POST /v1/webhooks",
 	}
 	type example struct {
 		path        string // with the path parameters' examples
@@ -254,7 +320,7 @@ func TestOpenAPI_EveryWriteCarriesARequestExampleTheAPIAccepts(t *testing.T) {
 		return
 	}
 
-	_, c := specServer(t, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)) // the examples' day
+	_, c, _ := specServer(t, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)) // the examples' day
 	for _, key := range order {
 		method, _, _ := strings.Cut(key, " ")
 		ex := examples[key]

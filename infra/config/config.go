@@ -54,6 +54,13 @@ type Config struct {
 	OfflineAfter       time.Duration // FLEETPULSE_OFFLINE_AFTER
 	Alerting           bool          // FLEETPULSE_ALERTING
 
+	WebhookAllow        string        // FLEETPULSE_WEBHOOK_ALLOW
+	WebhookDisableAfter int           // FLEETPULSE_WEBHOOK_DISABLE_AFTER
+	WebhookTimeout      time.Duration // FLEETPULSE_WEBHOOK_TIMEOUT
+	WebhookRetryMin     time.Duration // FLEETPULSE_WEBHOOK_RETRY_MIN
+	WebhookRetryMax     time.Duration // FLEETPULSE_WEBHOOK_RETRY_MAX
+	WebhookLogRetention time.Duration // FLEETPULSE_WEBHOOK_LOG_RETENTION
+
 	RawRetention    time.Duration // FLEETPULSE_RAW_RETENTION
 	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
 	DedupHorizon    time.Duration // FLEETPULSE_DEDUP_HORIZON
@@ -109,6 +116,12 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_IMPORT_MAX_BYTES", "1073741824", "largest import upload the command API takes (413 beyond); uploads are kept in PostgreSQL until their job ends"},
 	{"FLEETPULSE_IMPORT_BATCH", "5000", "rows an import sends between two commits of its progress, one command per station (at most 10000)"},
 	{"FLEETPULSE_IMPORT_LEASE", "1m", "an import job whose process stops committing for this long (it died) is resumed by another"},
+	{"FLEETPULSE_WEBHOOK_ALLOW", "(empty: none)", "webhook targets allowed although loopback, private, link-local, unspecified or multicast: CIDR prefixes, addresses and exact host names, comma-separated (e.g. `10.20.0.0/16,hooks.internal`)"},
+	{"FLEETPULSE_WEBHOOK_DISABLE_AFTER", "20", "failed delivery attempts in a row that disable a webhook (WebhookDisabled)"},
+	{"FLEETPULSE_WEBHOOK_TIMEOUT", "10s", "time limit of one webhook delivery attempt"},
+	{"FLEETPULSE_WEBHOOK_RETRY_MIN", "1s", "wait after a webhook's first failed attempt; each further failure doubles it (with +-50% jitter)"},
+	{"FLEETPULSE_WEBHOOK_RETRY_MAX", "10m", "longest wait between two attempts of a webhook delivery"},
+	{"FLEETPULSE_WEBHOOK_LOG_RETENTION", "30d", "how long webhook delivery-log entries are kept (pruned hourly)"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -174,6 +187,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.MQTTTopicRoot = r.str("FLEETPULSE_MQTT_TOPIC_ROOT")
 	c.OfflineAfter = r.duration("FLEETPULSE_OFFLINE_AFTER")
 	c.Alerting = r.bool("FLEETPULSE_ALERTING")
+	c.WebhookAllow = getenv("FLEETPULSE_WEBHOOK_ALLOW")
+	c.WebhookDisableAfter = r.int("FLEETPULSE_WEBHOOK_DISABLE_AFTER")
+	c.WebhookTimeout = r.duration("FLEETPULSE_WEBHOOK_TIMEOUT")
+	c.WebhookRetryMin = r.duration("FLEETPULSE_WEBHOOK_RETRY_MIN")
+	c.WebhookRetryMax = r.duration("FLEETPULSE_WEBHOOK_RETRY_MAX")
+	c.WebhookLogRetention = r.days("FLEETPULSE_WEBHOOK_LOG_RETENTION")
 	c.RawRetention = r.days("FLEETPULSE_RAW_RETENTION")
 	c.HourlyRetention = r.days("FLEETPULSE_HOURLY_RETENTION")
 	c.DedupHorizon = r.days("FLEETPULSE_DEDUP_HORIZON")
@@ -251,6 +270,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("bus_replicas", c.BusReplicas),
 		slog.Bool("mqtt_enabled", c.MQTTEnabled),
 		slog.Bool("alerting", c.Alerting),
+		slog.String("webhook_allow", c.WebhookAllow),
+		slog.Int("webhook_disable_after", c.WebhookDisableAfter),
 		slog.Duration("raw_retention", c.RawRetention),
 		slog.Duration("hourly_retention", c.HourlyRetention),
 		slog.Duration("dedup_horizon", c.DedupHorizon),

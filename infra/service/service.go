@@ -31,6 +31,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/importjobs"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/webhookstore"
 	"github.com/fleetpulse/fleetpulse/infra/retry"
 	"github.com/fleetpulse/fleetpulse/projections"
 	"github.com/fleetpulse/fleetpulse/readapi"
@@ -96,7 +97,11 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 		return errors.New("FLEETPULSE_ADMIN_TOKEN is required by the command API")
 	}
 	reg := httpx.NewRegistry()
-	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg))
+	guard, err := WebhookGuard(cfg)
+	if err != nil {
+		return err
+	}
+	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg)).WithWebhookTargets(guard)
 	var cmdBus interface {
 		commandapi.Dispatcher
 		Close() error
@@ -128,6 +133,7 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 	apiCfg := commandapi.Config{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		DeviceLimiter: httpx.NewDeviceRateLimiter(cfg.DeviceRate, cfg.DeviceBurst, time.Now),
+		Webhooks:      webhookstore.New(env.Pool),
 	}
 	importsDone := make(chan struct{})
 	if cfg.ImportJobs {
@@ -144,7 +150,7 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 	}
 	h := commandapi.NewHandler(cmdBus, apiCfg, reg, logger.With("api", "command"), httpx.Pinger(store.Ping))
 	stopMQTT := startMQTTBridge(ctx, cfg, cmdBus, reg, logger)
-	err := httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
+	err = httpx.Serve(ctx, cfg.CommandAddr, h, cfg.ShutdownTimeout, logger.With("api", "command"), readyChan(ready, "command"))
 	if merr := stopMQTT(); err == nil {
 		err = merr
 	}
@@ -208,7 +214,11 @@ func RunCommandWorker(ctx context.Context, cfg config.Config, env Env, logger *s
 	}
 	store := env.Store
 	reg := httpx.NewRegistry()
-	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg))
+	guard, err := WebhookGuard(cfg)
+	if err != nil {
+		return err
+	}
+	app := commands.NewApplication(appendingStore(reg, env), time.Now, TelemetryPolicy(cfg)).WithWebhookTargets(guard)
 	wcfg := busConfig(cfg, env)
 	wcfg.Metrics = bus.NewMetrics(reg)
 	w, err := bus.NewWorker(ctx, app, wcfg, logger)
@@ -300,6 +310,14 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 			return alerting.Run(gctx, store, checkpoints, alerting.SystemClock{}, logger.With("component", "alerting"),
 				alerting.Config{OfflineAfter: cfg.OfflineAfter, Metrics: alertMetrics})
 		})
+		// Alert webhooks: dispatched from the log beside the projector,
+		// delivered by workers of their own; neither waits on the other.
+		guard, err := WebhookGuard(cfg)
+		if err != nil {
+			return err
+		}
+		hooks := NewWebhooks(cfg, store, webhookstore.New(pool), guard, logger, WebhookMetrics(reg))
+		g.Go(func() error { return hooks.Run(gctx) })
 	default:
 		logger.Info("alerting is off (FLEETPULSE_ALERTING=false): no alerts, no device status")
 	}

@@ -1,0 +1,100 @@
+package commands_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/fleetpulse/fleetpulse/commands"
+	"github.com/fleetpulse/fleetpulse/domain"
+)
+
+// memOutbox keeps what the dispatcher commits, as the PostgreSQL outbox
+// does, for the dispatcher's decisions to be read.
+type memOutbox struct {
+	checkpoint domain.Position
+	active     map[string]domain.Webhook
+	queued     []commands.WebhookDelivery
+}
+
+func (o *memOutbox) WebhookCheckpoint(context.Context) (domain.Position, error) {
+	return o.checkpoint, nil
+}
+
+func (o *memOutbox) ActiveWebhooks(context.Context) ([]domain.Webhook, error) {
+	var out []domain.Webhook
+	for _, w := range o.active {
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+func (o *memOutbox) CommitWebhooks(_ context.Context, from, to domain.Position, b *commands.WebhookBatch) error {
+	if from != o.checkpoint {
+		return commands.ErrWebhookCheckpointMoved
+	}
+	for _, w := range b.Registered {
+		o.active[w.ID] = w
+	}
+	for _, id := range append(b.Removed, b.Disabled...) {
+		delete(o.active, id)
+	}
+	o.queued = append(o.queued, b.Deliveries...)
+	o.checkpoint = to
+	return nil
+}
+
+// TestWebhookDispatcher_AnAlertGoesToTheEndpointsActiveAtItsPointOfTheLog:
+// an alert recorded before a webhook's registration, or after its removal,
+// is not sent to it; a restarted dispatcher knows the endpoints again.
+func TestWebhookDispatcher_AnAlertGoesToTheEndpointsActiveAtItsPointOfTheLog(t *testing.T) {
+	f := newFixture(t) // webhookA registered, for every alert
+	alert := func(dev string, at time.Time) string {
+		t.Helper()
+		e := domain.AlertRaised{DeviceID: dev, Rule: "r", Type: "pm25", Threshold: 1, Value: 2, Since: at, At: at}
+		data, err := domain.NewEventData(commands.AlertEventID(e), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.Append(f.ctx, domain.AlertStream(dev), domain.AnyVersion, []domain.EventData{data}); err != nil {
+			t.Fatal(err)
+		}
+		return data.ID
+	}
+	first := alert(stationA, now)
+	f.must(f.app.RegisterWebhook.Handle(f.ctx, &commands.RegisterWebhook{Caller: operator, ID: "hook-b",
+		URL: "https://hooks.example.com/b", Secret: "0123456789abcdef", Devices: []string{stationB}}))
+	second := alert(stationB, now.Add(time.Minute))
+	f.must(f.app.RemoveWebhook.Handle(f.ctx, &commands.RemoveWebhook{Caller: operator, ID: webhookA}))
+	third := alert(stationB, now.Add(2*time.Minute))
+
+	out := &memOutbox{active: map[string]domain.Webhook{}}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d := commands.NewWebhookDispatcher(f.store, nil, out, logger, commands.WebhookDispatcherConfig{BatchSize: 3})
+	if err := d.Load(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, err := d.Step(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	want := []struct{ hook, event string }{{webhookA, first}, {webhookA, second}, {"hook-b", second}, {"hook-b", third}}
+	if len(out.queued) != len(want) {
+		t.Fatalf("queued %+v, want %v", out.queued, want)
+	}
+	for i, w := range want {
+		if q := out.queued[i]; q.WebhookID != w.hook || q.EventID != w.event || q.EventType != domain.TypeAlertRaised || len(q.Payload) == 0 {
+			t.Errorf("queued[%d] = %s/%s, want %s/%s", i, q.WebhookID, q.EventID, w.hook, w.event)
+		}
+	}
+	if _, ok := out.active[webhookA]; ok || len(out.active) != 1 {
+		t.Errorf("active endpoints after the log: %v", out.active)
+	}
+}
