@@ -18,6 +18,7 @@ type Store interface {
 	VehicleEventStore
 	AlertStore
 	FreshnessStore
+	LiveStore
 	// Ping says whether the read models can be reached; its error is the
 	// readiness answer's message.
 	Ping(ctx context.Context) error

@@ -53,6 +53,11 @@ type Config struct {
 	RawRetention    time.Duration // FLEETPULSE_RAW_RETENTION
 	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
 	DedupHorizon    time.Duration // FLEETPULSE_DEDUP_HORIZON
+
+	ReadCacheBytes int           // FLEETPULSE_READ_CACHE_BYTES
+	LiveRetention  time.Duration // FLEETPULSE_LIVE_RETENTION
+	LiveBuffer     int           // FLEETPULSE_LIVE_BUFFER
+	LiveHeartbeat  time.Duration // FLEETPULSE_LIVE_HEARTBEAT
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -92,6 +97,10 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_RAW_RETENTION", "90d", "how long raw measurements and vehicle events are kept, by their measured time (whole partitions are dropped; daily aggregates keep counting them); corrections are accepted for measurements measured within it, less two days"},
 	{"FLEETPULSE_HOURLY_RETENTION", "730d", "how long hourly aggregates are kept (daily aggregates are kept for ever)"},
 	{"FLEETPULSE_DEDUP_HORIZON", "7d", "how long after it was recorded a measurement id or event eid is still recognised as a duplicate"},
+	{"FLEETPULSE_READ_CACHE_BYTES", "67108864", "memory the read API's response cache may hold (encoded and gzip bodies); 0 turns the cache off"},
+	{"FLEETPULSE_LIVE_RETENTION", "10m", "how long the projector keeps each commit's changes for live push (SSE) clients to resume from with Last-Event-ID; one that was away longer is told to reload"},
+	{"FLEETPULSE_LIVE_BUFFER", "256", "changes a live push subscriber may have waiting; a client that falls further behind is disconnected (it resumes with Last-Event-ID)"},
+	{"FLEETPULSE_LIVE_HEARTBEAT", "15s", "how often an idle live push stream gets a comment line, so proxies keep it open"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -147,6 +156,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.RawRetention = r.days("FLEETPULSE_RAW_RETENTION")
 	c.HourlyRetention = r.days("FLEETPULSE_HOURLY_RETENTION")
 	c.DedupHorizon = r.days("FLEETPULSE_DEDUP_HORIZON")
+	c.ReadCacheBytes = r.count("FLEETPULSE_READ_CACHE_BYTES")
+	c.LiveRetention = r.duration("FLEETPULSE_LIVE_RETENTION")
+	c.LiveBuffer = r.int("FLEETPULSE_LIVE_BUFFER")
+	c.LiveHeartbeat = r.duration("FLEETPULSE_LIVE_HEARTBEAT")
 	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
 	if c.MQTTClientID == "" {
 		host, _ := os.Hostname()
@@ -236,6 +249,15 @@ func (r *reader) int(name string) int {
 	v, err := strconv.Atoi(r.str(name))
 	if err != nil || v <= 0 {
 		r.errs = append(r.errs, fmt.Sprintf("%s: want a positive integer, got %q", name, r.str(name)))
+	}
+	return v
+}
+
+// count is int that also takes 0.
+func (r *reader) count(name string) int {
+	v, err := strconv.Atoi(r.str(name))
+	if err != nil || v < 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s: want 0 or a positive integer, got %q", name, r.str(name)))
 	}
 	return v
 }

@@ -183,8 +183,28 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	h := readapi.NewHandler(queries, readapi.Config{RequestTimeout: cfg.RequestTimeout}, time.Now, reg, logger.With("api", "read"))
-	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
+	rcfg := readapi.Config{RequestTimeout: cfg.RequestTimeout, CacheBytes: cfg.ReadCacheBytes,
+		LiveBuffer: cfg.LiveBuffer, LiveHeartbeat: cfg.LiveHeartbeat}
+	if cfg.ReadCacheBytes == 0 {
+		rcfg.CacheBytes = -1
+	}
+	if cfg.ReadPostgresURL == cfg.PostgresURL {
+		// Commit notifications are not replicated: on a hot standby the
+		// read API neither caches nor pushes, it reads every request.
+		rcfg.Commits = readmodel.NewCommitListener(cfg.PostgresURL, logger.With("component", "commit-listener"))
+	} else {
+		logger.Info("reading a hot standby: response cache and live push are off")
+	}
+	api := readapi.New(queries, rcfg, time.Now, reg, logger.With("api", "read"))
+	listenCtx, stopListening := context.WithCancel(ctx)
+	listened := make(chan error, 1)
+	go func() { listened <- api.Run(listenCtx) }()
+	err = httpx.Serve(ctx, cfg.ReadAddr, api, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
+	stopListening()
+	if lerr := <-listened; err == nil {
+		err = lerr
+	}
+	return err
 }
 
 // RunProjector keeps the read models up to date until ctx ends, and runs
@@ -249,7 +269,8 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 // WriterConfig is the read models' writer configuration: how long the
 // time-partitioned read models keep rows.
 func WriterConfig(cfg config.Config) readmodel.WriterConfig {
-	return readmodel.WriterConfig{Retention: readmodel.Retention{Raw: cfg.RawRetention, Hourly: cfg.HourlyRetention}}
+	return readmodel.WriterConfig{Retention: readmodel.Retention{Raw: cfg.RawRetention, Hourly: cfg.HourlyRetention},
+		LiveRetention: cfg.LiveRetention}
 }
 
 // TelemetryPolicy is the limits commands check telemetry and corrections against.
