@@ -109,6 +109,17 @@ func (x *API) Run(ctx context.Context) error {
 	return err
 }
 
+// Listening says whether the API hears the projector's commits now: only
+// then does the response cache answer from memory and live push stream.
+func (x *API) Listening() bool {
+	if x.a.hub == nil {
+		return false
+	}
+	x.a.hub.mu.Lock()
+	defer x.a.hub.mu.Unlock()
+	return x.a.hub.ready
+}
+
 // New returns the read API over store.
 func New(store Store, cfg Config, clock func() time.Time, reg *prometheus.Registry, logger *slog.Logger) *API {
 	if cfg.MaxPoints <= 0 {
