@@ -321,13 +321,13 @@ func parseEventID(s string) (domain.Position, error) {
 // change after it, once, in order, then the live ones.
 func (a *api) live(kind Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if a.hub == nil {
-			writeError(w, refuse(errLiveOff, "live push is off on this server"))
-			return
-		}
 		d, err := a.device(r.Context(), kind, mux.Vars(r)["id"])
 		if err != nil {
 			writeError(w, err)
+			return
+		}
+		if a.hub == nil {
+			writeError(w, refuse(errLiveOff, "live push is off on this server"))
 			return
 		}
 		var last *domain.Position
@@ -355,6 +355,9 @@ func (a *api) live(kind Kind) http.HandlerFunc {
 
 func (a *api) stream(w http.ResponseWriter, r *http.Request, sub *subscriber, device string, last *domain.Position, from domain.Position) {
 	rc := http.NewResponseController(w)
+	// The server's read timeout would end the request's context in the
+	// middle of the stream; a stream reads nothing more.
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

@@ -67,7 +67,7 @@ type API struct {
 // NewHandler returns the read API's routes over store, with ops endpoints.
 // Without Config.Commits it serves every request from the store.
 func NewHandler(store Store, cfg Config, clock func() time.Time, reg *prometheus.Registry, logger *slog.Logger) http.Handler {
-	return New(store, cfg, clock, reg, logger)
+	return New(store, cfg, clock, reg, logger).Handler
 }
 
 // Run listens to the projector's commits until ctx ends, feeding the

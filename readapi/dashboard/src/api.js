@@ -62,6 +62,29 @@ async function listAll(kind, signal, maxPages = 20) {
   return out;
 }
 
+// liveStream follows a station's or vehicle's live push stream
+// (server-sent events): onChange runs for each change the projector
+// committed, onReset when changes were missed for longer than the server
+// keeps them (reload the views), onState(open) when the stream opens or
+// breaks. The browser reconnects by itself with Last-Event-ID, and the
+// server sends what was missed. Without EventSource it returns null (the
+// page polls).
+export function liveStream(kind, id, { onChange, onReset, onState }) {
+  if (typeof EventSource === 'undefined') return null;
+  const es = new EventSource(`/v1/${kind}/${enc(id)}/live`);
+  es.addEventListener('open', () => onState(true));
+  es.addEventListener('error', () => onState(false));
+  es.addEventListener('change', (e) => {
+    try {
+      onChange(JSON.parse(e.data));
+    } catch {
+      // not a change this page understands; the next poll covers it
+    }
+  });
+  es.addEventListener('reset', () => onReset());
+  return { close: () => es.close() };
+}
+
 export const api = {
   stations: (signal) => listAll('stations', signal),
   stationLatest: (id, signal) => getJSON(`/v1/stations/${enc(id)}/latest`, signal),
