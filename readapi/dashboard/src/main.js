@@ -652,8 +652,11 @@ async function tick() {
   try {
     await refreshLists();
     followSelection();
-    // A device followed over live push is refreshed as its changes come.
-    await Promise.all([streaming.station ? null : loadStation(false), streaming.vehicle ? null : loadVehicle(false)]);
+    // A station followed over live push is refreshed as its changes come;
+    // its header still shows the status the lists just read. A vehicle's
+    // header and status come with its own answer, so it is refreshed too.
+    if (streaming.station) renderStationHead(state.stations.find((s) => s.id === state.station));
+    await Promise.all([streaming.station ? null : loadStation(false), loadVehicle(false)]);
     state.refreshes++;
     document.body.dataset.refreshes = String(state.refreshes);
     setLive(true);
