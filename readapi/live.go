@@ -44,6 +44,9 @@ type liveHub struct {
 	ready    bool            // the listener is connected and pos is known
 	pos      domain.Position // newest position dispatched
 	notified domain.Position // newest position a notification named
+	// pageDevice is the last device handed out at pos when a page of
+	// changes ended inside a commit, else "".
+	pageDevice string
 	subs     map[string]map[*subscriber]struct{}
 	closed   bool
 }
@@ -157,7 +160,7 @@ func (h *liveHub) dispatch(ctx context.Context) error {
 		h.mu.Lock()
 		ready, from, target, any := h.ready, h.pos, h.notified, len(h.subs) > 0
 		h.mu.Unlock()
-		if !ready || !from.Less(target) {
+		if !ready || (!from.Less(target) && h.pageDevice == "") {
 			return nil
 		}
 		if !any {
@@ -165,12 +168,12 @@ func (h *liveHub) dispatch(ctx context.Context) error {
 			// reads its backlog from the store.
 			h.mu.Lock()
 			if h.pos.Less(target) {
-				h.pos = target
+				h.pos, h.pageDevice = target, ""
 			}
 			h.mu.Unlock()
 			return nil
 		}
-		changes, err := h.store.LiveChanges(ctx, from, nil, liveFetchPage)
+		changes, err := h.store.LiveChanges(ctx, from, h.pageDevice, nil, liveFetchPage)
 		if err != nil {
 			return err
 		}
@@ -189,6 +192,12 @@ func (h *liveHub) dispatch(ctx context.Context) error {
 				}
 			}
 			h.pos = c.Position
+		}
+		// A full page may end inside a commit: the next one goes on after
+		// its last device.
+		h.pageDevice = ""
+		if len(changes) == liveFetchPage {
+			h.pageDevice = changes[len(changes)-1].DeviceID
 		}
 		if len(changes) < liveFetchPage && h.pos.Less(target) {
 			// Everything up to the notified position is committed and was
@@ -388,7 +397,7 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, sub *subscriber, de
 			// The backlog (last, from], from the store.
 			sent = *last
 			for sent.Less(from) {
-				changes, err := a.hub.store.LiveChanges(r.Context(), sent, []string{device}, liveFetchPage)
+				changes, err := a.hub.store.LiveChanges(r.Context(), sent, "", []string{device}, liveFetchPage)
 				if err != nil {
 					return
 				}

@@ -11,9 +11,12 @@ import (
 // position: live push reads it after each commit notification, and a
 // client that reconnects reads from it what it missed.
 type LiveStore interface {
-	// LiveChanges returns, in log order, up to limit changes committed
-	// after after, of the given devices (every device when devices is nil).
-	LiveChanges(ctx context.Context, after domain.Position, devices []string, limit int) ([]LiveChange, error)
+	// LiveChanges returns, in log order then device order, up to limit
+	// changes of the given devices (every device when devices is nil)
+	// after the cursor: after every change at position after when
+	// afterDevice is "", else after that device's change at after (one
+	// commit has a change per device: a page may end inside it).
+	LiveChanges(ctx context.Context, after domain.Position, afterDevice string, devices []string, limit int) ([]LiveChange, error)
 	// LiveBounds returns the newest position pruned from the changes kept
 	// (resuming from an older one could miss changes) and the newest
 	// position kept (floor when none is).

@@ -490,3 +490,32 @@ func TestLive_ASlowClientIsDroppedAndDoesNotDelayOthers(t *testing.T) {
 	}
 	t.Logf("slow client: %d of %d changes before it was dropped; worst delay of the other %v", n, commits, worst)
 }
+
+// TestLive_ACommitOfMoreDevicesThanAPageReachesEverySubscriber: one commit
+// touching 600 devices (more than one page of the journal) reaches the
+// subscriber of the device listed last, and the next commit too.
+func TestLive_ACommitOfMoreDevicesThanAPageReachesEverySubscriber(t *testing.T) {
+	t.Parallel()
+	s, _ := newLiveSystem(t, readapi.Config{})
+	ch := openStream(t, context.Background(), s.url+"/v1/stations/st-1/live", "")
+	c := &projections.Changes{Events: 1}
+	for i := 0; i < 600; i++ {
+		c.Measurements = append(c.Measurements, projections.MeasurementRow{DeviceID: fmt.Sprintf("d-%03d", i),
+			MeasurementID: fmt.Sprintf("d-%d", i), Type: "pm25", Value: 1, MeasuredAt: s.base, RecordedAt: s.base})
+	}
+	c.Measurements = append(c.Measurements, projections.MeasurementRow{DeviceID: "st-1", MeasurementID: "m-0",
+		Type: "pm25", Value: 0, MeasuredAt: s.base, RecordedAt: s.base})
+	to := domain.Position{Commit: 10, Prepare: 10}
+	if err := s.writer.Apply(context.Background(), projections.ReadModels, s.pos, to, c); err != nil {
+		t.Fatal(err)
+	}
+	s.pos = to
+	s.commit(t, "st-1", 1, 1)
+	var got []int
+	for len(got) < 2 {
+		got = append(got, pointValues(t, next(t, ch))...)
+	}
+	if len(got) != 2 || got[0] != 0 || got[1] != 1 {
+		t.Errorf("points %v, want [0 1]", got)
+	}
+}

@@ -50,6 +50,10 @@ LEFT JOIN LATERAL (SELECT commit_pos, prepare_pos FROM rm_live_changes ORDER BY 
 SELECT commit_pos, prepare_pos, device_id, committed_at, data FROM rm_live_changes
 WHERE (commit_pos, prepare_pos) > ($1, $2)
 ORDER BY commit_pos, prepare_pos, device_id LIMIT $3`
+	liveChangesAfterDeviceSQL = `
+SELECT commit_pos, prepare_pos, device_id, committed_at, data FROM rm_live_changes
+WHERE (commit_pos, prepare_pos, device_id) > ($1, $2, $4)
+ORDER BY commit_pos, prepare_pos, device_id LIMIT $3`
 	liveDeviceChangesSQL = `
 SELECT commit_pos, prepare_pos, device_id, committed_at, data FROM rm_live_changes
 WHERE device_id = ANY($3) AND (commit_pos, prepare_pos) > ($1, $2)
@@ -259,9 +263,14 @@ func NotifyAll(ctx context.Context, pool interface {
 }
 
 // LiveChanges returns the changes committed after after, in log order.
-func (q *Queries) LiveChanges(ctx context.Context, after domain.Position, devices []string, limit int) ([]readapi.LiveChange, error) {
+func (q *Queries) LiveChanges(ctx context.Context, after domain.Position, afterDevice string, devices []string, limit int) ([]readapi.LiveChange, error) {
 	sql, args := liveChangesSQL, []any{int64(after.Commit), int64(after.Prepare), limit}
-	if devices != nil {
+	switch {
+	case afterDevice != "" && devices != nil:
+		return nil, errors.New("read live changes: a device cursor is for every device's changes")
+	case afterDevice != "":
+		sql, args = liveChangesAfterDeviceSQL, []any{int64(after.Commit), int64(after.Prepare), limit, afterDevice}
+	case devices != nil:
 		sql, args = liveDeviceChangesSQL, []any{int64(after.Commit), int64(after.Prepare), devices, limit}
 	}
 	var (
