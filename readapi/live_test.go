@@ -519,3 +519,25 @@ func TestLive_ACommitOfMoreDevicesThanAPageReachesEverySubscriber(t *testing.T) 
 		t.Errorf("points %v, want [0 1]", got)
 	}
 }
+
+// TestLive_AnotherCheckpointsCommitsDoNotMoveLivePush: the alerting
+// forwarder keeps its checkpoint through the same writer, at positions of
+// its own; its commits must neither notify nor make live push skip the
+// read models' changes behind them.
+func TestLive_AnotherCheckpointsCommitsDoNotMoveLivePush(t *testing.T) {
+	t.Parallel()
+	s, _ := newLiveSystem(t, readapi.Config{})
+	ch := openStream(t, context.Background(), s.url+"/v1/stations/st-1/live", "")
+	ctx := context.Background()
+	if _, err := s.writer.Checkpoint(ctx, "forwarder"); err != nil {
+		t.Fatal(err)
+	}
+	ahead := domain.Position{Commit: 1_000_000, Prepare: 1_000_000}
+	if err := s.writer.Apply(ctx, "forwarder", domain.Position{}, ahead, &projections.Changes{Events: 5}); err != nil {
+		t.Fatal(err)
+	}
+	s.commit(t, "st-1", 0, 1)
+	if got := pointValues(t, next(t, ch)); len(got) != 1 || got[0] != 0 {
+		t.Errorf("points %v, want [0]", got)
+	}
+}

@@ -267,8 +267,10 @@ func (s *Writer) Apply(ctx context.Context, name string, from, to domain.Positio
 				return err
 			}
 		}
-		if s.suffix != "" {
-			// A shadow being rebuilt: nobody reads it yet.
+		if s.suffix != "" || name != projections.ReadModels {
+			// A shadow being rebuilt (nobody reads it yet), or another
+			// reader of the log keeping its checkpoint here (the alerting
+			// forwarder): its positions are not the read models'.
 			return nil
 		}
 		return s.recordLive(ctx, tx, to, c)
