@@ -37,7 +37,13 @@ const maxNotifyPayload = 7800
 const DefaultLiveRetention = 10 * time.Minute
 
 const (
-	notifySQL         = `SELECT pg_notify($1, $2)`
+	notifySQL = `SELECT pg_notify($1, $2)`
+	// recordLiveSQL replaces what an earlier projection of the same
+	// positions recorded (a checkpoint reset or a rebuild projects them again).
+	recordLiveSQL = `
+INSERT INTO rm_live_changes AS l (commit_pos, prepare_pos, device_id, data)
+SELECT $1, $2, d, x FROM unnest($3::text[], $4::bytea[]) AS u(d, x)
+ON CONFLICT (commit_pos, prepare_pos, device_id) DO UPDATE SET data = excluded.data, committed_at = excluded.committed_at`
 	pruneLiveSQL      = `DELETE FROM rm_live_changes WHERE (commit_pos, prepare_pos) <= ($1, $2)`
 	pruneLiveOldSQL   = `DELETE FROM rm_live_changes WHERE committed_at < $1 RETURNING commit_pos, prepare_pos`
 	raiseLiveFloorSQL = `UPDATE rm_live_floor SET commit_pos = $1, prepare_pos = $2 WHERE (commit_pos, prepare_pos) < ($1, $2)`
@@ -133,16 +139,15 @@ func (s *Writer) recordLive(ctx context.Context, tx pgx.Tx, to domain.Position, 
 	}
 	slices.Sort(ids)
 	if len(ids) > 0 {
-		rows := make([][]any, len(ids))
+		data := make([][]byte, len(ids))
 		for i, id := range ids {
 			b, err := json.Marshal(perDevice[id])
 			if err != nil {
 				return fmt.Errorf("encode live changes: %w", err)
 			}
-			rows[i] = []any{int64(to.Commit), int64(to.Prepare), id, b}
+			data[i] = b
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rm_live_changes"}, []string{"commit_pos", "prepare_pos", "device_id", "data"},
-			pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.Exec(ctx, recordLiveSQL, int64(to.Commit), int64(to.Prepare), ids, data); err != nil {
 			return fmt.Errorf("record live changes: %w", err)
 		}
 	}
