@@ -139,3 +139,22 @@ func BenchmarkEncodeDayOfRawPoints(b *testing.B) {
 		}
 	})
 }
+
+// FuzzCacheRequestHeaders: any Accept-Encoding and If-None-Match is read
+// without failing; a list that names the ETag (either form) matches it, and
+// gzip named without q=0 is taken.
+func FuzzCacheRequestHeaders(f *testing.F) {
+	for _, s := range []string{"gzip", "br;q=1, gzip;q=0.5", "gzip;q=0", "*", "identity", `W/"abc", "def"`, `"x-gz"`, ";;,,=q", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		_ = acceptsGzip(header)
+		_ = etagMatches(header, `"abc"`)
+		if !etagMatches(header+`, "abc"`, `"abc"`) || !etagMatches(`W/"abc-gz", `+header, `"abc"`) {
+			t.Fatalf("a list naming the ETag after or before %q does not match", header)
+		}
+		if !acceptsGzip("gzip, " + header) {
+			t.Fatalf("gzip first, then %q: not taken", header)
+		}
+	})
+}
