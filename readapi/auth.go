@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/httpx"
 )
 
 // KeyStore answers which read API keys exist: the read model the projector
@@ -108,6 +109,12 @@ func (a *authenticator) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// isStream says whether r is for a live push route (server-sent events).
+func isStream(r *http.Request) bool {
+	route := mux.CurrentRoute(r)
+	return route != nil && strings.HasPrefix(route.GetName(), httpx.StreamRoute)
+}
+
 func isPublic(r *http.Request) bool {
 	route := mux.CurrentRoute(r)
 	if route == nil {
@@ -121,6 +128,13 @@ func isPublic(r *http.Request) bool {
 // may not read.
 func (a *authenticator) authenticate(r *http.Request) ([]string, error) {
 	token, ok := BearerToken(r.Header.Get("Authorization"))
+	if !ok && isStream(r) {
+		// A browser's EventSource cannot send headers: a live stream also
+		// takes its key as ?access_token= (RFC 6750 section 2.3). Only
+		// there, and the request log never records query strings.
+		token = r.URL.Query().Get("access_token")
+		ok = token != ""
+	}
 	if !ok {
 		return nil, errNoKey
 	}

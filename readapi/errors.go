@@ -14,6 +14,10 @@ import (
 var (
 	errInvalidQuery = errors.New("invalid query")
 	errNoSuchPath   = errors.New("no such path")
+	// errLiveOff: this server runs without commit notifications.
+	errLiveOff = errors.New("live push off")
+	// errLiveUnavailable: the commit listener is reconnecting.
+	errLiveUnavailable = errors.New("live push unavailable")
 )
 
 // statuses maps every error a request can run into to its answer: the
@@ -32,6 +36,8 @@ var statuses = []struct {
 	{ErrEventNotFound, http.StatusNotFound, "event_not_found", "no such event"},
 	{ErrProjectionNotFound, http.StatusNotFound, "projection_not_found", "no such bucket projection"},
 	{errNoSuchPath, http.StatusNotFound, "not_found", "no such path"},
+	{errLiveOff, http.StatusServiceUnavailable, "unavailable", "live push is off on this server"},
+	{errLiveUnavailable, http.StatusServiceUnavailable, "unavailable", "live push is unavailable; retry later"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable", "query timed out; retry later"},
 	{domain.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "read models are unavailable; retry later"},
 }

@@ -35,7 +35,7 @@ func (a *api) stationPoints(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.markRetention(w, r, from, false)
-	httpx.WriteJSON(w, http.StatusOK, pointList{Points: points, Truncated: more})
+	writeHot(w, http.StatusOK, pointList{Points: points, Truncated: more})
 }
 
 // daily answers daily aggregates of a station's type or a vehicle's
@@ -77,7 +77,7 @@ func (a *api) daily(kind Kind, nameParam string) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
-		httpx.WriteJSON(w, http.StatusOK, dayList{Days: days})
+		writeHot(w, http.StatusOK, dayList{Days: days})
 	}
 }
 
@@ -198,7 +198,7 @@ func (a *api) measurements(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.markRetention(w, r, from, false)
-		httpx.WriteJSON(w, http.StatusOK, measurementsRaw{Points: points, RangeDays: n, Resolution: "raw", Station: d.ID, Truncated: more, Type: typ})
+		writeHot(w, http.StatusOK, measurementsRaw{Points: points, RangeDays: n, Resolution: "raw", Station: d.ID, Truncated: more, Type: typ})
 		return
 	}
 	today := dateOf(a.clock().In(d.zone()))
@@ -207,5 +207,5 @@ func (a *api) measurements(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, measurementsDaily{Days: days, RangeDays: n, Resolution: "daily", Station: d.ID, Type: typ})
+	writeHot(w, http.StatusOK, measurementsDaily{Days: days, RangeDays: n, Resolution: "daily", Station: d.ID, Type: typ})
 }

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
@@ -36,7 +38,11 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{AdminToken: testAdminToken}}, func() time.Time { return specNow },
 		httpx.NewRegistry(), logger)
-	srv := httptest.NewServer(h)
+	var serving atomic.Pointer[http.Handler] // h, or a live-enabled API for a while
+	serving.Store(&h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*serving.Load()).ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 
 	c := openapitest.New(t, srv.URL)
@@ -90,6 +96,9 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.Get("/v1/stations/st-1/latest", 200)
 	c.Get("/v1/stations/st-2/latest", 200) // none yet
 	c.Get("/v1/stations/nope/latest", 404)
+	c.Get("/v1/stations/st-1/live", 503) // this server hears no commits
+	c.Get("/v1/stations/nope/live", 404)
+	c.Get("/v1/vehicles/veh-1/live", 503)
 
 	// The dashboard query.
 	raw := c.Get("/v1/measurements?station=st-1&type=pm25&days=3", 200)
@@ -180,6 +189,12 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.Get("/docs", 200)
 	c.Get("/", 200)
 	c.Get("/dashboard/", 200)
+	// Live push streams, from an API that hears commits, ended by its shutdown.
+	for _, path := range []string{"/v1/stations/st-1/live", "/v1/vehicles/veh-1/live?last_event_id=0/0"} {
+		checkLiveStream(t, c, pool, &serving, path)
+	}
+	serving.Store(&h)
+
 	c.CheckEveryOperationAnswered()
 
 	// Files under the /dashboard/ prefix route, beyond its documented page.
@@ -269,4 +284,59 @@ func seedRaw(t testing.TB, pool *pgxpool.Pool, ms []projections.MeasurementRow, 
 	if err := w.AddRaw(context.Background(), ms, vs); err != nil {
 		t.Fatalf("seed raw read models: %v", err)
 	}
+}
+
+// checkLiveStream serves a live-enabled read API while c checks a stream
+// of path, then stops that API, which ends the stream so c can check it.
+func checkLiveStream(t *testing.T, c *openapitest.Checker, pool *pgxpool.Pool, serving *atomic.Pointer[http.Handler], path string) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := httpx.NewRegistry()
+	api := readapi.New(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second,
+		Commits: readmodel.NewCommitListener(pool.Config().ConnString(), logger)}, func() time.Time { return specNow }, reg, logger)
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		_ = api.Run(ctx)
+	}()
+	defer func() {
+		stop()
+		<-ran
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !api.Listening(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the live-enabled API never heard of the commit channel")
+		}
+	}
+	var live http.Handler = api
+	serving.Store(&live)
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		c.Get(path, 200)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); liveSubscribers(t, reg) < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s never subscribed", path)
+		}
+	}
+	stop()
+	<-checked
+}
+
+func liveSubscribers(t *testing.T, reg interface {
+	Gather() ([]*dto.MetricFamily, error)
+}) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "fleetpulse_live_subscribers" {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
 }

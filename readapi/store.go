@@ -19,6 +19,7 @@ type Store interface {
 	AlertStore
 	FreshnessStore
 	KeyStore
+	LiveStore
 	// Ping says whether the read models can be reached; its error is the
 	// readiness answer's message.
 	Ping(ctx context.Context) error

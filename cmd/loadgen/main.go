@@ -31,13 +31,18 @@
 //	                        the command API and report the bytes each item
 //	                        costs at rest per table (indexes and TOAST
 //	                        included) and in WAL
+//	loadgen serve-bytes     serve the read API's answers to -copy URLs as fixed
+//	                        bytes: the ceiling wrk compares the read API with
+//	loadgen live            open -subscribers live push streams over an ingest
+//	                        run's stations and time commit -> delivery; the
+//	                        read API's RSS per subscriber
 //
 // Every mode prints a summary table; -json FILE also writes it as JSON
 // ("-" for standard output). -cpuprofile FILE profiles loadgen itself.
 //
 // Each mode has its own file (ingest.go with ingest_load.go, probe.go and
 // intervals.go; soak.go, read.go, seed.go, append_baseline.go,
-// query_baseline.go, storage.go). What they share: flags.go (flags and the loopback
+// query_baseline.go, storage.go, serve_bytes.go, live.go). What they share: flags.go (flags and the loopback
 // checks), client.go (HTTP, failed-request tally, tickers), fleet.go
 // (stations and measurement batches) and report.go (percentiles, tables,
 // JSON); internal/procstat reads /proc and internal/promtext reads /metrics.
@@ -54,7 +59,7 @@ import (
 
 const usage = `usage: loadgen <mode> [flags]
 
-modes: ingest, soak, read, seed, append-baseline, query-baseline, storage
+modes: ingest, soak, read, seed, append-baseline, query-baseline, storage, serve-bytes, live
 "loadgen <mode> -h" lists a mode's flags.
 `
 
@@ -85,4 +90,6 @@ var modes = map[string]func(context.Context, []string) error{
 	"append-baseline": runAppendBaseline,
 	"query-baseline":  runQueryBaseline,
 	"storage":         runStorage,
+	"serve-bytes":     runServeBytes,
+	"live":            runLive,
 }

@@ -69,6 +69,10 @@ type Config struct {
 	ImportMaxBytes int64         // FLEETPULSE_IMPORT_MAX_BYTES
 	ImportBatch    int           // FLEETPULSE_IMPORT_BATCH
 	ImportLease    time.Duration // FLEETPULSE_IMPORT_LEASE
+	ReadCacheBytes int           // FLEETPULSE_READ_CACHE_BYTES
+	LiveRetention  time.Duration // FLEETPULSE_LIVE_RETENTION
+	LiveBuffer     int           // FLEETPULSE_LIVE_BUFFER
+	LiveHeartbeat  time.Duration // FLEETPULSE_LIVE_HEARTBEAT
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -122,6 +126,10 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_WEBHOOK_RETRY_MIN", "1s", "wait after a webhook's first failed attempt; each further failure doubles it (with +-50% jitter)"},
 	{"FLEETPULSE_WEBHOOK_RETRY_MAX", "10m", "longest wait between two attempts of a webhook delivery"},
 	{"FLEETPULSE_WEBHOOK_LOG_RETENTION", "30d", "how long webhook delivery-log entries are kept (pruned hourly)"},
+	{"FLEETPULSE_READ_CACHE_BYTES", "67108864", "memory the read API's response cache may hold (encoded and gzip bodies); 0 turns the cache off"},
+	{"FLEETPULSE_LIVE_RETENTION", "10m", "how long the projector keeps each commit's changes for live push (SSE) clients to resume from with Last-Event-ID; one that was away longer is told to reload"},
+	{"FLEETPULSE_LIVE_BUFFER", "256", "changes a live push subscriber may have waiting; a client that falls further behind is disconnected (it resumes with Last-Event-ID)"},
+	{"FLEETPULSE_LIVE_HEARTBEAT", "15s", "how often an idle live push stream gets a comment line, so proxies keep it open"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -203,6 +211,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.ImportBatch > 10000 {
 		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_IMPORT_BATCH: at most 10000 (a command's largest batch), got %d", c.ImportBatch))
 	}
+	c.ReadCacheBytes = r.nonNegative("FLEETPULSE_READ_CACHE_BYTES")
+	c.LiveRetention = r.duration("FLEETPULSE_LIVE_RETENTION")
+	c.LiveBuffer = r.int("FLEETPULSE_LIVE_BUFFER")
+	c.LiveHeartbeat = r.duration("FLEETPULSE_LIVE_HEARTBEAT")
 	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
 	if c.MQTTClientID == "" {
 		host, _ := os.Hostname()

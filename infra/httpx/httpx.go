@@ -83,8 +83,13 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// StreamRoute prefixes the name of a route whose answers are long-lived
+// streams (server-sent events): Instrument does not bound them by the
+// request timeout; they end with their client or the server.
+const StreamRoute = "stream:"
+
 // Instrument returns middleware that times every request by route template
-// and status, logs it, and bounds it by timeout.
+// and status, logs it, and bounds it by timeout (except StreamRoute routes).
 func Instrument(reg prometheus.Registerer, api string, logger *slog.Logger, timeout time.Duration) mux.MiddlewareFunc {
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:        "fleetpulse_http_request_duration_seconds",
@@ -96,7 +101,15 @@ func Instrument(reg prometheus.Registerer, api string, logger *slog.Logger, time
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			var (
+				ctx    context.Context
+				cancel context.CancelFunc
+			)
+			if cur := mux.CurrentRoute(r); cur != nil && strings.HasPrefix(cur.GetName(), StreamRoute) {
+				ctx, cancel = context.WithCancel(r.Context())
+			} else {
+				ctx, cancel = context.WithTimeout(r.Context(), timeout)
+			}
 			defer cancel()
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(sw, r.WithContext(ctx))
@@ -130,7 +143,7 @@ func (w *statusWriter) WriteHeader(status int) {
 }
 
 // Unwrap lets http.ResponseController reach the connection (an upload
-// handler extends its read deadline).
+// handler extends its read deadline, live streams their write deadlines).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {

@@ -248,8 +248,24 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 	if cfg.ReadAuthOff {
 		logger.Warn("the read API is open: FLEETPULSE_READ_AUTH=off lets anyone who reaches it read every device's data")
 	}
-	h := readapi.NewHandler(queries, readAPIConfig(cfg), time.Now, reg, logger.With("api", "read"))
-	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
+	rcfg := readAPIConfig(cfg)
+	if cfg.ReadPostgresURL == cfg.PostgresURL {
+		// Commit notifications are not replicated: on a hot standby the
+		// read API neither caches nor pushes, it reads every request.
+		rcfg.Commits = readmodel.NewCommitListener(cfg.PostgresURL, logger.With("component", "commit-listener"))
+	} else {
+		logger.Info("reading a hot standby: response cache and live push are off")
+	}
+	api := readapi.New(queries, rcfg, time.Now, reg, logger.With("api", "read"))
+	listenCtx, stopListening := context.WithCancel(ctx)
+	listened := make(chan error, 1)
+	go func() { listened <- api.Run(listenCtx) }()
+	err = httpx.Serve(ctx, cfg.ReadAddr, api, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
+	stopListening()
+	if lerr := <-listened; err == nil {
+		err = lerr
+	}
+	return err
 }
 
 // RunProjector keeps the read models up to date until ctx ends, and runs
@@ -331,15 +347,20 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 
 // readAPIConfig is the read API's configuration: its limits and who may read.
 func readAPIConfig(cfg config.Config) readapi.Config {
-	return readapi.Config{RequestTimeout: cfg.RequestTimeout, Auth: readapi.AuthConfig{
+	rcfg := readapi.Config{RequestTimeout: cfg.RequestTimeout, Auth: readapi.AuthConfig{
 		Open: cfg.ReadAuthOff, AdminToken: cfg.AdminToken, KeyCacheTTL: cfg.ReadKeyCacheTTL,
-	}}
+	}, CacheBytes: cfg.ReadCacheBytes, LiveBuffer: cfg.LiveBuffer, LiveHeartbeat: cfg.LiveHeartbeat}
+	if cfg.ReadCacheBytes == 0 {
+		rcfg.CacheBytes = -1 // FLEETPULSE_READ_CACHE_BYTES=0: no cache
+	}
+	return rcfg
 }
 
 // WriterConfig is the read models' writer configuration: how long the
 // time-partitioned read models keep rows.
 func WriterConfig(cfg config.Config) readmodel.WriterConfig {
-	return readmodel.WriterConfig{Retention: readmodel.Retention{Raw: cfg.RawRetention, Hourly: cfg.HourlyRetention}}
+	return readmodel.WriterConfig{Retention: readmodel.Retention{Raw: cfg.RawRetention, Hourly: cfg.HourlyRetention},
+		LiveRetention: cfg.LiveRetention}
 }
 
 // TelemetryPolicy is the limits commands check telemetry and corrections against.

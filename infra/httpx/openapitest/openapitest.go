@@ -22,10 +22,11 @@ import (
 )
 
 func init() {
-	// Pages and streamed exports are validated as strings (status, content
+	// Pages, streamed exports and event streams are validated as strings (status, content
 	// type, body present); their content is checked by their own tests.
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.FileBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.FileBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.FileBodyDecoder)
 }
 
 // Checker sends requests to a running API and checks them against the

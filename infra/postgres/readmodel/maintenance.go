@@ -92,6 +92,12 @@ func (m *Maintenance) Once(ctx context.Context) (MaintenanceReport, error) {
 	for _, name := range rep.Dropped {
 		m.logger.Info("expired partition dropped", "partition", name)
 	}
+	if len(rep.Dropped) > 0 {
+		// Cached raw views may hold what was dropped.
+		if err := NotifyAll(ctx, m.pool); err != nil {
+			return rep, err
+		}
+	}
 	merged, err := mergeClosedChunks(ctx, m.pool, m.codec, now, m.retention)
 	rep.Merged = merged
 	return rep, err

@@ -156,6 +156,10 @@ func (s *Shadow) Promote(ctx context.Context, live string, scope projections.Reb
 	if err != nil {
 		return fmt.Errorf("promote rebuilt read models: %w", postgres.Classify(err))
 	}
+	// Every answer the read API cached came from the old tables.
+	if err := NotifyAll(ctx, s.pool); err != nil {
+		return fmt.Errorf("notify the swap: %w", err)
+	}
 	// Queries that started on the old tables have finished or hold them
 	// until they do; dropping waits for them.
 	return s.dropTables(ctx, retiredSuffix)

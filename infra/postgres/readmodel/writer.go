@@ -120,6 +120,9 @@ type WriterConfig struct {
 	Retention Retention
 	// Clock tells the time retention is measured from (default time.Now).
 	Clock func() time.Time
+	// LiveRetention is how long each commit's changes are kept for live
+	// push to resume from (default DefaultLiveRetention).
+	LiveRetention time.Duration
 }
 
 // Writer writes the read models for projectors (projections.ReadModelStore)
@@ -134,6 +137,10 @@ type Writer struct {
 	span      time.Duration // of a chunk
 	clock     func() time.Time
 	parts     *partitionCache
+	// live prunes rm_live_changes; the live tables' writer records each
+	// commit's changes there and notifies CommitChannel.
+	live          *livePruner
+	liveRetention time.Duration
 }
 
 // NewWriter returns the writer of the live read-model tables, on a pool
@@ -165,9 +172,13 @@ func newWriter(pool database, suffix string, cfg WriterConfig) (*Writer, error) 
 			pairs = append(pairs, t, t+suffix)
 		}
 	}
+	if cfg.LiveRetention <= 0 {
+		cfg.LiveRetention = DefaultLiveRetention
+	}
 	r := cfg.Retention.WithDefaults()
 	return &Writer{pool: pool, suffix: suffix, rename: strings.NewReplacer(pairs...), codec: codec,
-		retention: r, span: SpanWidth(r), clock: cfg.Clock, parts: newPartitionCache()}, nil
+		retention: r, span: SpanWidth(r), clock: cfg.Clock, parts: newPartitionCache(),
+		live: &livePruner{}, liveRetention: cfg.LiveRetention}, nil
 }
 
 // sql points a statement at this store's tables.
@@ -265,7 +276,13 @@ func (s *Writer) Apply(ctx context.Context, name string, from, to domain.Positio
 				return err
 			}
 		}
-		return nil
+		if s.suffix != "" || name != projections.ReadModels {
+			// A shadow being rebuilt (nobody reads it yet), or another
+			// reader of the log keeping its checkpoint here (the alerting
+			// forwarder): its positions are not the read models'.
+			return nil
+		}
+		return s.recordLive(ctx, tx, to, c)
 	})
 	if err != nil {
 		// A partition dropped or made by another process meanwhile: look

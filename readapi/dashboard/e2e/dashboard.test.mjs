@@ -389,7 +389,8 @@ test('live refresh brings in new measurements without a reload', async () => {
   assert.ok(refreshes > refreshesBefore, `refreshed ${refreshes - refreshesBefore} times`);
   const grown = Number(await page.getAttribute('figure.chart[data-type="pm25"]', 'data-points'));
   const had = before.find((x) => x.type === 'pm25').points;
-  assert.ok(grown > had, `the pm25 chart holds ${grown} points, it held ${had}`);
+  const push = await page.evaluate(() => `push ${document.body.dataset.push}, ${document.body.dataset.pushed} changes pushed`);
+  assert.ok(grown > had, `the pm25 chart holds ${grown} points, it held ${had} (${push})`);
   assert.ok(incremental.length > 0, 'a refresh asks only for the points since the last one held');
 
   // Paused, what the chart holds is what a fresh query answers (give or
@@ -402,6 +403,24 @@ test('live refresh brings in new measurements without a reload', async () => {
   assert.ok(Math.abs(fresh.points.length - held) <= 5, `chart holds ${held} points, a fresh query answers ${fresh.points.length}`);
   await page.click('#live-toggle');
   assert.equal(await page.getAttribute('#live', 'data-state'), 'live');
+});
+
+test('live push brings in new measurements with polling all but off', async () => {
+  // Refresh every 10 minutes: anything new within the test came by push.
+  await page.goto(`${readURL}/?refresh=600#station=sim-station-01&range=1`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true');
+  await page.waitForFunction(() => document.body.dataset.push === 'open', null, { timeout: 10000 });
+  await waitForCharts(1, 'raw');
+  const had = Number(await page.getAttribute('figure.chart[data-type="pm25"]', 'data-points'));
+  // The simulator posts every 2 s; each commit is pushed and refreshes the chart.
+  await page.waitForFunction(
+    (n) => Number(document.body.dataset.pushed || 0) > 0 &&
+      Number(document.querySelector('figure.chart[data-type="pm25"]').dataset.points) > n,
+    had,
+    { timeout: 20000 },
+  );
+  assert.equal(Number((await page.getAttribute('body', 'data-refreshes')) || 0), 0, 'no periodic refresh ran');
+  assert.equal(await page.textContent('#push-state'), 'push');
 });
 
 test('vehicles show their latest readings and an event timeline', async () => {

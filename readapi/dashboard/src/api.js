@@ -2,7 +2,7 @@
 // come back in the API's shape {"error": {"code", "message"}} and are thrown
 // as ApiError so the page can say what went wrong. Every call carries the
 // read key (key.js); a 401 hands the page back to the key prompt.
-import { authHeaders, keyRefused } from './key.js';
+import { authHeaders, keyRefused, readKey } from './key.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -63,6 +63,33 @@ async function listAll(kind, signal, maxPages = 20) {
     after = body.next;
   }
   return out;
+}
+
+// liveStream follows a station's or vehicle's live push stream
+// (server-sent events): onChange runs for each change the projector
+// committed, onReset when changes were missed for longer than the server
+// keeps them (reload the views), onState(open) when the stream opens or
+// breaks. The browser reconnects by itself with Last-Event-ID, and the
+// server sends what was missed. Without EventSource it returns null (the
+// page polls).
+export function liveStream(kind, id, { onChange, onReset, onState }) {
+  if (typeof EventSource === 'undefined') return null;
+  // EventSource sends no headers: the key goes as ?access_token=, which
+  // the read API takes on live routes only.
+  const key = readKey();
+  const query = key ? `?${new URLSearchParams({ access_token: key })}` : '';
+  const es = new EventSource(`/v1/${kind}/${enc(id)}/live${query}`);
+  es.addEventListener('open', () => onState(true));
+  es.addEventListener('error', () => onState(false));
+  es.addEventListener('change', (e) => {
+    try {
+      onChange(JSON.parse(e.data));
+    } catch {
+      // not a change this page understands; the next poll covers it
+    }
+  });
+  es.addEventListener('reset', () => onReset());
+  return { close: () => es.close() };
 }
 
 export const api = {

@@ -6,7 +6,7 @@
 // a view survives navigation and reload and can be shared. Data the read API
 // has not confirmed lately is marked stale, with its age.
 import './style.css';
-import { api } from './api.js';
+import { api, liveStream } from './api.js';
 import { ensureKey } from './key.js';
 import { MeasurementChart, colorFor } from './charts.js';
 import { renderMap } from './map.js';
@@ -312,6 +312,7 @@ function selectStation(id) {
   renderStationMap();
   for (const c of charts.values()) c.destroy();
   charts.clear();
+  followSelection();
   loadStation(true).catch(showError);
   if (state.view === 'stations') document.getElementById('stations-section').scrollIntoView({ block: 'start', behavior: 'smooth' });
 }
@@ -428,6 +429,7 @@ function selectVehicle(vid) {
   state.eventType = '';
   writeHash();
   renderLists();
+  followSelection();
   loadVehicle(true).catch(showError);
 }
 
@@ -580,6 +582,69 @@ function renderEventTypes() {
   sel.value = state.eventType;
 }
 
+// --- live push -------------------------------------------------------------------------
+// The shown station and vehicle are followed over server-sent events: a
+// change committed for them refreshes what is shown at once (the refresh
+// asks only for what is new; the read API answers it from memory). While
+// a stream is open the periodic refresh leaves that device alone; when it
+// breaks, the page falls back to polling until it opens again.
+
+const streams = { station: null, vehicle: null };
+const streaming = { station: false, vehicle: false };
+
+function renderStreaming() {
+  const on = streaming.station || streaming.vehicle;
+  document.body.dataset.push = on ? 'open' : 'polling';
+  const el = $('push-state');
+  if (el) el.textContent = on ? 'push' : 'polling';
+}
+
+function debounce(fn, ms) {
+  let timer = 0;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+  };
+}
+
+const pushStation = debounce(() => {
+  if (state.live) loadStation(false).then(() => setLive(true), showError);
+}, 150);
+const pushVehicle = debounce(() => {
+  if (state.live) loadVehicle(false).then(() => setLive(true), showError);
+}, 150);
+
+function follow(which, kind, id, onChange, onReset) {
+  const key = id ? `${kind}:${id}` : '';
+  if (streams[which]?.key === key) return;
+  streams[which]?.stream?.close();
+  streaming[which] = false;
+  streams[which] = null;
+  if (id) {
+    const stream = liveStream(kind, id, {
+      onChange: () => {
+        document.body.dataset.pushed = String(Number(document.body.dataset.pushed || 0) + 1);
+        onChange();
+      },
+      onReset,
+      onState: (open) => {
+        if (streams[which]?.key !== key) return;
+        streaming[which] = open;
+        renderStreaming();
+        // Opened or re-opened: what happened meanwhile is fetched once.
+        if (open) onChange();
+      },
+    });
+    streams[which] = stream ? { key, stream } : null;
+  }
+  renderStreaming();
+}
+
+function followSelection() {
+  follow('station', 'stations', state.station, pushStation, () => loadStation(true).catch(showError));
+  follow('vehicle', 'vehicles', state.vehicle, pushVehicle, () => loadVehicle(true).catch(showError));
+}
+
 // --- live refresh ----------------------------------------------------------------------
 
 async function tick() {
@@ -587,7 +652,12 @@ async function tick() {
   busy = true;
   try {
     await refreshLists();
-    await Promise.all([loadStation(false), loadVehicle(false)]);
+    followSelection();
+    // A station followed over live push is refreshed as its changes come;
+    // its header still shows the status the lists just read. A vehicle's
+    // header and status come with its own answer, so it is refreshed too.
+    if (streaming.station) renderStationHead(state.stations.find((s) => s.id === state.station));
+    await Promise.all([streaming.station ? null : loadStation(false), loadVehicle(false)]);
     state.refreshes++;
     document.body.dataset.refreshes = String(state.refreshes);
     setLive(true);
@@ -639,6 +709,7 @@ async function start() {
   } finally {
     busy = false;
   }
+  followSelection();
   document.body.dataset.ready = 'true';
   if (state.view !== 'stations') scrollToView('instant');
   setInterval(() => {
@@ -656,6 +727,7 @@ async function start() {
     charts.clear();
     renderLists();
     renderStationMap();
+    followSelection();
     loadStation(true).catch(showError);
     loadVehicle(true).catch(showError);
   });
