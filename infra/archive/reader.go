@@ -1,0 +1,89 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+)
+
+// Reader serves archived events to the event store (it is an
+// eventstore.Archive). It keeps the file it read last decoded in memory:
+// a rebuild reads files one after the other, batch by batch.
+type Reader struct {
+	bucket Bucket
+
+	mu         sync.Mutex
+	cachedFile string
+	cached     []domain.RecordedEvent
+}
+
+// NewReader returns a reader of the files in bucket.
+func NewReader(bucket Bucket) *Reader { return &Reader{bucket: bucket} }
+
+// Read returns up to max archived events that follow after, in log order,
+// from the files of ranges (in log order, not overlapping).
+func (r *Reader) Read(ctx context.Context, ranges []domain.ArchivedRange, after domain.Position, max int) ([]domain.RecordedEvent, error) {
+	i := sort.Search(len(ranges), func(i int) bool { return after.Less(ranges[i].Last) })
+	var out []domain.RecordedEvent
+	for ; i < len(ranges) && len(out) < max; i++ {
+		events, err := r.file(ctx, ranges[i])
+		if err != nil {
+			return nil, err
+		}
+		j := sort.Search(len(events), func(j int) bool { return after.Less(events[j].Position) })
+		n := min(len(events)-j, max-len(out))
+		out = append(out, events[j:j+n]...)
+	}
+	return out, nil
+}
+
+// file returns the events of rng's file, verified against its checksum.
+func (r *Reader) file(ctx context.Context, rng domain.ArchivedRange) ([]domain.RecordedEvent, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cachedFile == rng.File {
+		return r.cached, nil
+	}
+	events, err := readVerified(ctx, r.bucket, rng)
+	if err != nil {
+		return nil, fmt.Errorf("read archive: %w", err)
+	}
+	if int64(len(events)) != rng.Events {
+		return nil, fmt.Errorf("read archive: %s holds %d events, the log recorded %d: %w", rng.File, len(events), rng.Events, ErrCorrupt)
+	}
+	r.cachedFile, r.cached = rng.File, events
+	return events, nil
+}
+
+// FindTelemetryItem returns the archived event of stream holding item
+// itemID, searching the newest files first. It reads every file until it
+// finds the item: corrections of archived measurements are rare, and a
+// file is read in well under a second.
+func (r *Reader) FindTelemetryItem(ctx context.Context, ranges []domain.ArchivedRange, stream, itemID string) (domain.RecordedEvent, bool, error) {
+	for i := len(ranges) - 1; i >= 0; i-- {
+		events, err := r.file(ctx, ranges[i])
+		if err != nil {
+			return domain.RecordedEvent{}, false, err
+		}
+		for _, e := range events {
+			if e.StreamID != stream {
+				continue
+			}
+			ev, err := e.Decode()
+			if err != nil {
+				return domain.RecordedEvent{}, false, err
+			}
+			if b, ok := ev.(domain.TelemetryBatch); ok {
+				for _, id := range b.ItemIDs() {
+					if id == itemID {
+						return e, true, nil
+					}
+				}
+			}
+		}
+	}
+	return domain.RecordedEvent{}, false, nil
+}
