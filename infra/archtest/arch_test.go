@@ -101,6 +101,7 @@ var infraRoles = map[string]string{
 	"bus": "adapter", "commandapi": "adapter", "esdb": "adapter", "forwarder": "adapter",
 	"mqttbridge": "adapter", "memstore": "adapter", "postgres/eventstore": "adapter",
 	"postgres/readmodel": "adapter", "postgres/readmodel/rawchunk": "adapter",
+	"archive": "adapter",
 	// Plumbing any adapter may share: connecting and migrating PostgreSQL,
 	// HTTP helpers, the wire format of telemetry, configuration, retries,
 	// metrics and the Watermill logger.
@@ -112,6 +113,7 @@ var infraRoles = map[string]string{
 	"archtest": "test", "bustest": "test", "eventstoretest": "test", "faulttest": "test",
 	"httpx/httpxtest": "test", "httpx/openapitest": "test", "metrics/metricstest": "test",
 	"postgres/pgtest": "test", "devicesim": "test", "deploy": "test",
+	"archive/archivetest": "test", "archive/duckdbtest": "test",
 }
 
 // TestArchitecture_NoSidewaysAdapters checks that no adapter under infra/

@@ -53,6 +53,10 @@ type Config struct {
 	RawRetention    time.Duration // FLEETPULSE_RAW_RETENTION
 	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
 	DedupHorizon    time.Duration // FLEETPULSE_DEDUP_HORIZON
+
+	ArchiveURL      string        // FLEETPULSE_ARCHIVE_URL; "" when no archive is kept
+	ArchiveHorizon  time.Duration // FLEETPULSE_ARCHIVE_HORIZON
+	ArchiveInterval time.Duration // FLEETPULSE_ARCHIVE_INTERVAL; 0: the projector does not archive
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -92,6 +96,9 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_RAW_RETENTION", "90d", "how long raw measurements and vehicle events are kept, by their measured time (whole partitions are dropped; daily aggregates keep counting them); corrections are accepted for measurements measured within it, less two days"},
 	{"FLEETPULSE_HOURLY_RETENTION", "730d", "how long hourly aggregates are kept (daily aggregates are kept for ever)"},
 	{"FLEETPULSE_DEDUP_HORIZON", "7d", "how long after it was recorded a measurement id or event eid is still recognised as a duplicate"},
+	{"FLEETPULSE_ARCHIVE_URL", "(none)", "where the event log's old telemetry is archived as Parquet files: a directory (path or file:///path), or s3://bucket/prefix?region=...; needed by every process once anything is archived"},
+	{"FLEETPULSE_ARCHIVE_HORIZON", "30d", "telemetry recorded longer ago than this may be archived (at least FLEETPULSE_DEDUP_HORIZON)"},
+	{"FLEETPULSE_ARCHIVE_INTERVAL", "0", "the projector archives every this often (0: never; run `fleetpulse archive` instead)"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -147,6 +154,19 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.RawRetention = r.days("FLEETPULSE_RAW_RETENTION")
 	c.HourlyRetention = r.days("FLEETPULSE_HOURLY_RETENTION")
 	c.DedupHorizon = r.days("FLEETPULSE_DEDUP_HORIZON")
+	c.ArchiveURL = getenv("FLEETPULSE_ARCHIVE_URL")
+	c.ArchiveHorizon = r.days("FLEETPULSE_ARCHIVE_HORIZON")
+	if v := r.str("FLEETPULSE_ARCHIVE_INTERVAL"); v != "0" {
+		c.ArchiveInterval = r.duration("FLEETPULSE_ARCHIVE_INTERVAL")
+	}
+	if c.ArchiveHorizon < c.DedupHorizon {
+		// Archived events are no longer searched for first-format
+		// duplicates; past the de-duplication horizon none are looked for.
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_ARCHIVE_HORIZON (%s) must be at least FLEETPULSE_DEDUP_HORIZON (%s)", c.ArchiveHorizon, c.DedupHorizon))
+	}
+	if c.ArchiveInterval > 0 && c.ArchiveURL == "" {
+		r.errs = append(r.errs, "FLEETPULSE_ARCHIVE_INTERVAL needs FLEETPULSE_ARCHIVE_URL")
+	}
 	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
 	if c.MQTTClientID == "" {
 		host, _ := os.Hostname()
@@ -214,6 +234,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("raw_retention", c.RawRetention),
 		slog.Duration("hourly_retention", c.HourlyRetention),
 		slog.Duration("dedup_horizon", c.DedupHorizon),
+		slog.String("archive_url", redact.URL(c.ArchiveURL)),
+		slog.Duration("archive_horizon", c.ArchiveHorizon),
+		slog.Duration("archive_interval", c.ArchiveInterval),
 		slog.String("mqtt_url", redact.URL(c.MQTTURL)),
 		slog.String("mqtt_topic_root", c.MQTTTopicRoot),
 	)

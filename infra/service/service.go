@@ -19,6 +19,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/alerting"
+	"github.com/fleetpulse/fleetpulse/infra/archive"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/config"
@@ -73,8 +74,12 @@ func OpenPostgres(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (EventStore, func(), error) {
 	switch cfg.EventStore {
 	case "postgres":
+		arch, err := openArchive(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
 		st := eventstore.New(pool, eventstore.Config{PollInterval: cfg.PollInterval, DedupHorizon: cfg.DedupHorizon,
-			Logger: logger.With("component", "eventstore")})
+			Logger: logger.With("component", "eventstore"), Archive: arch})
 		return st, st.Close, nil
 	case "esdb":
 		st, err := esdb.Open(ctx, cfg.ESDBURL, logger.With("component", "esdb"), esdb.WithPollInterval(cfg.PollInterval))
@@ -212,6 +217,13 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 			projected.Add(float64(n))
 		}, Retry: retry.Doubling(100*time.Millisecond, 5*time.Second)})
 
+	var archiver *archive.Archiver
+	if cfg.ArchiveInterval > 0 {
+		if archiver, err = NewArchiver(cfg, env, cfg.ArchiveHorizon, logger.With("component", "archive")); err != nil {
+			return err
+		}
+	}
+
 	r := mux.NewRouter()
 	httpx.Ops(r, reg, httpx.Pinger(pool.Ping), httpx.Pinger(store.Ping))
 	errc := make(chan error, 2)
@@ -225,6 +237,12 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 	// Partitions ahead of the data, expired ones dropped, closed chunks
 	// merged: beside the projection, never in its way.
 	g.Go(func() error { return maintenance.Run(gctx) })
+	if archiver != nil {
+		// Old, applied stretches of the log move to the archive.
+		g.Go(func() error {
+			return runArchivePolicy(gctx, archiver, cfg.ArchiveInterval, logger.With("component", "archive"))
+		})
+	}
 	if cfg.Alerting {
 		alertMetrics := alerting.NewMetrics(reg)
 		checkpoints, err := readmodel.NewWriter(pool, WriterConfig(cfg))
