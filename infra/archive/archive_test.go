@@ -101,7 +101,8 @@ func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := domain.ArchivedRange{File: FileKey(day, sum.First, sum.Last), First: sum.First, Last: sum.Last, Events: sum.Events, Bytes: int64(len(data))}
+		r := domain.ArchivedRange{File: FileKey(day, sum.First, sum.Last), First: sum.First, Last: sum.Last, Events: sum.Events,
+			Bytes: int64(len(data)), SchemaVersion: SchemaVersion}
 		r.SHA256 = sha(data)
 		if err := dir.WriteAll(ctx, r.File, data); err != nil {
 			t.Fatal(err)
@@ -135,6 +136,12 @@ func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 				t.Fatalf("Read(after %s)[%d] = %s, want %s", tc.after, i, e.Position, b.events[tc.first+i].Position)
 			}
 		}
+	}
+	// A file the log records as of a newer schema version is refused.
+	newer := append([]domain.ArchivedRange(nil), ranges...)
+	newer[2].SchemaVersion = SchemaVersion + 1
+	if _, err := NewReader(dir).Read(ctx, newer, b.events[40].Position, 10); !errors.Is(err, ErrUnknownSchemaVersion) {
+		t.Fatalf("reading a file of a newer schema version: %v, want ErrUnknownSchemaVersion", err)
 	}
 	// A changed file is refused by its checksum.
 	if err := dir.WriteAll(ctx, ranges[1].File, []byte("not parquet")); err != nil {

@@ -206,8 +206,13 @@ func (a *Archiver) verify(ctx context.Context, r domain.ArchivedRange, events []
 	return nil
 }
 
-// readVerified reads r's file and checks its size and checksum first.
+// readVerified reads r's file and checks its schema version, size and
+// checksum first.
 func readVerified(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]domain.RecordedEvent, error) {
+	if r.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("%s is of schema version %d, this fleetpulse reads version %d only (read it with a newer fleetpulse): %w",
+			r.File, r.SchemaVersion, SchemaVersion, ErrUnknownSchemaVersion)
+	}
 	data, err := b.ReadAll(ctx, r.File)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -258,5 +259,24 @@ func TestCorrections_OfArchivedMeasurementsAreFoundAndApplied(t *testing.T) {
 	e.Rebuild(t)
 	if rebuilt := e.Snapshot(t); rebuilt != live {
 		t.Fatalf("rebuild after corrections of archived measurements differs:\n got %+v\nwant %+v", rebuilt, live)
+	}
+}
+
+func TestReadingAFileOfAnUnknownSchemaVersionFailsClearly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := NewEnv(t)
+	e.Seed(t, 1, 0, 3, 2)
+	log := e.Log(t, 100)
+	if _, err := archive.NewArchiver(e.Store, e.Bucket(t), At(log[len(log)-1].Position), archive.Config{}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// As if a newer fleetpulse had archived it.
+	if _, err := e.Pool.Exec(ctx, `UPDATE event_archive SET schema_version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Store.ReadAfter(ctx, domain.Start, 100)
+	if !errors.Is(err, archive.ErrUnknownSchemaVersion) || !strings.Contains(err.Error(), "schema version 2, this fleetpulse reads version 1 only") {
+		t.Fatalf("ReadAfter = %v, want ErrUnknownSchemaVersion naming both versions", err)
 	}
 }
