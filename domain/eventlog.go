@@ -59,11 +59,18 @@ type RecordedEvent struct {
 	Data          []byte
 	Position      Position
 	RecordedAt    time.Time
+	// Decoded, when set, is the event Data holds, already decoded by a
+	// reader that had it in that form (the archive rebuilds Data from
+	// it): Decode then skips parsing Data.
+	Decoded Event
 }
 
 // Decode returns the domain event the record holds, in its current shape
 // (see Upcast). DecodeEvent reads exactly what is stored.
 func (r RecordedEvent) Decode() (Event, error) {
+	if r.Decoded != nil {
+		return Upcast(r.Decoded), nil
+	}
 	e, err := DecodeEvent(r.Type, r.Data)
 	if err != nil {
 		return nil, err

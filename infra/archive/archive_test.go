@@ -3,6 +3,8 @@ package archive
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -97,7 +99,11 @@ func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 	var ranges []domain.ArchivedRange
 	arch := NewArchiver(nil, dir, nil, Config{})
 	for _, part := range [][]domain.RecordedEvent{b.events[:10], b.events[10:30], b.events[30:]} {
-		data, sum, err := encodeFile(part)
+		rows, sum, err := rowsOf(part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, sum, err := encodeRows(rows, sum)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +113,7 @@ func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 		if err := dir.WriteAll(ctx, r.File, data); err != nil {
 			t.Fatal(err)
 		}
-		if err := arch.verify(ctx, r, part); err != nil {
+		if err := arch.verify(ctx, r, rows); err != nil {
 			t.Fatal(err)
 		}
 		ranges = append(ranges, r)
@@ -177,4 +183,9 @@ func TestDir_RefusesKeysOutsideItAndReportsMissingFiles(t *testing.T) {
 	if _, err := dir.ReadAll(ctx, "year=2026/b.parquet"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("ReadAll of a missing key: %v, want fs.ErrNotExist", err)
 	}
+}
+
+func sha(b []byte) string {
+	d := sha256.Sum256(b)
+	return hex.EncodeToString(d[:])
 }

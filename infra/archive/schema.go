@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -199,6 +200,20 @@ func encodeRows(rows []row, sum fileSummary) ([]byte, fileSummary, error) {
 // decodeFile reads an archive file back into the log events it holds, in
 // log order. A file of another schema version is refused.
 func decodeFile(name string, data []byte) ([]domain.RecordedEvent, error) {
+	rows, err := decodeRows(name, data)
+	if err != nil {
+		return nil, err
+	}
+	events, err := eventsOf(rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return events, nil
+}
+
+// decodeRows reads an archive file's rows, in file order. A file of
+// another schema version is refused.
+func decodeRows(name string, data []byte) ([]row, error) {
 	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
@@ -218,12 +233,21 @@ func decodeFile(name string, data []byte) ([]domain.RecordedEvent, error) {
 	if err != nil && n < len(rows) {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
 	}
-	events, err := eventsOf(rows[:n])
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return events, nil
+	return rows[:n], nil
 }
+
+// sameRow says whether a and b hold the same values.
+func sameRow(a, b *row) bool {
+	return a.Kind == b.Kind && a.DeviceID == b.DeviceID && a.Type == b.Type && a.At.Equal(b.At) && a.ItemID == b.ItemID &&
+		sameFloat(a.Value, b.Value) && maps.Equal(a.Readings, b.Readings) && sameFloat(a.Lat, b.Lat) && sameFloat(a.Lon, b.Lon) &&
+		sameString(a.Data, b.Data) && a.EventID == b.EventID && a.EventType == b.EventType && a.StreamID == b.StreamID &&
+		a.StreamVersion == b.StreamVersion && a.LogCommit == b.LogCommit && a.LogPosition == b.LogPosition &&
+		a.ItemIndex == b.ItemIndex && a.RecordedAt.Equal(b.RecordedAt)
+}
+
+func sameFloat(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+func sameString(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
 // eventsOf rebuilds the log events of rows: the rows of each log position
 // in item order make its event.
@@ -293,6 +317,6 @@ func eventOf(items []row) (domain.RecordedEvent, error) {
 	if err != nil {
 		return rec, fmt.Errorf("encode event %s: %w", h.EventID, err)
 	}
-	rec.Data = data
+	rec.Data, rec.Decoded = data, e
 	return rec, nil
 }

@@ -1,0 +1,80 @@
+package archivetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/archive"
+)
+
+// BenchmarkArchive measures, on real PostgreSQL, for the storage
+// measurement's realistic station and vehicle data: the archive's bytes
+// per item, archiving throughput, and a rebuild of the read models reading
+// the log from PostgreSQL against one reading it from the archive.
+//
+//	go test ./infra/archive/archivetest/ -run '^$' -bench Archive -benchtime 1x
+func BenchmarkArchive(b *testing.B) {
+	end := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
+	for _, tc := range []struct {
+		name    string
+		batches func() []domain.TelemetryBatch
+	}{
+		{"station", func() []domain.TelemetryBatch { return StationHistory(20, 3, end) }},
+		{"vehicle", func() []domain.TelemetryBatch { return VehicleHistory(10, 30*time.Minute, end) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				ctx := context.Background()
+				e := NewEnv(b)
+				batches := tc.batches()
+				items := 0
+				// Four writers, as devices would.
+				var wg sync.WaitGroup
+				for w := range 4 {
+					wg.Go(func() {
+						for i := w; i < len(batches); i += 4 {
+							if _, err := e.Store.AppendTelemetry(ctx, domain.TelemetryStream(batches[i].Device()), uuid.NewString(), batches[i]); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				for _, bt := range batches {
+					items += len(bt.ItemIDs())
+				}
+				wg.Wait()
+				e.Log(b, 5000) // wait until all of it is readable
+				e.Project(b)
+
+				fromPG := e.Rebuild(b)
+				head, err := e.Store.Head(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{}).Run(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rep.Items != int64(items) {
+					b.Fatalf("archived %d items, want %d", rep.Items, items)
+				}
+				fromArchive := e.Rebuild(b)
+				b.ReportMetric(float64(items), "items")
+				b.ReportMetric(float64(len(batches)), "events")
+				b.ReportMetric(float64(rep.Bytes)/float64(items), "archive-B/item")
+				b.ReportMetric(float64(rep.Events)/rep.Duration.Seconds(), "archive-events/s")
+				b.ReportMetric(float64(rep.Items)/rep.Duration.Seconds(), "archive-items/s")
+				b.ReportMetric(float64(items)/fromPG.Duration.Seconds(), "rebuild-pg-items/s")
+				b.ReportMetric(float64(items)/fromArchive.Duration.Seconds(), "rebuild-archive-items/s")
+				b.ReportMetric(fromPG.EventsPerSecond(), "rebuild-pg-events/s")
+				b.ReportMetric(fromArchive.EventsPerSecond(), "rebuild-archive-events/s")
+			}
+		})
+	}
+}
