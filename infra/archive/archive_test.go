@@ -189,3 +189,30 @@ func sha(b []byte) string {
 	d := sha256.Sum256(b)
 	return hex.EncodeToString(d[:])
 }
+
+func TestOpenBucket_OpensDirectoriesAndS3URLsAndRefusesOthers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{dir + "/plain", true},
+		{"file://" + dir + "/url", true},
+		{"s3://fleet-archive/prod?region=eu-central-1", true}, // opened lazily: no request is made
+		{"ftp://example.com/archive", false},
+		{"gs://fleet-archive", false},
+	} {
+		b, err := OpenBucket(ctx, tc.url)
+		if (err == nil) != tc.ok {
+			t.Errorf("OpenBucket(%q) = %v, want ok %v", tc.url, err, tc.ok)
+			continue
+		}
+		if d, isDir := b.(*Dir); isDir {
+			if err := d.WriteAll(ctx, "k", []byte("v")); err != nil {
+				t.Errorf("OpenBucket(%q): %v", tc.url, err)
+			}
+		}
+	}
+}

@@ -1,14 +1,22 @@
 package archive
 
 import (
+	"context"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"strings"
 )
 
+var errNotExist = fs.ErrNotExist
+
 // OpenBucket opens the bucket FLEETPULSE_ARCHIVE_URL names: a local
-// directory, as a path or a file:// URL.
-func OpenBucket(rawURL string) (Bucket, error) {
+// directory, as a path or a file:// URL, or an S3-compatible bucket
+// (s3://bucket/prefix?region=...).
+func OpenBucket(ctx context.Context, rawURL string) (Bucket, error) {
+	if objectURL(rawURL) {
+		return openObjectBucket(ctx, rawURL)
+	}
 	if !strings.Contains(rawURL, "://") {
 		return NewDir(rawURL)
 	}
@@ -20,5 +28,5 @@ func OpenBucket(rawURL string) (Bucket, error) {
 	case "file":
 		return NewDir(u.Path)
 	}
-	return nil, fmt.Errorf("archive URL: scheme %q is not supported (a directory path or file:///path)", u.Scheme)
+	return nil, fmt.Errorf("archive URL: scheme %q is not supported (a directory path, file:///path or s3://bucket)", u.Scheme)
 }

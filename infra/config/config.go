@@ -96,7 +96,7 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_RAW_RETENTION", "90d", "how long raw measurements and vehicle events are kept, by their measured time (whole partitions are dropped; daily aggregates keep counting them); corrections are accepted for measurements measured within it, less two days"},
 	{"FLEETPULSE_HOURLY_RETENTION", "730d", "how long hourly aggregates are kept (daily aggregates are kept for ever)"},
 	{"FLEETPULSE_DEDUP_HORIZON", "7d", "how long after it was recorded a measurement id or event eid is still recognised as a duplicate"},
-	{"FLEETPULSE_ARCHIVE_URL", "(none)", "where the event log's old telemetry is archived as Parquet files: a directory (path or file:///path); needed by every process once anything is archived (docs/archive.md)"},
+	{"FLEETPULSE_ARCHIVE_URL", "(none)", "where the event log's old telemetry is archived as Parquet files: a directory (path or file:///path) or an S3-compatible bucket (s3://bucket/prefix?region=...); needed by every process once anything is archived (docs/archive.md)"},
 	{"FLEETPULSE_ARCHIVE_HORIZON", "30d", "telemetry recorded longer ago than this may be archived (at least FLEETPULSE_DEDUP_HORIZON)"},
 	{"FLEETPULSE_ARCHIVE_INTERVAL", "0", "the projector archives every this often (0: never; run `fleetpulse archive` instead)"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},

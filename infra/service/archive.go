@@ -16,11 +16,11 @@ import (
 
 // openArchive returns the archive reader the PostgreSQL event store reads
 // archived ranges through (nil when FLEETPULSE_ARCHIVE_URL is unset).
-func openArchive(cfg config.Config) (eventstore.Archive, error) {
+func openArchive(ctx context.Context, cfg config.Config) (eventstore.Archive, error) {
 	if cfg.ArchiveURL == "" {
 		return nil, nil
 	}
-	bucket, err := archive.OpenBucket(cfg.ArchiveURL)
+	bucket, err := archive.OpenBucket(ctx, cfg.ArchiveURL)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ var ErrArchiveNeedsPostgres = errors.New("archiving needs the PostgreSQL event s
 // NewArchiver returns the archiver of env's event log into
 // FLEETPULSE_ARCHIVE_URL, up to the lowest checkpoint kept in env's
 // PostgreSQL and before horizon.
-func NewArchiver(cfg config.Config, env Env, horizon time.Duration, logger *slog.Logger) (*archive.Archiver, error) {
+func NewArchiver(ctx context.Context, cfg config.Config, env Env, horizon time.Duration, logger *slog.Logger) (*archive.Archiver, error) {
 	store, ok := env.Store.(*eventstore.Store)
 	if !ok {
 		return nil, ErrArchiveNeedsPostgres
@@ -41,7 +41,7 @@ func NewArchiver(cfg config.Config, env Env, horizon time.Duration, logger *slog
 	if cfg.ArchiveURL == "" {
 		return nil, errors.New("no archive is configured: set FLEETPULSE_ARCHIVE_URL")
 	}
-	bucket, err := archive.OpenBucket(cfg.ArchiveURL)
+	bucket, err := archive.OpenBucket(ctx, cfg.ArchiveURL)
 	if err != nil {
 		return nil, err
 	}

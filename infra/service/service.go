@@ -74,7 +74,7 @@ func OpenPostgres(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (EventStore, func(), error) {
 	switch cfg.EventStore {
 	case "postgres":
-		arch, err := openArchive(cfg)
+		arch, err := openArchive(ctx, cfg)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -219,7 +219,7 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 
 	var archiver *archive.Archiver
 	if cfg.ArchiveInterval > 0 {
-		if archiver, err = NewArchiver(cfg, env, cfg.ArchiveHorizon, logger.With("component", "archive")); err != nil {
+		if archiver, err = NewArchiver(ctx, cfg, env, cfg.ArchiveHorizon, logger.With("component", "archive")); err != nil {
 			return err
 		}
 	}
