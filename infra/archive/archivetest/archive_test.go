@@ -138,7 +138,7 @@ func sameLog(t *testing.T, got, want []domain.RecordedEvent) {
 func TestRebuild_AfterArchivingHalfTheLogEqualsTheRebuildBefore(t *testing.T) {
 	t.Parallel()
 	e := NewEnv(t)
-	e.Seed(t, 4, 2, 12, 30)
+	e.Seed(t, 3, 2, 8, 20)
 	e.Project(t)
 	rep := e.Rebuild(t)
 	before := e.Snapshot(t)

@@ -202,9 +202,64 @@ func lastArchived(ctx context.Context, q querier) (domain.Position, bool, error)
 	return domain.Position{Commit: uint64(c), Prepare: uint64(p)}, true, nil
 }
 
+// readAfterOrLastArchivedSQL is readAfterSQL with one more row, marked
+// by its last column, holding the last archived position: one statement,
+// so one snapshot, and one round trip for a reader past the archive.
+const readAfterOrLastArchivedSQL = `
+(SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at, false
+ FROM events
+ WHERE (tx_id, position) > ($1, $2)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+ ORDER BY tx_id, position
+ LIMIT $3)
+UNION ALL
+(SELECT NULL, NULL, NULL, NULL, NULL, last_commit, last_prepare, NULL, true
+ FROM event_archive ORDER BY last_commit DESC, last_prepare DESC LIMIT 1)`
+
 // readAfter reads the log after a position, archived events included: the
 // archive's rows and the events still here come from one snapshot.
 func (s *Store) readAfter(ctx context.Context, after domain.Position, max int) ([]domain.RecordedEvent, error) {
+	// Past the archive (the live readers): one statement.
+	rows, err := s.pool.Query(ctx, readAfterOrLastArchivedSQL, int64(after.Commit), int64(after.Prepare), max)
+	if err != nil {
+		return nil, postgres.Classify(fmt.Errorf("read log after %s: %w", after, err))
+	}
+	var (
+		evs      []domain.RecordedEvent
+		archived domain.Position
+	)
+	for rows.Next() {
+		var (
+			id, stream, typ, data *string
+			version               *int64
+			commit, prepare       int64
+			recordedAt            *time.Time
+			marker                bool
+		)
+		if err := rows.Scan(&id, &stream, &version, &typ, &data, &commit, &prepare, &recordedAt, &marker); err != nil {
+			rows.Close()
+			return nil, postgres.Classify(fmt.Errorf("read log after %s: %w", after, err))
+		}
+		pos := domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
+		if marker {
+			archived = pos
+			continue
+		}
+		evs = append(evs, domain.RecordedEvent{ID: *id, StreamID: *stream, StreamVersion: *version, Type: *typ,
+			Data: []byte(*data), Position: pos, RecordedAt: *recordedAt})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, postgres.Classify(fmt.Errorf("read log after %s: %w", after, err))
+	}
+	if !after.Less(archived) {
+		return evs, nil
+	}
+	return s.readArchived(ctx, after, max)
+}
+
+// readArchived reads the log after a position inside the archived stretch:
+// the archive's rows and the events still here come from one snapshot.
+func (s *Store) readArchived(ctx context.Context, after domain.Position, max int) ([]domain.RecordedEvent, error) {
 	var (
 		ranges []domain.ArchivedRange
 		here   []domain.RecordedEvent
