@@ -226,14 +226,11 @@ func decodeRows(name string, data []byte) ([]row, error) {
 		return nil, fmt.Errorf("%s is of schema version %s, this fleetpulse reads version %d only (read it with a newer fleetpulse): %w",
 			name, v, SchemaVersion, ErrUnknownSchemaVersion)
 	}
-	r := parquet.NewGenericReader[row](f)
-	defer r.Close()
-	rows := make([]row, f.NumRows())
-	n, err := r.Read(rows)
-	if err != nil && n < len(rows) {
+	rows, err := readColumns(f)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
 	}
-	return rows[:n], nil
+	return rows, nil
 }
 
 // sameRow says whether a and b hold the same values.

@@ -148,7 +148,7 @@ func TestRebuild_AfterArchivingHalfTheLogEqualsTheRebuildBefore(t *testing.T) {
 	}
 
 	half := log[len(log)/2].Position
-	ar := archive.NewArchiver(e.Store, e.Bucket(t), At(half), archive.Config{MaxItems: 500})
+	ar := archive.NewArchiver(e.Store, e.Bucket(t), At(half), archive.Config{MaxItems: 100})
 	ar2, err := ar.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
