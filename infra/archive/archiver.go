@@ -16,9 +16,10 @@ import (
 // (infra/postgres/eventstore.Store).
 type Log interface {
 	// ArchiveCandidates returns up to max telemetry events that may be
-	// archived next, in log order: after the last archived range, at or
-	// before upTo, before the first event recorded at or after before.
-	ArchiveCandidates(ctx context.Context, before time.Time, upTo domain.Position, max int) ([]domain.RecordedEvent, error)
+	// archived next, in log order: after the last archived range and
+	// after after, at or before upTo, before the first event recorded at
+	// or after before.
+	ArchiveCandidates(ctx context.Context, before time.Time, upTo, after domain.Position, max int) ([]domain.RecordedEvent, error)
 	// CommitArchive records r and deletes its events (at positions) in one
 	// transaction, or changes nothing.
 	CommitArchive(ctx context.Context, r domain.ArchivedRange, positions []int64) error
@@ -88,8 +89,7 @@ func (a *Archiver) Run(ctx context.Context) (Report, error) {
 			return rep, fmt.Errorf("archive: lowest checkpoint: %w", err)
 		}
 		horizon := a.cfg.Clock().Add(-a.cfg.Horizon)
-		// A file is cut where its rows reach MaxItems, or at maxFileEvents.
-		events, err := a.log.ArchiveCandidates(ctx, horizon, upTo, min(a.cfg.MaxItems, maxFileEvents))
+		events, err := a.nextEvents(ctx, horizon, upTo)
 		if err != nil {
 			return rep, fmt.Errorf("archive: %w", err)
 		}
@@ -109,6 +109,44 @@ func (a *Archiver) Run(ctx context.Context) (Report, error) {
 	}
 	rep.Duration = time.Since(start)
 	return rep, ctx.Err()
+}
+
+// Bounds of what one file's step reads from the log: pages of
+// candidatePage events, until the file's MaxItems rows, maxFileEvents
+// events or maxFetchBytes of event data (a vehicle sample is ~470 B of
+// JSON) are reached. The file is cut exactly by fileRows.
+const (
+	candidatePage = 1000
+	maxFetchBytes = 64 << 20
+)
+
+// nextEvents reads the candidates of the next file from the log.
+func (a *Archiver) nextEvents(ctx context.Context, horizon time.Time, upTo domain.Position) ([]domain.RecordedEvent, error) {
+	var (
+		events []domain.RecordedEvent
+		bytes  int
+	)
+	after := domain.Start
+	for len(events) < min(a.cfg.MaxItems, maxFileEvents) && bytes < maxFetchBytes {
+		page, err := a.log.ArchiveCandidates(ctx, horizon, upTo, after, min(candidatePage, a.cfg.MaxItems))
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			bytes += len(e.Data)
+		}
+		events = append(events, page...)
+		after = page[len(page)-1].Position
+		// A file holds one day of recording: a page that reaches the next
+		// day holds all the file can take.
+		if !dayOf(page[len(page)-1].RecordedAt).Equal(dayOf(events[0].RecordedAt)) {
+			break
+		}
+	}
+	return events, nil
 }
 
 func dayOf(t time.Time) time.Time {

@@ -86,11 +86,12 @@ LIMIT $5`
 var maxPosition = domain.Position{Commit: 1<<63 - 1, Prepare: 1<<63 - 1}
 
 // ArchiveCandidates returns up to max telemetry events that may be archived
-// next, in log order: after the last archived range, at or before upTo
-// (the lowest checkpoint of every reader), before the first event recorded
-// at or after before (the horizon), and sealed (no transaction that began
-// before them is still running).
-func (s *Store) ArchiveCandidates(ctx context.Context, before time.Time, upTo domain.Position, max int) ([]domain.RecordedEvent, error) {
+// next, in log order: after the last archived range (and after after, for
+// a caller reading them page by page), at or before upTo (the lowest
+// checkpoint of every reader), before the first event recorded at or after
+// before (the horizon), and sealed (no transaction that began before them
+// is still running).
+func (s *Store) ArchiveCandidates(ctx context.Context, before time.Time, upTo, after domain.Position, max int) ([]domain.RecordedEvent, error) {
 	var evs []domain.RecordedEvent
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		last, _, err := lastArchived(ctx, tx)
@@ -107,7 +108,11 @@ func (s *Store) ArchiveCandidates(ctx context.Context, before time.Time, upTo do
 		default:
 			young = domain.Position{Commit: uint64(c), Prepare: uint64(p)}
 		}
-		rows, err := tx.Query(ctx, archiveCandidatesSQL, int64(last.Commit), int64(last.Prepare),
+		from := last
+		if last.Less(after) {
+			from = after
+		}
+		rows, err := tx.Query(ctx, archiveCandidatesSQL, int64(from.Commit), int64(from.Prepare),
 			int64(upTo.Commit), int64(upTo.Prepare), int64(young.Commit), int64(young.Prepare), telemetryTypes, max)
 		if err != nil {
 			return err
