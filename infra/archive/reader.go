@@ -59,30 +59,31 @@ func (r *Reader) file(ctx context.Context, rng domain.ArchivedRange) ([]domain.R
 }
 
 // FindTelemetryItem returns the archived event of stream holding item
-// itemID, searching the newest files first. It reads every file until it
-// finds the item: corrections of archived measurements are rare, and a
-// file is read in well under a second.
+// itemID, searching the newest files first. It reads files (their rows
+// only, leaving the reader's decoded file in place) until it finds the
+// item: corrections of archived measurements are rare, and a file is read
+// in well under a second.
 func (r *Reader) FindTelemetryItem(ctx context.Context, ranges []domain.ArchivedRange, stream, itemID string) (domain.RecordedEvent, bool, error) {
 	for i := len(ranges) - 1; i >= 0; i-- {
-		events, err := r.file(ctx, ranges[i])
+		rows, err := readRows(ctx, r.bucket, ranges[i])
 		if err != nil {
-			return domain.RecordedEvent{}, false, err
+			return domain.RecordedEvent{}, false, fmt.Errorf("find item %s in the archive: %w", itemID, err)
 		}
-		for _, e := range events {
-			if e.StreamID != stream {
+		for _, it := range rows {
+			if it.StreamID != stream || it.ItemID != itemID {
 				continue
 			}
-			ev, err := e.Decode()
-			if err != nil {
-				return domain.RecordedEvent{}, false, err
-			}
-			if b, ok := ev.(domain.TelemetryBatch); ok {
-				for _, id := range b.ItemIDs() {
-					if id == itemID {
-						return e, true, nil
-					}
+			var items []row
+			for _, o := range rows {
+				if o.LogCommit == it.LogCommit && o.LogPosition == it.LogPosition {
+					items = append(items, o)
 				}
 			}
+			events, err := eventsOf(items)
+			if err != nil {
+				return domain.RecordedEvent{}, false, fmt.Errorf("%s: %w", ranges[i].File, err)
+			}
+			return events[0], true, nil
 		}
 	}
 	return domain.RecordedEvent{}, false, nil
