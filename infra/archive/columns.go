@@ -17,6 +17,9 @@ import (
 func readColumns(f *parquet.File) ([]row, error) {
 	var out []row
 	for _, rg := range f.RowGroups() {
+		if n := rg.NumRows(); n < 0 || int64(len(out))+n > maxFileRows {
+			return nil, fmt.Errorf("%w: %d rows in a row group, more than a file may hold", ErrCorrupt, n)
+		}
 		rows := make([]row, rg.NumRows())
 		chunks := rg.ColumnChunks()
 		var keys [][]string // readings keys of each row, then the values
@@ -75,6 +78,11 @@ func eachValue(chunk parquet.ColumnChunk, fn func(v parquet.Value) error) error 
 }
 
 var errTooManyValues = errors.New("more values than rows")
+
+// maxFileRows bounds the rows of a file this package reads: far above what
+// the archiver writes (Config.MaxItems), low enough that a damaged footer
+// cannot make a reader allocate without bound.
+const maxFileRows = 1 << 24
 
 // readFlat fills one top-level column of rows.
 func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {

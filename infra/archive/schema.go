@@ -212,8 +212,15 @@ func decodeFile(name string, data []byte) ([]domain.RecordedEvent, error) {
 }
 
 // decodeRows reads an archive file's rows, in file order. A file of
-// another schema version is refused.
-func decodeRows(name string, data []byte) ([]row, error) {
+// another schema version is refused. A file the Parquet library cannot
+// make sense of is ErrCorrupt, even where the library panics on it: the
+// bytes come from a bucket, not from this process.
+func decodeRows(name string, data []byte) (rows []row, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rows, err = nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, p)
+		}
+	}()
 	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
@@ -226,8 +233,7 @@ func decodeRows(name string, data []byte) ([]row, error) {
 		return nil, fmt.Errorf("%s is of schema version %s, this fleetpulse reads version %d only (read it with a newer fleetpulse): %w",
 			name, v, SchemaVersion, ErrUnknownSchemaVersion)
 	}
-	rows, err := readColumns(f)
-	if err != nil {
+	if rows, err = readColumns(f); err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
 	}
 	return rows, nil
