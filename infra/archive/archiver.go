@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"path"
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -162,8 +163,8 @@ func FileKey(day time.Time, first, last domain.Position) string {
 		first.Commit, first.Prepare, last.Commit, last.Prepare)
 }
 
-// Manifest is the JSON document written beside each file (key +
-// ".manifest.json"): what the file holds and its checksum. The event store
+// Manifest is the JSON document written beside each file (ManifestKey):
+// what the file holds and its checksum. The event store
 // keeps the same facts (event_archive) and is the record of which files
 // are committed; a file without a row there holds nothing to read.
 type Manifest struct {
@@ -207,7 +208,7 @@ func (a *Archiver) archive(ctx context.Context, events []domain.RecordedEvent) (
 	if err != nil {
 		return r, err
 	}
-	if err := a.bucket.WriteAll(ctx, r.File+".manifest.json", m); err != nil {
+	if err := a.bucket.WriteAll(ctx, ManifestKey(r.File), m); err != nil {
 		return r, fmt.Errorf("archive: %w", err)
 	}
 	positions := make([]int64, len(events))
@@ -218,6 +219,13 @@ func (a *Archiver) archive(ctx context.Context, events []domain.RecordedEvent) (
 		return r, fmt.Errorf("archive: %w", err)
 	}
 	return r, nil
+}
+
+// ManifestKey is the key of the manifest of the file at key: beside it,
+// named with a leading underscore, which Spark, Trino and Hive skip as
+// hidden when they read a prefix of Parquet files.
+func ManifestKey(key string) string {
+	return path.Join(path.Dir(key), "_"+path.Base(key)+".manifest.json")
 }
 
 func manifestOf(r domain.ArchivedRange) Manifest {

@@ -2,6 +2,7 @@ package archivetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -158,6 +159,25 @@ func TestRebuild_AfterArchivingHalfTheLogEqualsTheRebuildBefore(t *testing.T) {
 	}
 	if hot := e.HotEvents(t); hot != int64(len(log))-ar2.Events {
 		t.Fatalf("%d events in PostgreSQL after archiving %d of %d", hot, ar2.Events, len(log))
+	}
+	// Every file has its manifest beside it, saying what the log recorded.
+	ranges, err := e.Store.ArchivedRanges(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ranges {
+		b, err := e.Bucket(t).ReadAll(context.Background(), archive.ManifestKey(r.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m archive.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.File != r.File || m.SHA256 != r.SHA256 || m.Events != r.Events || m.Items != r.Items || m.Bytes != r.Bytes ||
+			m.SchemaVersion != archive.SchemaVersion || m.FirstPosition != r.First.String() || m.LastPosition != r.Last.String() {
+			t.Fatalf("manifest %+v, the log recorded %+v", m, r)
+		}
 	}
 	n, _, err := e.Store.Backlog(context.Background(), domain.Start)
 	if err != nil || n != int64(len(log)) {
