@@ -8,8 +8,10 @@ FROM golang:1.26 AS build
 WORKDIR /src
 # go.mod asks for go 1.26.8: use the image's toolchain, never download one.
 ENV GOTOOLCHAIN=local
+# No `go mod download`: it would fetch every module go.mod requires, DuckDB's
+# native libraries for five platforms (~570 MB) among them, which only a test
+# package links. go build fetches what the binaries import.
 COPY go.mod go.sum ./
-RUN go mod download
 COPY . .
 # timetzdata embeds the IANA time zone database: daily aggregates are cut at
 # each device's local midnight whatever the runtime image carries.

@@ -59,11 +59,18 @@ type RecordedEvent struct {
 	Data          []byte
 	Position      Position
 	RecordedAt    time.Time
+	// Decoded, when set, is the event Data holds, already decoded by a
+	// reader that had it in that form (the archive rebuilds Data from
+	// it): Decode then skips parsing Data.
+	Decoded Event
 }
 
 // Decode returns the domain event the record holds, in its current shape
 // (see Upcast). DecodeEvent reads exactly what is stored.
 func (r RecordedEvent) Decode() (Event, error) {
+	if r.Decoded != nil {
+		return Upcast(r.Decoded), nil
+	}
 	e, err := DecodeEvent(r.Type, r.Data)
 	if err != nil {
 		return nil, err
@@ -78,4 +85,22 @@ type AppendResult struct {
 	// Duplicates lists the ids of events that were already stored (or repeated
 	// within the batch); they were not stored again.
 	Duplicates []string
+}
+
+// ArchivedRange is a stretch of the log whose telemetry events were moved
+// out of the event store into one archive file: events from First to Last
+// in log order (the other events of the stretch stay in the store). The
+// store records it in the same transaction that deletes the events, so an
+// event is always in exactly one of the two.
+type ArchivedRange struct {
+	File          string // the file's key in the archive
+	First, Last   Position
+	Events        int64 // telemetry events in the file
+	Items         int64 // measurements and vehicle events in them (rows)
+	Bytes         int64
+	SHA256        string // hex of the file's bytes
+	SchemaVersion int
+	// RecordedFrom and RecordedUntil bound the events' recorded times.
+	RecordedFrom, RecordedUntil time.Time
+	ArchivedAt                  time.Time
 }

@@ -34,7 +34,7 @@ func newRoot(c *cli) *cobra.Command {
 			fmt.Fprint(cmd.OutOrStdout(), "\n"+environmentHelp())
 		}
 	})
-	root.AddCommand(devCommand(c), migrateCommand(c), simulateCommand(c), rebuildCommand(c), statusCommand(c), projectionCommand(c), readKeyCommand(c), importCommand(c))
+	root.AddCommand(devCommand(c), migrateCommand(c), simulateCommand(c), rebuildCommand(c), statusCommand(c), projectionCommand(c), readKeyCommand(c), importCommand(c), archiveCommand(c))
 	return root
 }
 

@@ -67,6 +67,7 @@ type step struct {
 func TestCLI_FlagsHelpExitCodesConfirmationAndJSON(t *testing.T) {
 	pool, pgURL := pgtest.NewDatabase(t)
 	seedLog(t, pool)
+	archived := map[string]string{"FLEETPULSE_ARCHIVE_URL": t.TempDir(), "FLEETPULSE_DEDUP_HORIZON": "1ms", "FLEETPULSE_ARCHIVE_HORIZON": "1ms"}
 	noCheckpoints := func(t *testing.T, out []byte) {
 		var sts []statusJSON
 		if err := json.Unmarshal(out, &sts); err != nil || len(sts) != 0 {
@@ -172,6 +173,16 @@ func TestCLI_FlagsHelpExitCodesConfirmationAndJSON(t *testing.T) {
 		{args: []string{"rebuild", "--shares", "1", "--yes"}, code: 0, stdout: []string{"rebuilt read models from 3 events"}},
 		{args: []string{"status"}, code: 0, stdout: []string{"read_models "}},
 		{args: []string{"migrate"}, code: 0, stdout: []string{"newest version"}},
+		// Archiving: needs an archive, asks, then moves the two
+		// measurements (applied by every projection) out of PostgreSQL.
+		{args: []string{"archive", "--yes"}, code: 1, stderr: []string{"set FLEETPULSE_ARCHIVE_URL"}},
+		{args: []string{"archive"}, env: archived, code: 2, stderr: []string{"moves the telemetry events recorded more than 1ms ago", "add --yes"}},
+		{args: []string{"status"}, env: archived, code: 0, stdout: []string{"ARCHIVE: nothing archived; 3 events in PostgreSQL"}},
+		{args: []string{"archive", "--yes"}, env: archived, code: 0, stdout: []string{"archived 2 events (2 items) into 1 files"}},
+		{args: []string{"archive", "--yes"}, env: archived, code: 0, stdout: []string{"archived 0 events"}},
+		{args: []string{"status"}, env: archived, code: 0, stdout: []string{"ARCHIVE: 1 files, 2 events (2 items)", "1 events in PostgreSQL", "ARCHIVED FROM"}},
+		{args: []string{"rebuild", "--yes"}, env: archived, code: 0, stdout: []string{"rebuilt read models from 3 events"}},
+		{args: []string{"rebuild", "--yes"}, code: 1, stderr: []string{"no archive is configured (FLEETPULSE_ARCHIVE_URL)"}},
 	}
 	runSteps(t, pgURL, steps)
 }

@@ -158,8 +158,10 @@ func statusCommand(c *cli) *cobra.Command {
 	var asJSON bool
 	cmd := leaf("status", "Show each projection's checkpoint and how far behind the log it is",
 		"Lists every checkpoint (the read models', the alerting forwarder's, a rebuild's while it runs): where it\n"+
-			"stands, the events it applied, and the events it has yet to apply with the age of the oldest. A\n"+
-			"partitioned projection has one row per share, after a row its slowest share bounds.",
+			"stands, the events it applied, and the events it has yet to apply with the age of the oldest (a\n"+
+			"partitioned projection has one row per share, after a row its slowest share bounds); then what\n"+
+			"the log has archived (files, events, bytes, the stretches of the log) and how many events are in PostgreSQL.\n"+
+			"--json prints the checkpoints only.",
 		func(cmd *cobra.Command) error {
 			return c.withPostgres(cmd.Context(), slog.LevelWarn, func(ctx context.Context, w work) error {
 				backlog, _ := w.env.Store.(readmodel.EventBacklog) // nil: the store cannot count its log
@@ -196,7 +198,16 @@ func statusCommand(c *cli) *cobra.Command {
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", name, s.Position, s.Events, behind, oldest, updated)
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				ranges, err := service.ArchivedRanges(ctx, w.env)
+				if err != nil {
+					return err
+				}
+				sum := summarise(ranges)
+				total, known := logSize(ctx, w) // archived events included
+				return c.printArchive(sum, total-sum.Events, known)
 			})
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array instead of a table")

@@ -102,6 +102,7 @@ var infraRoles = map[string]string{
 	"mqttbridge": "adapter", "memstore": "adapter", "postgres/eventstore": "adapter",
 	"postgres/readmodel": "adapter", "postgres/readmodel/rawchunk": "adapter", "postgres/importjobs": "adapter",
 	"postgres/webhookstore": "adapter", "webhook": "adapter",
+	"archive": "adapter",
 	// Plumbing any adapter may share: connecting and migrating PostgreSQL,
 	// HTTP helpers, the wire format of telemetry, configuration, retries,
 	// metrics and the Watermill logger.
@@ -115,6 +116,7 @@ var infraRoles = map[string]string{
 	"archtest": "test", "bustest": "test", "eventstoretest": "test", "faulttest": "test",
 	"httpx/httpxtest": "test", "httpx/openapitest": "test", "metrics/metricstest": "test",
 	"postgres/pgtest": "test", "devicesim": "test", "deploy": "test", "webhooktest": "test",
+	"archive/archivetest": "test", "archive/duckdbtest": "test",
 }
 
 // TestArchitecture_NoSidewaysAdapters checks that no adapter under infra/

@@ -65,14 +65,17 @@ type Config struct {
 	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
 	DedupHorizon    time.Duration // FLEETPULSE_DEDUP_HORIZON
 
-	ImportJobs     bool          // FLEETPULSE_IMPORT_JOBS
-	ImportMaxBytes int64         // FLEETPULSE_IMPORT_MAX_BYTES
-	ImportBatch    int           // FLEETPULSE_IMPORT_BATCH
-	ImportLease    time.Duration // FLEETPULSE_IMPORT_LEASE
-	ReadCacheBytes int           // FLEETPULSE_READ_CACHE_BYTES
-	LiveRetention  time.Duration // FLEETPULSE_LIVE_RETENTION
-	LiveBuffer     int           // FLEETPULSE_LIVE_BUFFER
-	LiveHeartbeat  time.Duration // FLEETPULSE_LIVE_HEARTBEAT
+	ImportJobs      bool          // FLEETPULSE_IMPORT_JOBS
+	ImportMaxBytes  int64         // FLEETPULSE_IMPORT_MAX_BYTES
+	ImportBatch     int           // FLEETPULSE_IMPORT_BATCH
+	ImportLease     time.Duration // FLEETPULSE_IMPORT_LEASE
+	ReadCacheBytes  int           // FLEETPULSE_READ_CACHE_BYTES
+	LiveRetention   time.Duration // FLEETPULSE_LIVE_RETENTION
+	LiveBuffer      int           // FLEETPULSE_LIVE_BUFFER
+	LiveHeartbeat   time.Duration // FLEETPULSE_LIVE_HEARTBEAT
+	ArchiveURL      string        // FLEETPULSE_ARCHIVE_URL; "" when no archive is kept
+	ArchiveHorizon  time.Duration // FLEETPULSE_ARCHIVE_HORIZON
+	ArchiveInterval time.Duration // FLEETPULSE_ARCHIVE_INTERVAL; 0: the projector does not archive
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -130,6 +133,9 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_LIVE_RETENTION", "10m", "how long the projector keeps each commit's changes for live push (SSE) clients to resume from with Last-Event-ID; one that was away longer is told to reload"},
 	{"FLEETPULSE_LIVE_BUFFER", "256", "changes a live push subscriber may have waiting; a client that falls further behind is disconnected (it resumes with Last-Event-ID)"},
 	{"FLEETPULSE_LIVE_HEARTBEAT", "15s", "how often an idle live push stream gets a comment line, so proxies keep it open"},
+	{"FLEETPULSE_ARCHIVE_URL", "(none)", "where the event log's old telemetry is archived as Parquet files: a directory (path or file:///path) or an S3-compatible bucket (s3://bucket/prefix?region=...); needed by every process once anything is archived (docs/archive.md)"},
+	{"FLEETPULSE_ARCHIVE_HORIZON", "30d", "telemetry recorded longer ago than this may be archived (at least FLEETPULSE_DEDUP_HORIZON)"},
+	{"FLEETPULSE_ARCHIVE_INTERVAL", "0", "the projector archives every this often (0: never; run `fleetpulse archive` instead)"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -215,6 +221,19 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.LiveRetention = r.duration("FLEETPULSE_LIVE_RETENTION")
 	c.LiveBuffer = r.int("FLEETPULSE_LIVE_BUFFER")
 	c.LiveHeartbeat = r.duration("FLEETPULSE_LIVE_HEARTBEAT")
+	c.ArchiveURL = getenv("FLEETPULSE_ARCHIVE_URL")
+	c.ArchiveHorizon = r.days("FLEETPULSE_ARCHIVE_HORIZON")
+	if v := r.str("FLEETPULSE_ARCHIVE_INTERVAL"); v != "0" {
+		c.ArchiveInterval = r.duration("FLEETPULSE_ARCHIVE_INTERVAL")
+	}
+	if c.ArchiveHorizon < c.DedupHorizon {
+		// Archived events are no longer searched for first-format
+		// duplicates; past the de-duplication horizon none are looked for.
+		r.errs = append(r.errs, fmt.Sprintf("FLEETPULSE_ARCHIVE_HORIZON (%s) must be at least FLEETPULSE_DEDUP_HORIZON (%s)", c.ArchiveHorizon, c.DedupHorizon))
+	}
+	if c.ArchiveInterval > 0 && c.ArchiveURL == "" {
+		r.errs = append(r.errs, "FLEETPULSE_ARCHIVE_INTERVAL needs FLEETPULSE_ARCHIVE_URL")
+	}
 	c.MQTTClientID = getenv("FLEETPULSE_MQTT_CLIENT_ID")
 	if c.MQTTClientID == "" {
 		host, _ := os.Hostname()
@@ -289,6 +308,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("dedup_horizon", c.DedupHorizon),
 		slog.Bool("import_jobs", c.ImportJobs),
 		slog.Int64("import_max_bytes", c.ImportMaxBytes),
+		slog.String("archive_url", redact.URL(c.ArchiveURL)),
+		slog.Duration("archive_horizon", c.ArchiveHorizon),
+		slog.Duration("archive_interval", c.ArchiveInterval),
 		slog.String("mqtt_url", redact.URL(c.MQTTURL)),
 		slog.String("mqtt_topic_root", c.MQTTTopicRoot),
 	)

@@ -20,6 +20,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/commands"
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/alerting"
+	"github.com/fleetpulse/fleetpulse/infra/archive"
 	"github.com/fleetpulse/fleetpulse/infra/bus"
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/config"
@@ -77,8 +78,12 @@ func OpenPostgres(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 func OpenEventStore(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (EventStore, func(), error) {
 	switch cfg.EventStore {
 	case "postgres":
+		arch, err := openArchive(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
 		st := eventstore.New(pool, eventstore.Config{PollInterval: cfg.PollInterval, DedupHorizon: cfg.DedupHorizon,
-			Logger: logger.With("component", "eventstore")})
+			Logger: logger.With("component", "eventstore"), Archive: arch})
 		return st, st.Close, nil
 	case "esdb":
 		st, err := esdb.Open(ctx, cfg.ESDBURL, logger.With("component", "esdb"), esdb.WithPollInterval(cfg.PollInterval))
@@ -298,6 +303,13 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		}, Retry: retry.Doubling(100*time.Millisecond, 5*time.Second)})
 	fleetWide := share.Index == 0
 
+	var archiver *archive.Archiver
+	if cfg.ArchiveInterval > 0 {
+		if archiver, err = NewArchiver(ctx, cfg, env, cfg.ArchiveHorizon, logger.With("component", "archive")); err != nil {
+			return err
+		}
+	}
+
 	r := mux.NewRouter()
 	httpx.Ops(r, reg, httpx.Pinger(pool.Ping), httpx.Pinger(store.Ping))
 	errc := make(chan error, 2)
@@ -313,9 +325,16 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 	if fleetWide {
 		g.Go(func() error { return maintenance.Run(gctx) })
 	}
+	if archiver != nil && fleetWide {
+		// Old, applied stretches of the log move to the archive (one
+		// process archives: share 0's).
+		g.Go(func() error {
+			return runArchivePolicy(gctx, archiver, cfg.ArchiveInterval, logger.With("component", "archive"))
+		})
+	}
 	switch {
 	case !fleetWide:
-		logger.Info("alerting and read-model maintenance run in share 0's projector", "share", share.Index)
+		logger.Info("alerting, archiving and read-model maintenance run in share 0's projector", "share", share.Index)
 	case cfg.Alerting:
 		alertMetrics := alerting.NewMetrics(reg)
 		checkpoints, err := readmodel.NewWriter(pool, WriterConfig(cfg))

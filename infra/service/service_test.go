@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/service"
@@ -21,21 +23,27 @@ import (
 // `fleetpulse dev` does, against a throwaway database.
 type system struct {
 	command, read string
+	pool          *pgxpool.Pool
 }
 
-func startSystem(t *testing.T) system {
+func startSystem(t *testing.T) system { return startSystemWith(t, nil) }
+
+// startSystemWith starts the system with settings over the defaults.
+func startSystemWith(t *testing.T, settings map[string]string) system {
 	t.Helper()
-	_, url := pgtest.NewDatabase(t)
-	cfg, err := config.FromEnv(func(name string) string {
-		return map[string]string{
-			"FLEETPULSE_PG_URL":         url,
-			"FLEETPULSE_ADMIN_TOKEN":    "admin",
-			"FLEETPULSE_COMMAND_ADDR":   "127.0.0.1:0",
-			"FLEETPULSE_READ_ADDR":      "127.0.0.1:0",
-			"FLEETPULSE_PROJECTOR_ADDR": "127.0.0.1:0",
-			"FLEETPULSE_POLL_INTERVAL":  "50ms",
-		}[name]
-	})
+	pool, url := pgtest.NewDatabase(t)
+	env := map[string]string{
+		"FLEETPULSE_PG_URL":         url,
+		"FLEETPULSE_ADMIN_TOKEN":    "admin",
+		"FLEETPULSE_COMMAND_ADDR":   "127.0.0.1:0",
+		"FLEETPULSE_READ_ADDR":      "127.0.0.1:0",
+		"FLEETPULSE_PROJECTOR_ADDR": "127.0.0.1:0",
+		"FLEETPULSE_POLL_INTERVAL":  "50ms",
+	}
+	for k, v := range settings {
+		env[k] = v
+	}
+	cfg, err := config.FromEnv(func(name string) string { return env[name] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +80,7 @@ func startSystem(t *testing.T) system {
 			t.Errorf("service stopped with %v", err)
 		}
 	})
-	var s system
+	s := system{pool: pool}
 	for i := 0; i < 3; i++ {
 		select {
 		case a := <-addrs:
@@ -331,5 +339,56 @@ func TestSystem_CorrectionsAndRetractionsWithAsOfAndHistory(t *testing.T) {
 	}
 	if _, leaked := hist.History[0].Details["token_hash"]; leaked {
 		t.Fatal("the audit trail shows the token hash")
+	}
+}
+
+// TestSystem_TheProjectorArchivesAndCorrectionsOfArchivedMeasurementsStillWork
+// runs the projector's archive policy (FLEETPULSE_ARCHIVE_INTERVAL) with a
+// horizon of a moment: what every reader applied moves to the archive,
+// and a correction of an archived measurement is found and projected.
+func TestSystem_TheProjectorArchivesAndCorrectionsOfArchivedMeasurementsStillWork(t *testing.T) {
+	s := startSystemWith(t, map[string]string{"FLEETPULSE_ARCHIVE_URL": t.TempDir(), "FLEETPULSE_ARCHIVE_INTERVAL": "100ms",
+		"FLEETPULSE_ARCHIVE_HORIZON": "1ms", "FLEETPULSE_DEDUP_HORIZON": "1ms"})
+	var reg struct{ ID, Token string }
+	if st := call(t, "POST", s.command+"/v1/stations", "admin", `{"id": "arc-1", "name": "Archived", "location": {"lat": 54.35, "lon": 18.65}}`, &reg); st != 201 {
+		t.Fatalf("register: %d", st)
+	}
+	day := time.Now().UTC().Add(-48 * time.Hour).Truncate(24 * time.Hour).Add(11 * time.Hour)
+	body := fmt.Sprintf(`{"measurements": [{"id": "a", "type": "pm25", "value": 10, "measured_at": %q},
+		{"id": "b", "type": "pm25", "value": 20, "measured_at": %q}]}`, day.Format(time.RFC3339), day.Add(time.Minute).Format(time.RFC3339))
+	if st := call(t, "POST", s.command+"/v1/stations/arc-1/measurements", reg.Token, body, nil); st != 201 {
+		t.Fatalf("post: %d", st)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var files int
+		if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM event_archive`).Scan(&files); err != nil {
+			t.Fatal(err)
+		}
+		if files > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the projector archived nothing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var left int
+	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE event_type = 'MeasurementsRecorded'`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d measurement events left in PostgreSQL (%v), want 0", left, err)
+	}
+	if st := call(t, "POST", s.command+"/v1/stations/arc-1/measurements/a/correction", "admin",
+		`{"value": 15, "reason": "recalibration", "actor": "ops@example.com"}`, nil); st != 201 {
+		t.Fatalf("correction of an archived measurement: %d", st)
+	}
+	var now struct {
+		Days []struct {
+			Count    int
+			Min, Max float64
+		}
+	}
+	eventually(t, s.read+"/v1/stations/arc-1/measurements/daily?type=pm25", &now, func() bool { return len(now.Days) == 1 && now.Days[0].Min == 15 })
+	if d := now.Days[0]; d.Count != 2 || d.Max != 20 {
+		t.Fatalf("corrected day = %+v, want count 2, min 15, max 20", d)
 	}
 }

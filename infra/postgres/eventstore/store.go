@@ -87,6 +87,10 @@ type Config struct {
 	Clock func() time.Time
 	// Logger reports partitions made and dropped (default: discarded).
 	Logger *slog.Logger
+	// Archive reads the telemetry events archived out of the log (nil:
+	// none is configured; reading an archived stretch then fails with
+	// ErrNoArchive).
+	Archive Archive
 }
 
 // DefaultDedupHorizon is FLEETPULSE_DEDUP_HORIZON's default.
@@ -104,6 +108,7 @@ type Store struct {
 	// firstFormat says whether item events of the first log format may be
 	// in the log (they are looked for among event ids then).
 	firstFormat firstFormat
+	archive     Archive
 }
 
 // New returns a store on pool, whose schema has Migrations applied.
@@ -121,7 +126,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Store {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{pool: pool, waiter: newWaiter(pool, cfg.PollInterval), clock: cfg.Clock,
-		itemKeys: newItemKeyDays(pool, cfg.DedupHorizon, cfg.Logger)}
+		itemKeys: newItemKeyDays(pool, cfg.DedupHorizon, cfg.Logger), archive: cfg.Archive}
 	if !cfg.Unbatched {
 		s.batcher = newBatcher(s, cfg.Batcher)
 	}
@@ -161,7 +166,7 @@ func (s *Store) Wait(ctx context.Context) { s.waiter.wait(ctx) }
 
 // FindTelemetryItem returns the event holding a device's telemetry item
 // (see commands.ItemFinder), whatever its age: it searches the device's
-// stream.
+// stream, then the archive.
 func (s *Store) FindTelemetryItem(ctx context.Context, stream, itemID, key string) (domain.RecordedEvent, bool, error) {
 	rows, err := s.pool.Query(ctx, findItemSQL, stream, key, itemID)
 	if err != nil {
@@ -172,7 +177,7 @@ func (s *Store) FindTelemetryItem(ctx context.Context, stream, itemID, key strin
 		return domain.RecordedEvent{}, false, postgres.Classify(fmt.Errorf("find item %s: %w", itemID, err))
 	}
 	if len(evs) == 0 {
-		return domain.RecordedEvent{}, false, nil
+		return s.findArchivedItem(ctx, stream, itemID)
 	}
 	return evs[0], true, nil
 }
@@ -197,31 +202,33 @@ func (s *Store) ReadStream(ctx context.Context, stream string) ([]domain.Recorde
 	return evs, nil
 }
 
-// ReadAfter returns up to max events that follow after in log order.
+// ReadAfter returns up to max events that follow after in log order,
+// archived ones included (see Archive).
 func (s *Store) ReadAfter(ctx context.Context, after domain.Position, max int) ([]domain.RecordedEvent, error) {
-	rows, err := s.pool.Query(ctx, readAfterSQL, int64(after.Commit), int64(after.Prepare), max)
-	if err != nil {
-		return nil, postgres.Classify(fmt.Errorf("read log after %s: %w", after, err))
-	}
-	evs, err := pgx.CollectRows(rows, scanRecorded)
-	if err != nil {
-		return nil, postgres.Classify(fmt.Errorf("read log after %s: %w", after, err))
-	}
-	return evs, nil
+	return s.readAfter(ctx, after, max)
 }
 
-// Head returns the position of the last committed event (domain.Start for
-// an empty log).
+// Head returns the position of the last committed event, archived or not
+// (domain.Start for an empty log).
 func (s *Store) Head(ctx context.Context) (domain.Position, error) {
 	var commit, prepare int64
+	head := domain.Start
 	err := s.pool.QueryRow(ctx, headSQL).Scan(&commit, &prepare)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return domain.Start, nil
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return domain.Position{}, postgres.Classify(fmt.Errorf("read log head: %w", err))
+	default:
+		head = domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
 	}
+	last, _, err := lastArchived(ctx, s.pool)
 	if err != nil {
 		return domain.Position{}, postgres.Classify(fmt.Errorf("read log head: %w", err))
 	}
-	return domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
+	if head.Less(last) {
+		head = last
+	}
+	return head, nil
 }
 
 func scanRecorded(row pgx.CollectableRow) (domain.RecordedEvent, error) {
@@ -239,9 +246,9 @@ func scanRecorded(row pgx.CollectableRow) (domain.RecordedEvent, error) {
 	return r, nil
 }
 
-// Backlog returns how many events follow after in the log, and how long
-// the oldest of them has been there (0 when none do): how far a reader
-// checkpointed at after is behind.
+// Backlog returns how many events follow after in the log, archived ones
+// included, and how long the oldest of them has been there (0 when none
+// do): how far a reader checkpointed at after is behind.
 func (s *Store) Backlog(ctx context.Context, after domain.Position) (int64, time.Duration, error) {
 	var (
 		events      int64
@@ -250,5 +257,10 @@ func (s *Store) Backlog(ctx context.Context, after domain.Position) (int64, time
 	if err := s.pool.QueryRow(ctx, backlogSQL, int64(after.Commit), int64(after.Prepare)).Scan(&events, &waitSeconds); err != nil {
 		return 0, 0, postgres.Classify(fmt.Errorf("count the log after %s: %w", after, err))
 	}
-	return events, time.Duration(waitSeconds * float64(time.Second)), nil
+	wait := time.Duration(waitSeconds * float64(time.Second))
+	archived, archivedWait, err := s.archivedAfter(ctx, after)
+	if err != nil {
+		return 0, 0, err
+	}
+	return events + archived, max(wait, archivedWait), nil
 }

@@ -149,3 +149,21 @@ func withShareSummaries(sts []ProjectionStatus) []ProjectionStatus {
 	}
 	return out
 }
+
+const lowestCheckpointSQL = `SELECT commit_pos, prepare_pos FROM projection_checkpoints ORDER BY commit_pos, prepare_pos LIMIT 1`
+
+// LowestCheckpoint returns the checkpoint furthest behind in the log among
+// every reader that keeps one here (the projections, a rebuild's shadow,
+// the alerting forwarder): every reader has applied the log up to it.
+// With no checkpoint at all it is domain.Start.
+func LowestCheckpoint(ctx context.Context, pool *pgxpool.Pool) (domain.Position, error) {
+	var commit, prepare int64
+	err := pool.QueryRow(ctx, lowestCheckpointSQL).Scan(&commit, &prepare)
+	if err == pgx.ErrNoRows {
+		return domain.Start, nil
+	}
+	if err != nil {
+		return domain.Start, postgres.Classify(fmt.Errorf("read the lowest checkpoint: %w", err))
+	}
+	return domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
+}

@@ -1,0 +1,319 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path"
+	"time"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+)
+
+// Log is what the Archiver needs from the event store
+// (infra/postgres/eventstore.Store).
+type Log interface {
+	// ArchiveCandidates returns up to max telemetry events that may be
+	// archived next, in log order: after the last archived range and
+	// after after, at or before upTo, before the first event recorded at
+	// or after before.
+	ArchiveCandidates(ctx context.Context, before time.Time, upTo, after domain.Position, max int) ([]domain.RecordedEvent, error)
+	// CommitArchive records r and deletes its events (at positions) in one
+	// transaction, or changes nothing.
+	CommitArchive(ctx context.Context, r domain.ArchivedRange, positions []int64) error
+}
+
+// Config tunes an Archiver.
+type Config struct {
+	// Horizon: only events recorded longer ago than this are archived.
+	Horizon time.Duration
+	// MaxItems bounds the rows of one file (default 200,000): what a reader
+	// holds in memory while it serves the file.
+	MaxItems int
+	// Clock tells the time the horizon counts back from (default time.Now).
+	Clock func() time.Time
+	// Logger reports each file archived (default: discarded).
+	Logger *slog.Logger
+}
+
+// DefaultMaxItems is Config.MaxItems' default.
+const DefaultMaxItems = 200_000
+
+// maxFileEvents bounds the log events of one file (and what one step reads
+// from the log).
+const maxFileEvents = 20_000
+
+// Archiver moves sealed, old stretches of the log into archive files.
+type Archiver struct {
+	log    Log
+	bucket Bucket
+	lowest func(ctx context.Context) (domain.Position, error)
+	cfg    Config
+}
+
+// NewArchiver returns an archiver of log's telemetry into bucket. lowest
+// returns the lowest checkpoint of every reader of the log (projections,
+// the forwarder, any other consumer): nothing after it is archived.
+func NewArchiver(log Log, bucket Bucket, lowest func(ctx context.Context) (domain.Position, error), cfg Config) *Archiver {
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = DefaultMaxItems
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Archiver{log: log, bucket: bucket, lowest: lowest, cfg: cfg}
+}
+
+// Report says what a run archived.
+type Report struct {
+	Files, Events, Items, Bytes int64
+	Duration                    time.Duration
+}
+
+// Run archives until nothing more may be archived, or ctx ends. A crash at
+// any point leaves each event either in the log or in a verified file that
+// the log records, never both and never neither: a file is committed (its
+// events deleted from the log) only after it was read back and checked,
+// and a file written but not committed is written again by the next run.
+func (a *Archiver) Run(ctx context.Context) (Report, error) {
+	start := time.Now()
+	var rep Report
+	for ctx.Err() == nil {
+		upTo, err := a.lowest(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("archive: lowest checkpoint: %w", err)
+		}
+		horizon := a.cfg.Clock().Add(-a.cfg.Horizon)
+		events, err := a.nextEvents(ctx, horizon, upTo)
+		if err != nil {
+			return rep, fmt.Errorf("archive: %w", err)
+		}
+		if len(events) == 0 {
+			break
+		}
+		r, err := a.archive(ctx, events)
+		if err != nil {
+			return rep, err
+		}
+		rep.Files++
+		rep.Events += r.Events
+		rep.Items += r.Items
+		rep.Bytes += r.Bytes
+		a.cfg.Logger.Info("archived", "file", r.File, "first", r.First.String(), "last", r.Last.String(),
+			"events", r.Events, "items", r.Items, "bytes", r.Bytes)
+	}
+	rep.Duration = time.Since(start)
+	return rep, ctx.Err()
+}
+
+// Bounds of what one file's step reads from the log: pages of
+// candidatePage events, until the file's MaxItems rows, maxFileEvents
+// events or maxFetchBytes of event data (a vehicle sample is ~470 B of
+// JSON) are reached. The file is cut exactly by fileRows.
+const (
+	candidatePage = 1000
+	maxFetchBytes = 64 << 20
+)
+
+// nextEvents reads the candidates of the next file from the log.
+func (a *Archiver) nextEvents(ctx context.Context, horizon time.Time, upTo domain.Position) ([]domain.RecordedEvent, error) {
+	var (
+		events []domain.RecordedEvent
+		bytes  int
+	)
+	after := domain.Start
+	for len(events) < min(a.cfg.MaxItems, maxFileEvents) && bytes < maxFetchBytes {
+		page, err := a.log.ArchiveCandidates(ctx, horizon, upTo, after, min(candidatePage, a.cfg.MaxItems))
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			bytes += len(e.Data)
+		}
+		events = append(events, page...)
+		after = page[len(page)-1].Position
+		// A file holds one day of recording: a page that reaches the next
+		// day holds all the file can take.
+		if !dayOf(page[len(page)-1].RecordedAt).Equal(dayOf(events[0].RecordedAt)) {
+			break
+		}
+	}
+	return events, nil
+}
+
+func dayOf(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// FileKey is the key of the file holding the log from first to last,
+// recorded on day (UTC): Hive-style year=/month=/day= partitions, which
+// DuckDB, Spark and Trino read as columns.
+func FileKey(day time.Time, first, last domain.Position) string {
+	return fmt.Sprintf("year=%04d/month=%02d/day=%02d/log-%d-%d-%d-%d.parquet", day.Year(), day.Month(), day.Day(),
+		first.Commit, first.Prepare, last.Commit, last.Prepare)
+}
+
+// Manifest is the JSON document written beside each file (ManifestKey):
+// what the file holds and its checksum. The event store
+// keeps the same facts (event_archive) and is the record of which files
+// are committed; a file without a row there holds nothing to read.
+type Manifest struct {
+	File          string    `json:"file"`
+	SchemaVersion int       `json:"schema_version"`
+	FirstPosition string    `json:"first_position"`
+	LastPosition  string    `json:"last_position"`
+	Events        int64     `json:"events"`
+	Items         int64     `json:"items"`
+	Bytes         int64     `json:"bytes"`
+	SHA256        string    `json:"sha256"`
+	RecordedFrom  time.Time `json:"recorded_from"`
+	RecordedUntil time.Time `json:"recorded_until"`
+}
+
+// archive writes, verifies and commits the next file: the first events
+// recorded on the first one's UTC day, up to MaxItems rows.
+func (a *Archiver) archive(ctx context.Context, events []domain.RecordedEvent) (domain.ArchivedRange, error) {
+	rows, n, sum, err := fileRows(events, a.cfg.MaxItems)
+	if err != nil {
+		return domain.ArchivedRange{}, err
+	}
+	events = events[:n]
+	data, sum, err := encodeRows(rows, sum)
+	if err != nil {
+		return domain.ArchivedRange{}, err
+	}
+	digest := sha256.Sum256(data)
+	r := domain.ArchivedRange{
+		File: FileKey(dayOf(events[0].RecordedAt), sum.First, sum.Last), First: sum.First, Last: sum.Last,
+		Events: sum.Events, Items: sum.Items, Bytes: int64(len(data)), SHA256: hex.EncodeToString(digest[:]),
+		SchemaVersion: SchemaVersion, RecordedFrom: sum.RecordedFrom, RecordedUntil: sum.RecordedUntil,
+	}
+	if err := a.bucket.WriteAll(ctx, r.File, data); err != nil {
+		return r, fmt.Errorf("archive: %w", err)
+	}
+	if err := a.verify(ctx, r, rows); err != nil {
+		return r, err
+	}
+	m, err := json.MarshalIndent(manifestOf(r), "", "  ")
+	if err != nil {
+		return r, err
+	}
+	if err := a.bucket.WriteAll(ctx, ManifestKey(r.File), m); err != nil {
+		return r, fmt.Errorf("archive: %w", err)
+	}
+	positions := make([]int64, len(events))
+	for i, e := range events {
+		positions[i] = int64(e.Position.Prepare)
+	}
+	if err := a.log.CommitArchive(ctx, r, positions); err != nil {
+		return r, fmt.Errorf("archive: %w", err)
+	}
+	return r, nil
+}
+
+// ManifestKey is the key of the manifest of the file at key: beside it,
+// named with a leading underscore, which Spark, Trino and Hive skip as
+// hidden when they read a prefix of Parquet files.
+func ManifestKey(key string) string {
+	return path.Join(path.Dir(key), "_"+path.Base(key)+".manifest.json")
+}
+
+func manifestOf(r domain.ArchivedRange) Manifest {
+	return Manifest{File: r.File, SchemaVersion: r.SchemaVersion, FirstPosition: r.First.String(), LastPosition: r.Last.String(),
+		Events: r.Events, Items: r.Items, Bytes: r.Bytes, SHA256: r.SHA256, RecordedFrom: r.RecordedFrom.UTC(), RecordedUntil: r.RecordedUntil.UTC()}
+}
+
+// verify reads the file back from the bucket and checks that it holds
+// exactly the rows written: its checksum, then every value of every row.
+// (The rows are the events' items one for one: rowsOf and eventsOf are
+// each other's inverse, which the package's tests check.)
+func (a *Archiver) verify(ctx context.Context, r domain.ArchivedRange, written []row) error {
+	got, err := readRows(ctx, a.bucket, r)
+	if err != nil {
+		return fmt.Errorf("archive: verify: %w", err)
+	}
+	if len(got) != len(written) {
+		return fmt.Errorf("archive: verify %s: %d rows read back, %d written: %w", r.File, len(got), len(written), ErrCorrupt)
+	}
+	for i := range written {
+		if !sameRow(&written[i], &got[i]) {
+			return fmt.Errorf("archive: verify %s: row %d (item %s of event %s) read back as %+v: %w",
+				r.File, i, written[i].ItemID, written[i].EventID, got[i], ErrCorrupt)
+		}
+	}
+	return nil
+}
+
+// readVerified reads r's file and checks its schema version, size and
+// checksum first.
+func readVerified(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]domain.RecordedEvent, error) {
+	rows, err := readRows(ctx, b, r)
+	if err != nil {
+		return nil, err
+	}
+	events, err := eventsOf(rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.File, err)
+	}
+	return events, nil
+}
+
+// readRows reads r's file's rows and checks its schema version, size and
+// checksum first.
+func readRows(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]row, error) {
+	if r.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("%s is of schema version %d, this fleetpulse reads version %d only (read it with a newer fleetpulse): %w",
+			r.File, r.SchemaVersion, SchemaVersion, ErrUnknownSchemaVersion)
+	}
+	data, err := b.ReadAll(ctx, r.File)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256(data)
+	if int64(len(data)) != r.Bytes || hex.EncodeToString(digest[:]) != r.SHA256 {
+		return nil, fmt.Errorf("%s: %d bytes of sha256 %x, the manifest says %d bytes of %s: %w",
+			r.File, len(data), digest, r.Bytes, r.SHA256, ErrCorrupt)
+	}
+	return decodeRows(r.File, data)
+}
+
+// sameEvent reports how b differs from a, if it does: the event read back
+// must be the one written, up to the JSON spelling of its data.
+func sameEvent(a, b domain.RecordedEvent) error {
+	if a.ID != b.ID || a.StreamID != b.StreamID || a.StreamVersion != b.StreamVersion || a.Type != b.Type ||
+		a.Position != b.Position || !a.RecordedAt.Equal(b.RecordedAt) {
+		return fmt.Errorf("event %s at %s read back as %s at %s: %w", a.ID, a.Position, b.ID, b.Position, ErrCorrupt)
+	}
+	ca, err := canonical(a)
+	if err != nil {
+		return err
+	}
+	cb, err := canonical(b)
+	if err != nil {
+		return err
+	}
+	if ca != cb {
+		return fmt.Errorf("event %s at %s read back with other data: %w", a.ID, a.Position, ErrCorrupt)
+	}
+	return nil
+}
+
+// canonical is an event's data decoded and encoded again.
+func canonical(r domain.RecordedEvent) (string, error) {
+	e, err := domain.DecodeEvent(r.Type, r.Data)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(e)
+	return string(b), err
+}

@@ -1,0 +1,225 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// readColumns reads a file's rows column by column, without reflection:
+// several times faster than parquet.GenericReader on these rows, and what
+// a rebuild from the archive spends most of its time on. Strings of the
+// dictionary-encoded columns are shared between rows.
+func readColumns(f *parquet.File) ([]row, error) {
+	var out []row
+	for _, rg := range f.RowGroups() {
+		if n := rg.NumRows(); n < 0 || int64(len(out))+n > maxFileRows {
+			return nil, fmt.Errorf("%w: %d rows in a row group, more than a file may hold", ErrCorrupt, n)
+		}
+		rows := make([]row, rg.NumRows())
+		chunks := rg.ColumnChunks()
+		var keys [][]string // readings keys of each row, then the values
+		for i, path := range f.Schema().Columns() {
+			name := strings.Join(path, ".")
+			var err error
+			switch name {
+			case "readings.key_value.key":
+				keys, err = readMapKeys(chunks[i], len(rows))
+			case "readings.key_value.value":
+				err = readMapValues(chunks[i], rows, keys)
+			default:
+				err = readFlat(chunks[i], name, rows)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("column %s: %w", name, err)
+			}
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
+// eachValue calls fn with every value of a column chunk, in order.
+func eachValue(chunk parquet.ColumnChunk, fn func(v parquet.Value) error) error {
+	pages := chunk.Pages()
+	defer pages.Close()
+	buf := make([]parquet.Value, 1024)
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		vr := p.Values()
+		for {
+			n, err := vr.ReadValues(buf)
+			for _, v := range buf[:n] {
+				if ferr := fn(v); ferr != nil {
+					parquet.Release(p)
+					return ferr
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				parquet.Release(p)
+				return err
+			}
+		}
+		parquet.Release(p)
+	}
+}
+
+var errTooManyValues = errors.New("more values than rows")
+
+// maxFileRows bounds the rows of a file this package reads: far above what
+// the archiver writes (Config.MaxItems), low enough that a damaged footer
+// cannot make a reader allocate without bound.
+const maxFileRows = 1 << 24
+
+// readFlat fills one top-level column of rows.
+func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
+	interned := map[string]string{}
+	str := func(v parquet.Value) string {
+		b := v.ByteArray()
+		if s, ok := interned[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		interned[s] = s
+		return s
+	}
+	floats := make([]float64, 0, len(rows))
+	float := func(v parquet.Value) *float64 {
+		if v.IsNull() {
+			return nil
+		}
+		floats = append(floats, v.Double())
+		return &floats[len(floats)-1]
+	}
+	var set func(r *row, v parquet.Value)
+	switch name {
+	case "kind":
+		set = func(r *row, v parquet.Value) { r.Kind = str(v) }
+	case "device_id":
+		set = func(r *row, v parquet.Value) { r.DeviceID = str(v) }
+	case "type":
+		set = func(r *row, v parquet.Value) { r.Type = str(v) }
+	case "measured_at":
+		set = func(r *row, v parquet.Value) { r.At = time.Unix(0, v.Int64()).UTC() }
+	case "item_id":
+		set = func(r *row, v parquet.Value) { r.ItemID = string(v.ByteArray()) }
+	case "value":
+		set = func(r *row, v parquet.Value) { r.Value = float(v) }
+	case "lat":
+		set = func(r *row, v parquet.Value) { r.Lat = float(v) }
+	case "lon":
+		set = func(r *row, v parquet.Value) { r.Lon = float(v) }
+	case "data":
+		set = func(r *row, v parquet.Value) {
+			if !v.IsNull() {
+				s := string(v.ByteArray())
+				r.Data = &s
+			}
+		}
+	case "event_id":
+		set = func(r *row, v parquet.Value) { r.EventID = str(v) }
+	case "event_type":
+		set = func(r *row, v parquet.Value) { r.EventType = str(v) }
+	case "stream_id":
+		set = func(r *row, v parquet.Value) { r.StreamID = str(v) }
+	case "stream_version":
+		set = func(r *row, v parquet.Value) { r.StreamVersion = v.Int64() }
+	case "log_commit":
+		set = func(r *row, v parquet.Value) { r.LogCommit = v.Int64() }
+	case "log_position":
+		set = func(r *row, v parquet.Value) { r.LogPosition = v.Int64() }
+	case "item_index":
+		set = func(r *row, v parquet.Value) { r.ItemIndex = v.Int32() }
+	case "recorded_at":
+		set = func(r *row, v parquet.Value) { r.RecordedAt = time.UnixMicro(v.Int64()).UTC() }
+	default:
+		return fmt.Errorf("%w: unknown column", ErrCorrupt)
+	}
+	i := 0
+	err := eachValue(chunk, func(v parquet.Value) error {
+		if i >= len(rows) {
+			return errTooManyValues
+		}
+		set(&rows[i], v)
+		i++
+		return nil
+	})
+	if err == nil && i != len(rows) {
+		err = fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, i, len(rows))
+	}
+	return err
+}
+
+// readMapKeys returns the readings' keys of each row: a value of
+// repetition level 0 starts a row; a null one (definition level below the
+// key's) is a row without readings.
+func readMapKeys(chunk parquet.ColumnChunk, n int) ([][]string, error) {
+	keys := make([][]string, n)
+	interned := map[string]string{}
+	i := -1
+	err := eachValue(chunk, func(v parquet.Value) error {
+		if v.RepetitionLevel() == 0 {
+			i++
+			if i >= n {
+				return errTooManyValues
+			}
+		}
+		if v.IsNull() {
+			return nil
+		}
+		b := v.ByteArray()
+		s, ok := interned[string(b)]
+		if !ok {
+			s = string(b)
+			interned[s] = s
+		}
+		keys[i] = append(keys[i], s)
+		return nil
+	})
+	if err == nil && i != n-1 {
+		err = fmt.Errorf("%w: readings of %d rows for %d rows", ErrCorrupt, i+1, n)
+	}
+	return keys, err
+}
+
+// readMapValues pairs the readings' values with their keys.
+func readMapValues(chunk parquet.ColumnChunk, rows []row, keys [][]string) error {
+	i, j := -1, 0
+	err := eachValue(chunk, func(v parquet.Value) error {
+		if v.RepetitionLevel() == 0 {
+			i, j = i+1, 0
+			if i >= len(rows) {
+				return errTooManyValues
+			}
+		}
+		if v.IsNull() && j >= len(keys[i]) {
+			return nil // no readings
+		}
+		if j >= len(keys[i]) {
+			return fmt.Errorf("%w: more reading values than names", ErrCorrupt)
+		}
+		if rows[i].Readings == nil {
+			rows[i].Readings = make(map[string]float64, len(keys[i]))
+		}
+		rows[i].Readings[keys[i][j]] = v.Double()
+		j++
+		return nil
+	})
+	if err == nil && i != len(rows)-1 {
+		err = fmt.Errorf("%w: readings of %d rows for %d rows", ErrCorrupt, i+1, len(rows))
+	}
+	return err
+}

@@ -1,0 +1,325 @@
+package archive
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+)
+
+// SchemaVersion is the version of the row layout below that this code
+// writes and the only one it reads. A file's footer carries its version
+// (key fleetpulse.schema_version); a file of another version is refused
+// with ErrUnknownSchemaVersion rather than read wrongly.
+const SchemaVersion = 1
+
+// ErrUnknownSchemaVersion means an archive file was written in a layout
+// this code does not know (by newer code, or not by fleetpulse).
+var ErrUnknownSchemaVersion = errors.New("archive file has an unknown schema version")
+
+// ErrCorrupt means an archive file does not hold what its manifest says.
+var ErrCorrupt = errors.New("archive file is corrupt")
+
+// Footer keys of an archive file.
+const (
+	metaSchemaVersion = "fleetpulse.schema_version"
+	metaFirst         = "fleetpulse.first_position"
+	metaLast          = "fleetpulse.last_position"
+	metaEvents        = "fleetpulse.events"
+	metaItems         = "fleetpulse.items"
+)
+
+// Row kinds.
+const (
+	kindMeasurement  = "measurement"
+	kindVehicleEvent = "vehicle_event"
+)
+
+// row is one station measurement or one vehicle event, with the log event
+// that recorded it. Rows are sorted by kind, device, type and time, which
+// puts each series' values and times next to each other (they compress to
+// a few bytes); the log order is restored from log_commit, log_position
+// and item_index.
+type row struct {
+	Kind     string    `parquet:"kind,dict"`
+	DeviceID string    `parquet:"device_id,dict"`
+	Type     string    `parquet:"type,dict"` // measurement type or vehicle event type
+	At       time.Time `parquet:"measured_at,timestamp(nanosecond),delta"`
+	ItemID   string    `parquet:"item_id,delta"` // measurement id or eid
+	// Value is a measurement's value (null for a vehicle event).
+	Value *float64 `parquet:"value,optional,dict"`
+	// Readings, Lat, Lon and Data are a vehicle event's (null for a
+	// measurement); Data is its free-form JSON object.
+	Readings map[string]float64 `parquet:"readings,optional" parquet-key:",dict" parquet-value:",dict"`
+	Lat      *float64           `parquet:"lat,optional,split"`
+	Lon      *float64           `parquet:"lon,optional,split"`
+	Data     *string            `parquet:"data,optional"`
+
+	EventID       string    `parquet:"event_id,dict"`
+	EventType     string    `parquet:"event_type,dict"`
+	StreamID      string    `parquet:"stream_id,dict"`
+	StreamVersion int64     `parquet:"stream_version,delta"`
+	LogCommit     int64     `parquet:"log_commit,delta"`
+	LogPosition   int64     `parquet:"log_position,delta"`
+	ItemIndex     int32     `parquet:"item_index,delta"`
+	RecordedAt    time.Time `parquet:"recorded_at,timestamp(microsecond),delta"`
+}
+
+// fileSummary is what an encoded file holds.
+type fileSummary struct {
+	First, Last   domain.Position
+	Events, Items int64
+	RecordedFrom  time.Time
+	RecordedUntil time.Time
+}
+
+// rowsOf turns telemetry events into rows. Other events are refused: the
+// archive holds telemetry only.
+func rowsOf(events []domain.RecordedEvent) ([]row, fileSummary, error) {
+	rows, n, sum, err := fileRows(events, math.MaxInt)
+	if err == nil && n < len(events) {
+		err = fmt.Errorf("archive: %d of %d events fit a file", n, len(events))
+	}
+	return rows, sum, err
+}
+
+// fileRows turns the first events into rows: those recorded on the first
+// one's UTC day, while the rows stay within maxItems (one event at least),
+// and returns how many events it took. Other events than telemetry are
+// refused: the archive holds telemetry only.
+func fileRows(events []domain.RecordedEvent, maxItems int) ([]row, int, fileSummary, error) {
+	var (
+		rows  []row
+		sum   fileSummary
+		taken int
+	)
+	var day time.Time
+	if len(events) > 0 {
+		day = dayOf(events[0].RecordedAt)
+	}
+	for i, r := range events {
+		if i > 0 && !dayOf(r.RecordedAt).Equal(day) {
+			break
+		}
+		before := len(rows)
+		e, err := domain.DecodeEvent(r.Type, r.Data)
+		if err != nil {
+			return nil, 0, sum, fmt.Errorf("archive event %s: %w", r.ID, err)
+		}
+		base := row{EventID: r.ID, EventType: r.Type, StreamID: r.StreamID, StreamVersion: r.StreamVersion,
+			LogCommit: int64(r.Position.Commit), LogPosition: int64(r.Position.Prepare), RecordedAt: r.RecordedAt.UTC()}
+		switch b := domain.Upcast(e).(type) {
+		case domain.MeasurementsRecorded:
+			for j, m := range b.Measurements {
+				x := base
+				v := m.Value
+				x.Kind, x.DeviceID, x.Type, x.At, x.ItemID, x.Value, x.ItemIndex = kindMeasurement, b.StationID, m.Type, m.MeasuredAt.UTC(), m.ID, &v, int32(j)
+				rows = append(rows, x)
+			}
+		case domain.VehicleEventsRecorded:
+			for j, v := range b.Events {
+				x := base
+				x.Kind, x.DeviceID, x.Type, x.At, x.ItemID, x.Readings, x.ItemIndex = kindVehicleEvent, b.VID, v.Type, v.OccurredAt.UTC(), v.EID, v.Readings, int32(j)
+				if v.Location != nil {
+					lat, lon := v.Location.Lat, v.Location.Lon
+					x.Lat, x.Lon = &lat, &lon
+				}
+				if len(v.Data) > 0 {
+					d := string(v.Data)
+					x.Data = &d
+				}
+				rows = append(rows, x)
+			}
+		default:
+			return nil, 0, sum, fmt.Errorf("archive event %s: %s is not telemetry", r.ID, r.Type)
+		}
+		if i > 0 && len(rows) > maxItems {
+			rows = rows[:before]
+			break
+		}
+		taken = i + 1
+		if i == 0 || r.RecordedAt.Before(sum.RecordedFrom) {
+			sum.RecordedFrom = r.RecordedAt
+		}
+		if r.RecordedAt.After(sum.RecordedUntil) {
+			sum.RecordedUntil = r.RecordedAt
+		}
+	}
+	if taken > 0 {
+		sum.First, sum.Last = events[0].Position, events[taken-1].Position
+	}
+	sum.Events, sum.Items = int64(taken), int64(len(rows))
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.DeviceID, b.DeviceID), cmp.Compare(a.Type, b.Type),
+			a.At.Compare(b.At), cmp.Compare(a.LogCommit, b.LogCommit), cmp.Compare(a.LogPosition, b.LogPosition),
+			cmp.Compare(a.ItemIndex, b.ItemIndex))
+	})
+	return rows, taken, sum, nil
+}
+
+// encodeFile writes telemetry events as one Parquet file.
+func encodeFile(events []domain.RecordedEvent) ([]byte, fileSummary, error) {
+	rows, sum, err := rowsOf(events)
+	if err != nil {
+		return nil, sum, err
+	}
+	return encodeRows(rows, sum)
+}
+
+// encodeRows writes rows as one Parquet file.
+func encodeRows(rows []row, sum fileSummary) ([]byte, fileSummary, error) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[row](&buf,
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.KeyValueMetadata(metaSchemaVersion, strconv.Itoa(SchemaVersion)),
+		parquet.KeyValueMetadata(metaFirst, sum.First.String()),
+		parquet.KeyValueMetadata(metaLast, sum.Last.String()),
+		parquet.KeyValueMetadata(metaEvents, strconv.FormatInt(sum.Events, 10)),
+		parquet.KeyValueMetadata(metaItems, strconv.FormatInt(sum.Items, 10)),
+	)
+	if _, err := w.Write(rows); err != nil {
+		return nil, sum, fmt.Errorf("encode archive file: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, sum, fmt.Errorf("encode archive file: %w", err)
+	}
+	return buf.Bytes(), sum, nil
+}
+
+// decodeFile reads an archive file back into the log events it holds, in
+// log order. A file of another schema version is refused.
+func decodeFile(name string, data []byte) ([]domain.RecordedEvent, error) {
+	rows, err := decodeRows(name, data)
+	if err != nil {
+		return nil, err
+	}
+	events, err := eventsOf(rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return events, nil
+}
+
+// decodeRows reads an archive file's rows, in file order. A file of
+// another schema version is refused. A file the Parquet library cannot
+// make sense of is ErrCorrupt, even where the library panics on it: the
+// bytes come from a bucket, not from this process.
+func decodeRows(name string, data []byte) (rows []row, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rows, err = nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, p)
+		}
+	}()
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
+	}
+	v, ok := f.Lookup(metaSchemaVersion)
+	if !ok {
+		return nil, fmt.Errorf("%s has no %s in its footer (not written by fleetpulse?): %w", name, metaSchemaVersion, ErrUnknownSchemaVersion)
+	}
+	if v != strconv.Itoa(SchemaVersion) {
+		return nil, fmt.Errorf("%s is of schema version %s, this fleetpulse reads version %d only (read it with a newer fleetpulse): %w",
+			name, v, SchemaVersion, ErrUnknownSchemaVersion)
+	}
+	if rows, err = readColumns(f); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
+	}
+	return rows, nil
+}
+
+// sameRow says whether a and b hold the same values.
+func sameRow(a, b *row) bool {
+	return a.Kind == b.Kind && a.DeviceID == b.DeviceID && a.Type == b.Type && a.At.Equal(b.At) && a.ItemID == b.ItemID &&
+		sameFloat(a.Value, b.Value) && maps.Equal(a.Readings, b.Readings) && sameFloat(a.Lat, b.Lat) && sameFloat(a.Lon, b.Lon) &&
+		sameString(a.Data, b.Data) && a.EventID == b.EventID && a.EventType == b.EventType && a.StreamID == b.StreamID &&
+		a.StreamVersion == b.StreamVersion && a.LogCommit == b.LogCommit && a.LogPosition == b.LogPosition &&
+		a.ItemIndex == b.ItemIndex && a.RecordedAt.Equal(b.RecordedAt)
+}
+
+func sameFloat(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+func sameString(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// eventsOf rebuilds the log events of rows: the rows of each log position
+// in item order make its event.
+func eventsOf(rows []row) ([]domain.RecordedEvent, error) {
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.LogCommit, b.LogCommit), cmp.Compare(a.LogPosition, b.LogPosition), cmp.Compare(a.ItemIndex, b.ItemIndex))
+	})
+	var events []domain.RecordedEvent
+	for start := 0; start < len(rows); {
+		end := start + 1
+		for end < len(rows) && rows[end].LogCommit == rows[start].LogCommit && rows[end].LogPosition == rows[start].LogPosition {
+			end++
+		}
+		e, err := eventOf(rows[start:end])
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+		start = end
+	}
+	return events, nil
+}
+
+func eventOf(items []row) (domain.RecordedEvent, error) {
+	h := items[0]
+	rec := domain.RecordedEvent{ID: h.EventID, StreamID: h.StreamID, StreamVersion: h.StreamVersion, Type: h.EventType,
+		Position: domain.Position{Commit: uint64(h.LogCommit), Prepare: uint64(h.LogPosition)}, RecordedAt: h.RecordedAt}
+	var e domain.Event
+	switch h.EventType {
+	case domain.TypeMeasurementsRecorded, domain.TypeMeasurementRecorded:
+		ms := make([]domain.Measurement, len(items))
+		for i, it := range items {
+			if it.Value == nil {
+				return rec, fmt.Errorf("%w: measurement %s has no value", ErrCorrupt, it.ItemID)
+			}
+			ms[i] = domain.Measurement{ID: it.ItemID, Type: it.Type, Value: *it.Value, MeasuredAt: it.At}
+		}
+		if h.EventType == domain.TypeMeasurementRecorded && len(ms) == 1 {
+			e = ms[0].Recorded(h.DeviceID)
+		} else {
+			e = domain.MeasurementsRecorded{StationID: h.DeviceID, Measurements: ms}
+		}
+	case domain.TypeVehicleEventsRecorded, domain.TypeVehicleEventRecorded:
+		vs := make([]domain.VehicleEvent, len(items))
+		for i, it := range items {
+			v := domain.VehicleEvent{EID: it.ItemID, Type: it.Type, OccurredAt: it.At, Readings: it.Readings}
+			if len(v.Readings) == 0 {
+				v.Readings = nil
+			}
+			if it.Lat != nil && it.Lon != nil {
+				v.Location = &domain.Location{Lat: *it.Lat, Lon: *it.Lon}
+			}
+			if it.Data != nil {
+				v.Data = json.RawMessage(*it.Data)
+			}
+			vs[i] = v
+		}
+		if h.EventType == domain.TypeVehicleEventRecorded && len(vs) == 1 {
+			e = vs[0].Recorded(h.DeviceID)
+		} else {
+			e = domain.VehicleEventsRecorded{VID: h.DeviceID, Events: vs}
+		}
+	default:
+		return rec, fmt.Errorf("%w: event %s of type %q", ErrCorrupt, h.EventID, h.EventType)
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return rec, fmt.Errorf("encode event %s: %w", h.EventID, err)
+	}
+	rec.Data, rec.Decoded = data, e
+	return rec, nil
+}
