@@ -32,6 +32,7 @@ var statuses = []struct {
 	{ErrEventNotFound, http.StatusNotFound, "event_not_found", "no such event"},
 	{ErrProjectionNotFound, http.StatusNotFound, "projection_not_found", "no such bucket projection"},
 	{errNoSuchPath, http.StatusNotFound, "not_found", "no such path"},
+	{errFeedUnavailable, http.StatusServiceUnavailable, "feed_unavailable", "event feed unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable", "query timed out; retry later"},
 	{domain.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "read models are unavailable; retry later"},
 }
