@@ -101,6 +101,7 @@ var infraRoles = map[string]string{
 	"bus": "adapter", "commandapi": "adapter", "esdb": "adapter", "forwarder": "adapter",
 	"mqttbridge": "adapter", "memstore": "adapter", "postgres/eventstore": "adapter",
 	"postgres/readmodel": "adapter", "postgres/readmodel/rawchunk": "adapter", "postgres/importjobs": "adapter",
+	"natsfeed": "adapter",
 	// Plumbing any adapter may share: connecting and migrating PostgreSQL,
 	// HTTP helpers, the wire format of telemetry, configuration, retries,
 	// metrics and the Watermill logger.

@@ -53,6 +53,8 @@ type Config struct {
 	MQTTTopicRoot      string        // FLEETPULSE_MQTT_TOPIC_ROOT
 	OfflineAfter       time.Duration // FLEETPULSE_OFFLINE_AFTER
 	Alerting           bool          // FLEETPULSE_ALERTING
+	FeedNATSURL        string        // FLEETPULSE_FEED_NATS_URL; "" turns the NATS event feed off
+	FeedNATSPrefix     string        // FLEETPULSE_FEED_NATS_PREFIX
 
 	RawRetention    time.Duration // FLEETPULSE_RAW_RETENTION
 	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
@@ -109,6 +111,8 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_IMPORT_MAX_BYTES", "1073741824", "largest import upload the command API takes (413 beyond); uploads are kept in PostgreSQL until their job ends"},
 	{"FLEETPULSE_IMPORT_BATCH", "5000", "rows an import sends between two commits of its progress, one command per station (at most 10000)"},
 	{"FLEETPULSE_IMPORT_LEASE", "1m", "an import job whose process stops committing for this long (it died) is resumed by another"},
+	{"FLEETPULSE_FEED_NATS_URL", "(none: off)", "NATS server the projector publishes the public event feed to (JetStream subjects `<prefix>.events.<type>.<device>`); unset, nothing is published"},
+	{"FLEETPULSE_FEED_NATS_PREFIX", "fleetpulse", "first token of the event feed's NATS subjects (letters, digits, '_' and '-'); its stream is the prefix in upper case with _EVENTS"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -174,6 +178,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.MQTTTopicRoot = r.str("FLEETPULSE_MQTT_TOPIC_ROOT")
 	c.OfflineAfter = r.duration("FLEETPULSE_OFFLINE_AFTER")
 	c.Alerting = r.bool("FLEETPULSE_ALERTING")
+	c.FeedNATSURL = getenv("FLEETPULSE_FEED_NATS_URL")
+	c.FeedNATSPrefix = r.str("FLEETPULSE_FEED_NATS_PREFIX")
 	c.RawRetention = r.days("FLEETPULSE_RAW_RETENTION")
 	c.HourlyRetention = r.days("FLEETPULSE_HOURLY_RETENTION")
 	c.DedupHorizon = r.days("FLEETPULSE_DEDUP_HORIZON")
@@ -251,6 +257,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("bus_replicas", c.BusReplicas),
 		slog.Bool("mqtt_enabled", c.MQTTEnabled),
 		slog.Bool("alerting", c.Alerting),
+		slog.String("feed_nats_url", redact.URL(c.FeedNATSURL)),
 		slog.Duration("raw_retention", c.RawRetention),
 		slog.Duration("hourly_retention", c.HourlyRetention),
 		slog.Duration("dedup_horizon", c.DedupHorizon),

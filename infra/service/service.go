@@ -238,13 +238,18 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 	if cfg.ReadAuthOff {
 		logger.Warn("the read API is open: FLEETPULSE_READ_AUTH=off lets anyone who reaches it read every device's data")
 	}
-	h := readapi.NewHandler(queries, readAPIConfig(cfg), time.Now, reg, logger.With("api", "read"))
+	rc := readAPIConfig(cfg)
+	if env.Store != nil {
+		rc.Feed = env.Store // the event feed reads the log; a standby's read API has none
+	}
+	h := readapi.NewHandler(queries, rc, time.Now, reg, logger.With("api", "read"))
 	return httpx.Serve(ctx, cfg.ReadAddr, h, cfg.ShutdownTimeout, logger.With("api", "read"), readyChan(ready, "read"))
 }
 
 // RunProjector keeps the read models up to date until ctx ends, and runs
 // alerting beside it (the integration-event forwarder and the alert
-// evaluator) unless cfg.Alerting is off, serving health and metrics on
+// evaluator) unless cfg.Alerting is off, and the NATS event feed when
+// cfg.FeedNATSURL is set, serving health and metrics on
 // cfg.ProjectorAddr. Either stopping with an error stops both. With
 // cfg.ProjectorShares > 1 it projects only share cfg.ProjectorShare's
 // devices; alerting and read-model maintenance, which are fleet-wide, run
@@ -302,6 +307,18 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		})
 	default:
 		logger.Info("alerting is off (FLEETPULSE_ALERTING=false): no alerts, no device status")
+	}
+	if fleetWide && cfg.FeedNATSURL != "" {
+		checkpoints, err := readmodel.NewWriter(pool, WriterConfig(cfg))
+		if err != nil {
+			return err
+		}
+		feed, closeFeed, err := NewNATSFeed(ctx, cfg, store, store, checkpoints, logger.With("component", "nats-feed"))
+		if err != nil {
+			return err
+		}
+		defer closeFeed()
+		g.Go(func() error { return feed.Run(gctx) })
 	}
 	err = g.Wait()
 	stopHTTP()
