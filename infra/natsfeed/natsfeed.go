@@ -66,7 +66,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Publisher, err
 		return nil, fmt.Errorf("feed NATS prefix %q: letters, digits, '_' and '-' only", cfg.Prefix)
 	}
 	if cfg.Stream == "" {
-		cfg.Stream = strings.ToUpper(strings.ReplaceAll(cfg.Prefix, "-", "_")) + "_EVENTS"
+		cfg.Stream = StreamName(cfg.Prefix)
 	}
 	if cfg.DuplicateWindow <= 0 {
 		cfg.DuplicateWindow = DefaultDuplicateWindow
@@ -94,6 +94,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Publisher, err
 
 // Close closes the connection.
 func (p *Publisher) Close() { p.conn.Close() }
+
+// StreamName is the default stream of a prefix: the prefix in upper case,
+// '-' made '_', with "_EVENTS" appended.
+func StreamName(prefix string) string {
+	return strings.ToUpper(strings.ReplaceAll(prefix, "-", "_")) + "_EVENTS"
+}
 
 // Subject is where an event of a type and device is published.
 func Subject(prefix, eventType, deviceID string) string {
