@@ -132,4 +132,3 @@ FROM generate_series(0, 999) AS g`, i); err != nil {
 		b.ReportMetric(float64(delays[98].Microseconds())/1000, "delay_p99_ms")
 	}
 }
-
