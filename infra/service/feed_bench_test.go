@@ -28,8 +28,9 @@ import (
 // BenchmarkFeed measures the event feed on this machine: an HTTP consumer
 // catching up from position 0 over a log of 50,000 telemetry events (one
 // item each), the NATS feed publishing the same log, and the delay from an
-// append's commit to a long-polling HTTP consumer receiving it (100 appends,
-// one at a time). Run with -benchtime=1x.
+// append's commit to a long-polling HTTP consumer receiving it and to a
+// NATS subscriber, the feed's forwarder running (100 appends each, one at
+// a time). Run with -benchtime=1x.
 func BenchmarkFeed(b *testing.B) {
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -98,14 +99,58 @@ FROM generate_series(0, 999) AS g`, i); err != nil {
 			published += k
 		}
 		b.ReportMetric(float64(n)/time.Since(began).Seconds(), "nats_events/s")
-		closeFeed()
-		nc, _ := nats.Connect(feedTestNATS)
-		if js, err := nc.JetStream(); err == nil {
-			_ = js.DeleteStream(natsfeed.StreamName(cfg.FeedNATSPrefix))
+
+		// Delay after commit, to a NATS subscriber, the forwarder running.
+		nc, err := nats.Connect(feedTestNATS)
+		if err != nil {
+			b.Fatal(err)
 		}
+		js, err := nc.JetStream()
+		if err != nil {
+			b.Fatal(err)
+		}
+		sub, err := js.SubscribeSync(cfg.FeedNATSPrefix+".events.*.st-y", nats.DeliverNew(), nats.AckNone())
+		if err != nil {
+			b.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		ran := make(chan struct{})
+		go func() { defer close(ran); _ = fwd.Run(runCtx) }()
+		var natsDelays []time.Duration
+		for i := range 100 {
+			if _, err := store.AppendTelemetry(ctx, domain.TelemetryStream("st-y"), uuid.NewString(),
+				domain.RecordMeasurements("st-y", []domain.Measurement{{ID: fmt.Sprint(i), Type: "pm25", Value: 1, MeasuredAt: time.Now()}})); err != nil {
+				b.Fatal(err)
+			}
+			committed := time.Now()
+			if _, err := sub.NextMsg(10 * time.Second); err != nil {
+				b.Fatal(err)
+			}
+			natsDelays = append(natsDelays, time.Since(committed))
+		}
+		stop()
+		<-ran
+		slices.Sort(natsDelays)
+		b.ReportMetric(float64(natsDelays[49].Microseconds())/1000, "nats_delay_p50_ms")
+		b.ReportMetric(float64(natsDelays[98].Microseconds())/1000, "nats_delay_p99_ms")
+		closeFeed()
+		_ = js.DeleteStream(natsfeed.StreamName(cfg.FeedNATSPrefix))
 		nc.Close()
 
-		// Delay after commit, to a long-polling consumer.
+		// Delay after commit, to a long-polling consumer, from the head.
+		for {
+			var page struct {
+				Events []seenEvent `json:"events"`
+				Next   string      `json:"next"`
+			}
+			if err := getJSON(ctx, http.DefaultClient, srv.URL+"/v1/feed?after="+after, &page); err != nil {
+				b.Fatal(err)
+			}
+			after = page.Next
+			if len(page.Events) == 0 {
+				break
+			}
+		}
 		var delays []time.Duration
 		for i := range 100 {
 			done := make(chan time.Time, 1)
