@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -444,5 +445,66 @@ func consumeNATS(ctx context.Context, js nats.JetStreamContext, prefix string, i
 		if ctx.Err() != nil {
 			return seen, lives, ctx.Err()
 		}
+	}
+}
+
+// TestSystem_EventFeedEndToEnd runs the processes as deployed, with
+// FLEETPULSE_FEED_NATS_URL set: a station registered and its measurements
+// posted on the command API reach a NATS subscriber of the feed's
+// subjects and the read API's /v1/feed, without the token hash.
+func TestSystem_EventFeedEndToEnd(t *testing.T) {
+	t.Parallel()
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second); err != nil {
+		t.Skipf("NATS is not reachable on 127.0.0.1:4222 (%v)", err)
+	} else {
+		c.Close()
+	}
+	prefix := "fpsys_" + uuid.NewString()[:8]
+	nc, err := nats.Connect(feedTestNATS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	sub, err := nc.SubscribeSync(prefix + ".events.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := nc.JetStream()
+	t.Cleanup(func() { _ = js.DeleteStream(natsfeed.StreamName(prefix)) })
+	s := startSystemWith(t, map[string]string{"FLEETPULSE_FEED_NATS_URL": feedTestNATS, "FLEETPULSE_FEED_NATS_PREFIX": prefix})
+
+	var reg struct{ ID, Token string }
+	if st := call(t, "POST", s.command+"/v1/stations", "admin", `{"id": "feed-1", "name": "Feed", "location": {"lat": 50, "lon": 19}}`, &reg); st != 201 {
+		t.Fatalf("register: %d", st)
+	}
+	if st := call(t, "POST", s.command+"/v1/stations/feed-1/measurements", reg.Token,
+		fmt.Sprintf(`{"measurements": [{"id": "a", "type": "pm25", "value": 1, "measured_at": %q}]}`, time.Now().UTC().Format(time.RFC3339)), nil); st != 201 {
+		t.Fatalf("post: %d", st)
+	}
+	var natsGot []string
+	for len(natsGot) < 2 {
+		msg, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("NATS: %v after %v", err, natsGot)
+		}
+		var e domain.IntegrationEvent
+		if err := json.Unmarshal(msg.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		if containsToken := json.Valid(e.Data) && strings.Contains(string(e.Data), "token_hash"); containsToken {
+			t.Fatalf("published a token hash: %s", e.Data)
+		}
+		natsGot = append(natsGot, msg.Subject)
+	}
+	want := []string{prefix + ".events.station_registered.feed-1", prefix + ".events.measurements_recorded.feed-1"}
+	if !slices.Equal(natsGot, want) {
+		t.Fatalf("NATS subjects %v, want %v", natsGot, want)
+	}
+	var page struct {
+		Events []seenEvent `json:"events"`
+	}
+	if st := call(t, "GET", s.read+"/v1/feed?wait=5", "admin", "", &page); st != 200 || len(page.Events) != 2 ||
+		page.Events[0].Type != "station_registered" || page.Events[1].Type != "measurements_recorded" {
+		t.Fatalf("/v1/feed: %d %+v", st, page.Events)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/esdb"
+	"github.com/fleetpulse/fleetpulse/infra/forwarder"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/importer"
 	"github.com/fleetpulse/fleetpulse/infra/metrics"
@@ -277,6 +278,22 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		}, Retry: retry.Doubling(100*time.Millisecond, 5*time.Second)})
 	fleetWide := share.Index == 0
 
+	// The NATS event feed, connected before anything runs: a feed that
+	// cannot start stops the projector at once.
+	var feed *forwarder.Forwarder
+	if fleetWide && cfg.FeedNATSURL != "" {
+		checkpoints, err := readmodel.NewWriter(pool, WriterConfig(cfg))
+		if err != nil {
+			return err
+		}
+		var closeFeed func()
+		feed, closeFeed, err = NewNATSFeed(ctx, cfg, store, store, checkpoints, logger.With("component", "nats-feed"))
+		if err != nil {
+			return err
+		}
+		defer closeFeed()
+	}
+
 	r := mux.NewRouter()
 	httpx.Ops(r, reg, httpx.Pinger(pool.Ping), httpx.Pinger(store.Ping))
 	errc := make(chan error, 2)
@@ -308,16 +325,7 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 	default:
 		logger.Info("alerting is off (FLEETPULSE_ALERTING=false): no alerts, no device status")
 	}
-	if fleetWide && cfg.FeedNATSURL != "" {
-		checkpoints, err := readmodel.NewWriter(pool, WriterConfig(cfg))
-		if err != nil {
-			return err
-		}
-		feed, closeFeed, err := NewNATSFeed(ctx, cfg, store, store, checkpoints, logger.With("component", "nats-feed"))
-		if err != nil {
-			return err
-		}
-		defer closeFeed()
+	if feed != nil {
 		g.Go(func() error { return feed.Run(gctx) })
 	}
 	err = g.Wait()

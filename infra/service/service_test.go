@@ -23,10 +23,16 @@ type system struct {
 	command, read string
 }
 
-func startSystem(t *testing.T) system {
+func startSystem(t *testing.T) system { t.Helper(); return startSystemWith(t, nil) }
+
+// startSystemWith starts the system with extra settings.
+func startSystemWith(t *testing.T, extra map[string]string) system {
 	t.Helper()
 	_, url := pgtest.NewDatabase(t)
 	cfg, err := config.FromEnv(func(name string) string {
+		if v, ok := extra[name]; ok {
+			return v
+		}
 		return map[string]string{
 			"FLEETPULSE_PG_URL":         url,
 			"FLEETPULSE_ADMIN_TOKEN":    "admin",
