@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -50,6 +51,10 @@ type Config struct {
 	Replicas int
 }
 
+// publishTimeout bounds one publish (and the stream's creation) when the
+// caller's context has no deadline of its own.
+const publishTimeout = 10 * time.Second
+
 var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Publisher publishes integration events on JetStream.
@@ -57,10 +62,16 @@ type Publisher struct {
 	conn   *nats.Conn
 	js     nats.JetStreamContext
 	prefix string
+	stream *nats.StreamConfig
 	logger *slog.Logger
+
+	mu          sync.Mutex
+	streamReady bool
 }
 
-// Open connects and makes sure the stream exists.
+// Open connects (a server not reachable yet is tried again in the
+// background: the first Publish fails meanwhile, and its caller retries).
+// The stream is made, if missing, by the first Publish.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Publisher, error) {
 	if !prefixPattern.MatchString(cfg.Prefix) {
 		return nil, fmt.Errorf("feed NATS prefix %q: letters, digits, '_' and '-' only", cfg.Prefix)
@@ -74,7 +85,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Publisher, err
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
-	conn, err := nats.Connect(cfg.URL, nats.Name("fleetpulse-feed"), nats.MaxReconnects(-1))
+	conn, err := nats.Connect(cfg.URL, nats.Name("fleetpulse-feed"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS for the event feed: %w", err)
 	}
@@ -85,11 +96,21 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Publisher, err
 	}
 	sc := &nats.StreamConfig{Name: cfg.Stream, Subjects: []string{cfg.Prefix + ".events.>"},
 		Storage: nats.FileStorage, Duplicates: cfg.DuplicateWindow, Replicas: cfg.Replicas}
-	if _, err := js.AddStream(sc, nats.Context(ctx)); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
-		conn.Close()
-		return nil, fmt.Errorf("create the event feed stream %s: %w", cfg.Stream, err)
+	return &Publisher{conn: conn, js: js, prefix: cfg.Prefix, stream: sc, logger: logger}, nil
+}
+
+// ensureStream makes the stream unless it was made or found before.
+func (p *Publisher) ensureStream(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.streamReady {
+		return nil
 	}
-	return &Publisher{conn: conn, js: js, prefix: cfg.Prefix, logger: logger}, nil
+	if _, err := p.js.AddStream(p.stream, nats.Context(ctx)); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("create the event feed stream %s: %w", p.stream.Name, err)
+	}
+	p.streamReady = true
+	return nil
 }
 
 // Close closes the connection.
@@ -122,6 +143,12 @@ func (p *Publisher) Publish(ctx context.Context, r domain.RecordedEvent) error {
 	}
 	msg, err := Message(p.prefix, e)
 	if err != nil {
+		return err
+	}
+	// Bounded, so that a publish never hangs the feed on a lost reply.
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if err := p.ensureStream(ctx); err != nil {
 		return err
 	}
 	if _, err := p.js.PublishMsg(msg, nats.Context(ctx)); err != nil {

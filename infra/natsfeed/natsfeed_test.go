@@ -41,6 +41,13 @@ func TestPublisher(t *testing.T) {
 	if _, err := natsfeed.Open(ctx, natsfeed.Config{URL: nats.DefaultURL, Prefix: "bad.prefix"}, logger); err == nil {
 		t.Fatal("a prefix with a dot was accepted")
 	}
+	// A server not reachable yet does not stop the feed from starting: its
+	// publishes fail (and are retried by the caller) until it is.
+	down, err := natsfeed.Open(ctx, natsfeed.Config{URL: "nats://127.0.0.1:1", Prefix: "fpdown"}, logger)
+	if err != nil {
+		t.Fatalf("opening with NATS down: %v", err)
+	}
+	down.Close()
 	prefix := "fpnf_" + uuid.NewString()[:8]
 	pub, err := natsfeed.Open(ctx, natsfeed.Config{URL: nats.DefaultURL, Prefix: prefix}, logger)
 	if err != nil {
