@@ -202,7 +202,8 @@ VALUES (gen_random_uuid(), 'telemetry-st-slow', $1::bigint, 'MeasurementsRecorde
 		httpLives          int
 		natsLives          int
 	)
-	truthCount := func() int { return len(integrationEvents(t, ctx, store)) }
+	wantTotal := len(devices)*41 + slowEvents
+	truthCount := func() int { return wantTotal }
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -225,9 +226,9 @@ VALUES (gen_random_uuid(), 'telemetry-st-slow', $1::bigint, 'MeasurementsRecorde
 		t.Fatalf("consumers restarted too few times: http %d lives, nats %d", httpLives, natsLives)
 	}
 
-	truth := integrationEvents(t, ctx, store)
-	if want := len(devices)*41 + slowEvents; len(truth) != want {
-		t.Fatalf("the log holds %d integration events, want %d", len(truth), want)
+	truth := integrationEvents(t, ctx, store, wantTotal)
+	if len(truth) != wantTotal {
+		t.Fatalf("the log holds %d integration events, want %d", len(truth), wantTotal)
 	}
 	for name, seen := range map[string][]seenEvent{"HTTP": httpSeen, "NATS": natsSeen} {
 		dups, err := samePerDevice(truth, seen)
@@ -239,8 +240,20 @@ VALUES (gen_random_uuid(), 'telemetry-st-slow', $1::bigint, 'MeasurementsRecorde
 	t.Logf("lives: HTTP consumer %d, NATS subscriber %d; all caught up %v after ingest began", httpLives, natsLives, caughtUp)
 }
 
-// integrationEvents is what the log publishes, in log order.
-func integrationEvents(t *testing.T, ctx context.Context, store *eventstore.Store) []seenEvent {
+// integrationEvents is what the log publishes, in log order, once the
+// safe read shows want events (a transaction elsewhere on the server, of
+// another package's tests, may hold it back a little), or after 10 s.
+func integrationEvents(t *testing.T, ctx context.Context, store *eventstore.Store, want int) []seenEvent {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out := publishedEvents(t, ctx, store)
+		if len(out) >= want || time.Now().After(deadline) {
+			return out
+		}
+	}
+}
+
+func publishedEvents(t *testing.T, ctx context.Context, store *eventstore.Store) []seenEvent {
 	t.Helper()
 	recs, err := store.ReadAfter(ctx, domain.Start, 100_000)
 	if err != nil {
@@ -378,7 +391,7 @@ func getJSON(ctx context.Context, client *http.Client, url string, v any) error 
 // handled; each life handles 5 to 60 messages (sometimes "crashing" before
 // saving where it stood, so it gets them again), then unsubscribes. It
 // stops once ingest is done and it has as many events as the log, or
-// nothing new came for two seconds.
+// nothing new came for three seconds.
 func consumeNATS(ctx context.Context, js nats.JetStreamContext, prefix string, ingestDone <-chan struct{}, truthCount func() int) ([]seenEvent, int, error) {
 	var seen []seenEvent
 	unique := map[string]bool{}
@@ -435,9 +448,9 @@ func consumeNATS(ctx context.Context, js nats.JetStreamContext, prefix string, i
 		select {
 		case <-ingestDone:
 			// Done with every event, or (a feed that skipped some) when
-			// nothing new came for two seconds: the check then says what
+			// nothing new came for three seconds: the check then says what
 			// is missing.
-			if len(unique) >= truthCount() || time.Since(progressed) > 2*time.Second {
+			if len(unique) >= truthCount() || time.Since(progressed) > 3*time.Second {
 				return seen, lives + 1, nil
 			}
 		default:
