@@ -168,3 +168,41 @@ func parseCanonicalUint(s string) (uint64, bool) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	return n, err == nil
 }
+
+// AppendJSON appends e's JSON as json.Marshal writes it, except that Data
+// is copied as it is (json.Marshal would compact it): no reflection, no
+// re-checking of Data, which Integration took from the log or encoded
+// itself. The feed writes many of them per page.
+func (e IntegrationEvent) AppendJSON(b []byte) []byte {
+	b = append(b, `{"position":`...)
+	b = appendJSONString(b, e.Position)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"device_id":`...)
+	b = appendJSONString(b, e.DeviceID)
+	b = append(b, `,"recorded_at":"`...)
+	b = e.RecordedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","schema_version":`...)
+	b = strconv.AppendInt(b, int64(e.SchemaVersion), 10)
+	b = append(b, `,"data":`...)
+	if len(e.Data) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, e.Data...)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted; text of plain printable ASCII (ids,
+// types, positions: the usual case) is copied as it is.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

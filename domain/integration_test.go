@@ -100,3 +100,22 @@ func FuzzParseFeedPosition(f *testing.F) {
 		}
 	})
 }
+
+// TestIntegrationEventAppendJSON: the hand-written encoding is the one
+// encoding/json writes, for plain and awkward text alike.
+func TestIntegrationEventAppendJSON(t *testing.T) {
+	at := time.Date(2026, 11, 29, 7, 0, 0, 123456789, time.UTC)
+	for _, e := range []IntegrationEvent{
+		{Position: "1-2", Type: FeedMeasurementsRecorded, DeviceID: "st-1", RecordedAt: at, SchemaVersion: 1, Data: json.RawMessage(`{"station_id":"st-1","measurements":[]}`)},
+		{Position: "0-0", Type: "x", DeviceID: "a\"b\\c<d>&\u00e9\n", RecordedAt: at.Truncate(time.Second), SchemaVersion: 1, Data: json.RawMessage(`{"k":[1,2,{"z":null}]}`)},
+		{Position: "9-9", Type: FeedAlertRaised, DeviceID: "d", RecordedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), SchemaVersion: 1},
+	} {
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("AppendJSON\n got %s\nwant %s", got, want)
+		}
+	}
+}

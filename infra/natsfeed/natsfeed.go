@@ -12,7 +12,6 @@ package natsfeed
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -159,12 +158,8 @@ func (p *Publisher) Publish(ctx context.Context, r domain.RecordedEvent) error {
 
 // Message is the NATS message of an integration event.
 func Message(prefix string, e domain.IntegrationEvent) (*nats.Msg, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
 	msg := nats.NewMsg(Subject(prefix, e.Type, e.DeviceID))
-	msg.Data = body
+	msg.Data = e.AppendJSON(nil)
 	msg.Header.Set(nats.MsgIdHdr, e.Position)
 	msg.Header.Set(HeaderPosition, e.Position)
 	msg.Header.Set(HeaderType, e.Type)
