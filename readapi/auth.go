@@ -105,7 +105,7 @@ func (a *authenticator) middleware(next http.Handler) http.Handler {
 			writeError(w, err)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, scope)))
 	})
 }
 
@@ -113,6 +113,15 @@ func (a *authenticator) middleware(next http.Handler) http.Handler {
 func isStream(r *http.Request) bool {
 	route := mux.CurrentRoute(r)
 	return route != nil && strings.HasPrefix(route.GetName(), httpx.StreamRoute)
+}
+
+// scopeKey holds a request's scope in its context.
+type scopeKey struct{}
+
+// scopeOf is the devices the request's key may read; nil: every device.
+func scopeOf(ctx context.Context) []string {
+	scope, _ := ctx.Value(scopeKey{}).([]string)
+	return scope
 }
 
 func isPublic(r *http.Request) bool {
@@ -200,9 +209,11 @@ func (a *authenticator) remember(hash [sha256.Size]byte, scope []string, now tim
 // checkScope lets a scoped key read only a route of one of its devices:
 // one with the device in its path ({id}), or /v1/measurements with its
 // station parameter. Fleet-wide routes (lists, alerts, metrics) are
-// refused rather than filtered, so that no answer differs by key.
+// refused rather than filtered, so that no answer differs by key; the one
+// exception is the event feed, which filters: it leaves out the events of
+// other devices (feed.go), so a device-scoped consumer can follow its own.
 func checkScope(r *http.Request, scope []string) error {
-	if scope == nil {
+	if scope == nil || r.URL.Path == "/v1/feed" {
 		return nil
 	}
 	device, ok := mux.Vars(r)["id"]

@@ -38,6 +38,7 @@ var statuses = []struct {
 	{errNoSuchPath, http.StatusNotFound, "not_found", "no such path"},
 	{errLiveOff, http.StatusServiceUnavailable, "unavailable", "live push is off on this server"},
 	{errLiveUnavailable, http.StatusServiceUnavailable, "unavailable", "live push is unavailable; retry later"},
+	{errFeedUnavailable, http.StatusServiceUnavailable, "feed_unavailable", "event feed unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable", "query timed out; retry later"},
 	{domain.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "read models are unavailable; retry later"},
 }

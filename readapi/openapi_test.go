@@ -18,6 +18,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/httpx/openapitest"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/pgtest"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel"
 	"github.com/fleetpulse/fleetpulse/projections"
@@ -36,7 +37,9 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	seedReadModels(t, pool)
 	keys := seedKeys(t, pool)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{AdminToken: testAdminToken}}, func() time.Time { return specNow },
+	log := eventstore.New(pool, eventstore.Config{})
+	t.Cleanup(log.Close)
+	h := readapi.NewHandler(mustQueries(t, pool), readapi.Config{RequestTimeout: 10 * time.Second, Auth: readapi.AuthConfig{AdminToken: testAdminToken}, Feed: log}, func() time.Time { return specNow },
 		httpx.NewRegistry(), logger)
 	var serving atomic.Pointer[http.Handler] // h, or a live-enabled API for a while
 	serving.Store(&h)
@@ -182,6 +185,12 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	c.Get("/v1/devices/nope/status", 404)
 
 	// Operations and pages.
+	// The event feed (an empty log here; feed_test.go reads a real one).
+	if f := c.Get("/v1/feed", 200); f["next"] != "0-0" {
+		t.Errorf("the feed of an empty log: %v", f)
+	}
+	c.Get("/v1/feed?after=12-3&types=measurements_recorded,alert_raised&limit=5", 200)
+	c.Get("/v1/feed?after=12", 400)
 	c.Get("/healthz", 200)
 	c.Get("/readyz", 200)
 	c.Get("/metrics", 200)

@@ -5,7 +5,8 @@
 // touches the event store or the command side.
 //
 // Where things are: routes.go the routes; devices.go, measurements.go,
-// vehicles.go, history.go, export.go and alerts.go the handlers by
+// vehicles.go, history.go, export.go, alerts.go and feed.go (the
+// public event feed, read from the log through the EventFeed port) the handlers by
 // resource; responses.go the response shapes; query.go the query-string
 // parsing; cursor.go the page cursors; middleware.go the refusals made
 // before any handler runs; auth.go who may read (read keys and their
@@ -50,6 +51,9 @@ type Config struct {
 	// LiveHeartbeat is how often an idle live stream gets a comment line
 	// (default 15 s).
 	LiveHeartbeat time.Duration
+	// Feed is the event log /v1/feed reads; nil answers 503 (a read API
+	// on a hot standby has no event store).
+	Feed EventFeed
 }
 
 type api struct {
@@ -170,6 +174,7 @@ func New(store Store, cfg Config, clock func() time.Time, reg *prometheus.Regist
 	v1.HandleFunc("/alerts", a.alerts).Methods(http.MethodGet)
 	v1.HandleFunc("/stations/{id}/alerts", a.stationAlerts).Methods(http.MethodGet)
 	v1.HandleFunc("/devices/{id}/status", a.deviceStatus).Methods(http.MethodGet)
+	v1.HandleFunc("/feed", a.feed).Methods(http.MethodGet)
 
 	// The API's own description, and the dashboard (static, embedded).
 	httpx.APIDocs(r, openAPI)

@@ -102,7 +102,8 @@ var infraRoles = map[string]string{
 	"mqttbridge": "adapter", "memstore": "adapter", "postgres/eventstore": "adapter",
 	"postgres/readmodel": "adapter", "postgres/readmodel/rawchunk": "adapter", "postgres/importjobs": "adapter",
 	"postgres/webhookstore": "adapter", "webhook": "adapter",
-	"archive": "adapter",
+	"archive":  "adapter",
+	"natsfeed": "adapter",
 	// Plumbing any adapter may share: connecting and migrating PostgreSQL,
 	// HTTP helpers, the wire format of telemetry, configuration, retries,
 	// metrics and the Watermill logger.

@@ -53,6 +53,8 @@ type Config struct {
 	MQTTTopicRoot      string        // FLEETPULSE_MQTT_TOPIC_ROOT
 	OfflineAfter       time.Duration // FLEETPULSE_OFFLINE_AFTER
 	Alerting           bool          // FLEETPULSE_ALERTING
+	FeedNATSURL        string        // FLEETPULSE_FEED_NATS_URL; "" turns the NATS event feed off
+	FeedNATSPrefix     string        // FLEETPULSE_FEED_NATS_PREFIX
 
 	WebhookAllow        string        // FLEETPULSE_WEBHOOK_ALLOW
 	WebhookDisableAfter int           // FLEETPULSE_WEBHOOK_DISABLE_AFTER
@@ -136,6 +138,8 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_ARCHIVE_URL", "(none)", "where the event log's old telemetry is archived as Parquet files: a directory (path or file:///path) or an S3-compatible bucket (s3://bucket/prefix?region=...); needed by every process once anything is archived (docs/archive.md)"},
 	{"FLEETPULSE_ARCHIVE_HORIZON", "30d", "telemetry recorded longer ago than this may be archived (at least FLEETPULSE_DEDUP_HORIZON)"},
 	{"FLEETPULSE_ARCHIVE_INTERVAL", "0", "the projector archives every this often (0: never; run `fleetpulse archive` instead)"},
+	{"FLEETPULSE_FEED_NATS_URL", "(none: off)", "NATS server the projector publishes the public event feed to (JetStream subjects `<prefix>.events.<type>.<device>`); unset, nothing is published"},
+	{"FLEETPULSE_FEED_NATS_PREFIX", "fleetpulse", "first token of the event feed's NATS subjects (letters, digits, '_' and '-'); its stream is the prefix in upper case with _EVENTS"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
 }
 
@@ -207,6 +211,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.WebhookRetryMin = r.duration("FLEETPULSE_WEBHOOK_RETRY_MIN")
 	c.WebhookRetryMax = r.duration("FLEETPULSE_WEBHOOK_RETRY_MAX")
 	c.WebhookLogRetention = r.days("FLEETPULSE_WEBHOOK_LOG_RETENTION")
+	c.FeedNATSURL = getenv("FLEETPULSE_FEED_NATS_URL")
+	c.FeedNATSPrefix = r.str("FLEETPULSE_FEED_NATS_PREFIX")
 	c.RawRetention = r.days("FLEETPULSE_RAW_RETENTION")
 	c.HourlyRetention = r.days("FLEETPULSE_HOURLY_RETENTION")
 	c.DedupHorizon = r.days("FLEETPULSE_DEDUP_HORIZON")
@@ -303,6 +309,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("alerting", c.Alerting),
 		slog.String("webhook_allow", c.WebhookAllow),
 		slog.Int("webhook_disable_after", c.WebhookDisableAfter),
+		slog.String("feed_nats_url", redact.URL(c.FeedNATSURL)),
 		slog.Duration("raw_retention", c.RawRetention),
 		slog.Duration("hourly_retention", c.HourlyRetention),
 		slog.Duration("dedup_horizon", c.DedupHorizon),

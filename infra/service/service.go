@@ -25,6 +25,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/commandapi"
 	"github.com/fleetpulse/fleetpulse/infra/config"
 	"github.com/fleetpulse/fleetpulse/infra/esdb"
+	"github.com/fleetpulse/fleetpulse/infra/forwarder"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 	"github.com/fleetpulse/fleetpulse/infra/importer"
 	"github.com/fleetpulse/fleetpulse/infra/metrics"
@@ -254,6 +255,9 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 		logger.Warn("the read API is open: FLEETPULSE_READ_AUTH=off lets anyone who reaches it read every device's data")
 	}
 	rcfg := readAPIConfig(cfg)
+	if env.Store != nil {
+		rcfg.Feed = env.Store // the event feed reads the log; a standby's read API has none
+	}
 	if cfg.ReadPostgresURL == cfg.PostgresURL {
 		// Commit notifications are not replicated: on a hot standby the
 		// read API neither caches nor pushes, it reads every request.
@@ -275,7 +279,8 @@ func RunReadAPI(ctx context.Context, cfg config.Config, env Env, logger *slog.Lo
 
 // RunProjector keeps the read models up to date until ctx ends, and runs
 // alerting beside it (the integration-event forwarder and the alert
-// evaluator) unless cfg.Alerting is off, serving health and metrics on
+// evaluator) unless cfg.Alerting is off, and the NATS event feed when
+// cfg.FeedNATSURL is set, serving health and metrics on
 // cfg.ProjectorAddr. Either stopping with an error stops both. With
 // cfg.ProjectorShares > 1 it projects only share cfg.ProjectorShare's
 // devices; alerting and read-model maintenance, which are fleet-wide, run
@@ -308,6 +313,21 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		if archiver, err = NewArchiver(ctx, cfg, env, cfg.ArchiveHorizon, logger.With("component", "archive")); err != nil {
 			return err
 		}
+	}
+	// The NATS event feed, connected before anything runs: a feed that
+	// cannot start stops the projector at once.
+	var feed *forwarder.Forwarder
+	if fleetWide && cfg.FeedNATSURL != "" {
+		checkpoints, err := readmodel.NewWriter(pool, WriterConfig(cfg))
+		if err != nil {
+			return err
+		}
+		var closeFeed func()
+		feed, closeFeed, err = NewNATSFeed(ctx, cfg, store, store, checkpoints, logger.With("component", "nats-feed"))
+		if err != nil {
+			return err
+		}
+		defer closeFeed()
 	}
 
 	r := mux.NewRouter()
@@ -355,6 +375,9 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 		g.Go(func() error { return hooks.Run(gctx) })
 	default:
 		logger.Info("alerting is off (FLEETPULSE_ALERTING=false): no alerts, no device status")
+	}
+	if feed != nil {
+		g.Go(func() error { return feed.Run(gctx) })
 	}
 	err = g.Wait()
 	stopHTTP()
