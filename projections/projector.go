@@ -125,6 +125,9 @@ func NewProjector(log EventLog, waiter Waiter, store ReadModelStore, logger *slo
 // projector, or a rebuild's swap, may have moved it.
 func (p *Projector) Run(ctx context.Context) error {
 	if err := p.load(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: a clean shutdown, nothing was applied
+		}
 		return err
 	}
 	for ctx.Err() == nil {
