@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/fleetpulse/fleetpulse/infra/devicesim"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -263,34 +264,6 @@ func (c *storageConfig) stationUploads(ctx context.Context, client *http.Client)
 	return out, nil
 }
 
-// vehicleReading is one of a simulated vehicle's 16 readings: a bounded
-// random walk with the decimals such a sensor reports.
-type vehicleReading struct {
-	name          string
-	lo, hi, start float64
-	step          float64
-	decimals      int
-}
-
-var vehicleReadings = []vehicleReading{
-	{"speed_kmh", 0, 130, 50, 1.5, 1},
-	{"engine_rpm", 700, 4500, 2000, 60, 0},
-	{"engine_load_pct", 0, 100, 40, 2, 1},
-	{"throttle_pct", 0, 100, 25, 2, 1},
-	{"coolant_temp_c", 70, 105, 88, 0.1, 1},
-	{"oil_temp_c", 70, 120, 95, 0.1, 1},
-	{"intake_air_temp_c", -10, 60, 25, 0.1, 1},
-	{"ambient_temp_c", -20, 40, 12, 0.02, 1},
-	{"fuel_level_pct", 0, 100, 70, 0.01, 1},
-	{"battery_v", 11.8, 14.6, 13.9, 0.01, 2},
-	{"odometer_km", 0, 1e7, 48213.4, 0.014, 1},
-	{"tire_fl_kpa", 180, 260, 230, 0.2, 0},
-	{"tire_fr_kpa", 180, 260, 231, 0.2, 0},
-	{"tire_rl_kpa", 180, 260, 228, 0.2, 0},
-	{"tire_rr_kpa", 180, 260, 229, 0.2, 0},
-	{"fuel_rate_lph", 0, 40, 6, 0.3, 2},
-}
-
 // vehicleUploads registers the vehicles and prepares their samples: one a
 // second, 16 readings and a location moving with the speed.
 func (c *storageConfig) vehicleUploads(ctx context.Context, client *http.Client) ([]upload, error) {
@@ -304,13 +277,7 @@ func (c *storageConfig) vehicleUploads(ctx context.Context, client *http.Client)
 		if err != nil {
 			return nil, err
 		}
-		rng := rand.New(rand.NewPCG(uint64(vi)+1, 7))
-		vals := make([]float64, len(vehicleReadings))
-		for i, r := range vehicleReadings {
-			vals[i] = r.start
-		}
-		lat, lon := 50.0+rng.Float64()/10, 19.9+rng.Float64()/10
-		heading := rng.Float64() * 2 * math.Pi
+		walk := devicesim.NewVehicleWalk(uint64(vi) + 1)
 		var buf []byte
 		n, itemBytes := 0, 0
 		flush := func() {
@@ -319,13 +286,8 @@ func (c *storageConfig) vehicleUploads(ctx context.Context, client *http.Client)
 			buf, n, itemBytes = nil, 0, 0
 		}
 		for i := range perVehicle {
-			for j, r := range vehicleReadings {
-				vals[j] = math.Min(r.hi, math.Max(r.lo, vals[j]+rng.NormFloat64()*r.step))
-			}
-			heading += rng.NormFloat64() * 0.05
-			meters := vals[0] / 3.6
-			lat += meters * math.Cos(heading) / 111_320
-			lon += meters * math.Sin(heading) / (111_320 * math.Cos(lat*math.Pi/180))
+			walk.Next()
+			vals, lat, lon := walk.Values, walk.Lat, walk.Lon
 			if n > 0 {
 				buf = append(buf, ',')
 			}
@@ -337,14 +299,14 @@ func (c *storageConfig) vehicleUploads(ctx context.Context, client *http.Client)
 			buf = append(buf, `","type":"telemetry","occurred_at":"`...)
 			buf = first.Add(time.Duration(i)*time.Second).AppendFormat(buf, time.RFC3339)
 			buf = append(buf, `","readings":{`...)
-			for j, r := range vehicleReadings {
+			for j, r := range devicesim.VehicleReadings {
 				if j > 0 {
 					buf = append(buf, ',')
 				}
 				buf = append(buf, '"')
-				buf = append(buf, r.name...)
+				buf = append(buf, r.Name...)
 				buf = append(buf, `":`...)
-				buf = strconv.AppendFloat(buf, vals[j], 'f', r.decimals, 64)
+				buf = strconv.AppendFloat(buf, vals[j], 'f', r.Decimals, 64)
 			}
 			buf = append(buf, `},"location":{"lat":`...)
 			buf = strconv.AppendFloat(buf, lat, 'f', 6, 64)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetpulse/fleetpulse/infra/devicesim"
 	"github.com/fleetpulse/fleetpulse/infra/postgres/readmodel/rawchunk"
 )
 
@@ -104,34 +105,6 @@ func stationSeries(seed uint64, n, recordedBatches int) []rawchunk.Point {
 	return ps
 }
 
-// vehicleReading mirrors cmd/loadgen's: a bounded random walk with the
-// decimals such a sensor reports.
-type vehicleReading struct {
-	name          string
-	lo, hi, start float64
-	step          float64
-	decimals      int
-}
-
-var vehicleReadings = []vehicleReading{
-	{"speed_kmh", 0, 130, 50, 1.5, 1},
-	{"engine_rpm", 700, 4500, 2000, 60, 0},
-	{"engine_load_pct", 0, 100, 40, 2, 1},
-	{"throttle_pct", 0, 100, 25, 2, 1},
-	{"coolant_temp_c", 70, 105, 88, 0.1, 1},
-	{"oil_temp_c", 70, 120, 95, 0.1, 1},
-	{"intake_air_temp_c", -10, 60, 25, 0.1, 1},
-	{"ambient_temp_c", -20, 40, 12, 0.02, 1},
-	{"fuel_level_pct", 0, 100, 70, 0.01, 1},
-	{"battery_v", 11.8, 14.6, 13.9, 0.01, 2},
-	{"odometer_km", 0, 1e7, 48213.4, 0.014, 1},
-	{"tire_fl_kpa", 180, 260, 230, 0.2, 0},
-	{"tire_fr_kpa", 180, 260, 231, 0.2, 0},
-	{"tire_rl_kpa", 180, 260, 228, 0.2, 0},
-	{"tire_rr_kpa", 180, 260, 229, 0.2, 0},
-	{"fuel_rate_lph", 0, 40, 6, 0.3, 2},
-}
-
 // decimal returns v as a device sends it with d decimals, parsed back as
 // the command API parses it.
 func decimal(v float64, d int) float64 {
@@ -143,28 +116,19 @@ func decimal(v float64, d int) float64 {
 }
 
 // vehicleSamples is what loadgen storage posts: one sample a second with
-// the 16 readings above and a location moving with the speed, eids
+// devicesim.VehicleReadings and a location moving with the speed, eids
 // "store-v0001-<n>", type "telemetry".
 func vehicleSamples(seed uint64, n, recordedBatches int) []rawchunk.VehicleEvent {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	vals := make([]float64, len(vehicleReadings))
-	for i, r := range vehicleReadings {
-		vals[i] = r.start
-	}
-	lat, lon := 50.0+rng.Float64()/10, 19.9+rng.Float64()/10
-	heading := rng.Float64() * 2 * math.Pi
+	walk := devicesim.NewVehicleWalk(seed)
 	batch := (n + recordedBatches - 1) / recordedBatches
 	es := make([]rawchunk.VehicleEvent, n)
 	for i := range es {
-		readings := make(map[string]float64, len(vehicleReadings))
-		for j, r := range vehicleReadings {
-			vals[j] = math.Min(r.hi, math.Max(r.lo, vals[j]+rng.NormFloat64()*r.step))
-			readings[r.name] = decimal(vals[j], r.decimals)
+		walk.Next()
+		readings := make(map[string]float64, len(devicesim.VehicleReadings))
+		for j, r := range devicesim.VehicleReadings {
+			readings[r.Name] = decimal(walk.Values[j], r.Decimals)
 		}
-		heading += rng.NormFloat64() * 0.05
-		meters := vals[0] / 3.6
-		lat += meters * math.Cos(heading) / 111_320
-		lon += meters * math.Sin(heading) / (111_320 * math.Cos(lat*math.Pi/180))
+		lat, lon := walk.Lat, walk.Lon
 		es[i] = rawchunk.VehicleEvent{
 			EID:         "store-v0001-" + strconv.Itoa(i),
 			Type:        "telemetry",
