@@ -87,6 +87,25 @@ func ProjectionOfCheckpoint(checkpoint string) (string, bool) {
 	return base, partitioned
 }
 
+// ShareOfCheckpoint returns the projection and the share a checkpoint name
+// (Share.CheckpointName) stands for: the zero Share for a projection's own
+// name; ok is false for a name that says share but no valid one.
+func ShareOfCheckpoint(checkpoint string) (projection string, share Share, ok bool) {
+	base, rest, partitioned := strings.Cut(checkpoint, ShareSeparator)
+	if !partitioned {
+		return base, Share{}, true
+	}
+	var index, count int
+	if n, err := fmt.Sscanf(rest, "%d-of-%d", &index, &count); err != nil || n != 2 {
+		return base, Share{}, false
+	}
+	share = Share{Index: index, Count: count}
+	if share.Validate() != nil || !share.Partitioned() || share.CheckpointName(base) != checkpoint {
+		return base, Share{}, false
+	}
+	return base, share, true
+}
+
 // ErrShareCountChanged means the projection's stored share count is not the
 // one this projector was started with: its checkpoints belong to another
 // partitioning. Changing the count is a rebuild (fleetpulse rebuild -shares N).

@@ -36,6 +36,32 @@ func TestShareOf_IsFNV1aOfTheDeviceIDModuloTheCount(t *testing.T) {
 	}
 }
 
+func TestShareOfCheckpoint_ReadsBackCheckpointName(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		projection string
+		share      projections.Share
+		ok         bool
+	}{
+		{"read_models", "read_models", projections.Share{}, true},
+		{"read_models/share-0-of-2", "read_models", projections.Share{Index: 0, Count: 2}, true},
+		{"read_models/share-3-of-4", "read_models", projections.Share{Index: 3, Count: 4}, true},
+		{"read_models/share-4-of-4", "read_models", projections.Share{}, false},
+		{"read_models/share-0-of-1", "read_models", projections.Share{}, false},
+		{"read_models/share-x-of-2", "read_models", projections.Share{}, false},
+		{"read_models/share-1-of-2trailing", "read_models", projections.Share{}, false},
+		{"read_models/share-01-of-2", "read_models", projections.Share{}, false},
+	} {
+		projection, share, ok := projections.ShareOfCheckpoint(tt.name)
+		if projection != tt.projection || share != tt.share || ok != tt.ok {
+			t.Errorf("ShareOfCheckpoint(%q) = %q, %v, %v; want %q, %v, %v", tt.name, projection, share, ok, tt.projection, tt.share, tt.ok)
+		}
+		if ok && tt.share.CheckpointName(projection) != tt.name {
+			t.Errorf("%q does not read back", tt.name)
+		}
+	}
+}
+
 func TestShare_OwnsTheEventsOfItsDevicesStreams(t *testing.T) {
 	share := projections.Share{Index: projections.ShareOf("st-2", 4), Count: 4}
 	other := projections.Share{Index: (share.Index + 1) % 4, Count: 4}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +32,8 @@ const liveWriteWait = 10 * time.Second
 // each as an SSE frame once, and hands the frame to each subscriber of its
 // device without ever waiting: a subscriber whose buffer is full is
 // dropped (its client reconnects with Last-Event-ID and reads what it
-// missed from the store).
+// missed from the store). Partitioned projectors commit independently, so
+// the hub follows each share's changes with a cursor of its own.
 type liveHub struct {
 	store     LiveStore
 	logger    *slog.Logger
@@ -40,20 +42,30 @@ type liveHub struct {
 	dropped   prometheus.Counter
 	kick      chan struct{}
 
-	mu       sync.Mutex
-	ready    bool            // the listener is connected and pos is known
+	mu     sync.Mutex
+	ready  bool // the listener is connected and the cursors are known
+	known  bool // the shares' heads were read once
+	shares map[int]*shareCursor
+	subs   map[string]map[*subscriber]struct{}
+	closed bool
+}
+
+// shareCursor is how far the hub has dispatched one share's changes.
+type shareCursor struct {
 	pos      domain.Position // newest position dispatched
 	notified domain.Position // newest position a notification named
 	// pageDevice is the last device handed out at pos when a page of
 	// changes ended inside a commit, else "".
 	pageDevice string
-	subs       map[string]map[*subscriber]struct{}
-	closed     bool
 }
+
+// pending says whether the cursor has changes left to read.
+func (c *shareCursor) pending() bool { return c.pos.Less(c.notified) || c.pageDevice != "" }
 
 // subscriber is one open stream.
 type subscriber struct {
 	device string
+	share  int
 	frames chan liveFrame
 	done   chan struct{} // closed when dropped or the hub stops
 	once   sync.Once
@@ -77,7 +89,7 @@ func newLiveHub(store LiveStore, buffer int, heartbeat time.Duration, reg promet
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "fleetpulse_live_subscribers_dropped_total",
 		Help: "Live push subscribers disconnected because they fell more than FLEETPULSE_LIVE_BUFFER changes behind."})
 	h := &liveHub{store: store, logger: logger, buffer: buffer, heartbeat: heartbeat, dropped: dropped,
-		kick: make(chan struct{}, 1), subs: map[string]map[*subscriber]struct{}{}}
+		kick: make(chan struct{}, 1), shares: map[int]*shareCursor{}, subs: map[string]map[*subscriber]struct{}{}}
 	subscribers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fleetpulse_live_subscribers",
 		Help: "Open live push streams."}, func() float64 { return float64(h.count()) })
 	reg.MustRegister(dropped, subscribers)
@@ -94,20 +106,41 @@ func (h *liveHub) count() int {
 	return n
 }
 
-// connected learns where the kept changes end, the first time, and reads
-// what was committed while the listener was away.
+// cursorLocked returns share's cursor, a new one at the start of the log
+// for a share not seen before: its kept changes all came after the heads
+// were read.
+func (h *liveHub) cursorLocked(share int) *shareCursor {
+	c := h.shares[share]
+	if c == nil {
+		c = &shareCursor{}
+		h.shares[share] = c
+	}
+	return c
+}
+
+// connected learns where each share's kept changes end, the first time,
+// and reads what was committed while the listener was away.
 func (h *liveHub) connected(ctx context.Context) {
 	h.mu.Lock()
-	known := h.ready || h.pos != (domain.Position{})
+	known := h.known
 	h.mu.Unlock()
 	if !known {
-		_, head, err := h.store.LiveBounds(ctx)
+		heads, err := h.store.LiveHeads(ctx)
 		if err != nil {
 			h.logger.Warn("live push: where changes end is unknown", "err", err)
 			return
 		}
 		h.mu.Lock()
-		h.pos, h.notified = head, head
+		for share, head := range heads {
+			c := h.cursorLocked(share)
+			if c.pos.Less(head) {
+				c.pos, c.pageDevice = head, ""
+			}
+			if c.notified.Less(head) {
+				c.notified = head
+			}
+		}
+		h.known = true
 		h.mu.Unlock()
 	}
 	h.mu.Lock()
@@ -124,8 +157,8 @@ func (h *liveHub) disconnected() {
 
 func (h *liveHub) committed(c Commit) {
 	h.mu.Lock()
-	if h.notified.Less(c.Position) {
-		h.notified = c.Position
+	if cur := h.cursorLocked(c.Share); cur.notified.Less(c.Position) {
+		cur.notified = c.Position
 	}
 	h.mu.Unlock()
 	h.poke()
@@ -154,36 +187,57 @@ func (h *liveHub) run(ctx context.Context) {
 	}
 }
 
-// dispatch reads and hands out every change after pos.
+// dispatch reads and hands out every share's changes after its cursor.
 func (h *liveHub) dispatch(ctx context.Context) error {
+	h.mu.Lock()
+	shares := make([]int, 0, len(h.shares))
+	for share, c := range h.shares {
+		if c.pending() {
+			shares = append(shares, share)
+		}
+	}
+	h.mu.Unlock()
+	slices.Sort(shares)
+	for _, share := range shares {
+		if err := h.dispatchShare(ctx, share); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dispatchShare reads and hands out share's changes after its cursor. Only
+// run's goroutine moves a cursor's pos and pageDevice.
+func (h *liveHub) dispatchShare(ctx context.Context, share int) error {
 	for {
 		h.mu.Lock()
-		ready, from, target, any := h.ready, h.pos, h.notified, len(h.subs) > 0
+		c := h.cursorLocked(share)
+		ready, from, page, target, any := h.ready, c.pos, c.pageDevice, c.notified, len(h.subs) > 0
 		h.mu.Unlock()
-		if !ready || (!from.Less(target) && h.pageDevice == "") {
+		if !ready || (!from.Less(target) && page == "") {
 			return nil
 		}
 		if !any {
 			// Nobody listens: skip what was committed, a new subscriber
 			// reads its backlog from the store.
 			h.mu.Lock()
-			if h.pos.Less(target) {
-				h.pos, h.pageDevice = target, ""
+			if c.pos.Less(target) {
+				c.pos, c.pageDevice = target, ""
 			}
 			h.mu.Unlock()
 			return nil
 		}
-		changes, err := h.store.LiveChanges(ctx, from, h.pageDevice, nil, liveFetchPage)
+		changes, err := h.store.LiveChanges(ctx, share, from, page, liveFetchPage)
 		if err != nil {
 			return err
 		}
 		frames := make([]liveFrame, len(changes))
-		for i, c := range changes {
-			frames[i] = encodeLiveFrame(c)
+		for i, ch := range changes {
+			frames[i] = encodeLiveFrame(ch)
 		}
 		h.mu.Lock()
-		for i, c := range changes {
-			for s := range h.subs[c.DeviceID] {
+		for i, ch := range changes {
+			for s := range h.subs[ch.DeviceID] {
 				select {
 				case s.frames <- frames[i]:
 				default:
@@ -191,18 +245,18 @@ func (h *liveHub) dispatch(ctx context.Context) error {
 					h.dropped.Inc()
 				}
 			}
-			h.pos = c.Position
+			c.pos = ch.Position
 		}
 		// A full page may end inside a commit: the next one goes on after
 		// its last device.
-		h.pageDevice = ""
+		c.pageDevice = ""
 		if len(changes) == liveFetchPage {
-			h.pageDevice = changes[len(changes)-1].DeviceID
+			c.pageDevice = changes[len(changes)-1].DeviceID
 		}
-		if len(changes) < liveFetchPage && h.pos.Less(target) {
-			// Everything up to the notified position is committed and was
-			// read: no change of it is left.
-			h.pos = target
+		if len(changes) < liveFetchPage && c.pos.Less(target) {
+			// Everything of the share up to the notified position is
+			// committed and was read: no change of it is left.
+			c.pos = target
 		}
 		h.mu.Unlock()
 		if len(changes) < liveFetchPage {
@@ -211,20 +265,21 @@ func (h *liveHub) dispatch(ctx context.Context) error {
 	}
 }
 
-// subscribe adds a subscriber of device, and returns the position from
-// which the hub hands it changes: what came before, it reads itself.
-func (h *liveHub) subscribe(device string) (*subscriber, domain.Position, bool) {
+// subscribe adds a subscriber of device, whose changes share records, and
+// returns the position from which the hub hands it changes: what came
+// before, it reads itself.
+func (h *liveHub) subscribe(device string, share int) (*subscriber, domain.Position, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.ready || h.closed {
 		return nil, domain.Position{}, false
 	}
-	s := &subscriber{device: device, frames: make(chan liveFrame, h.buffer), done: make(chan struct{})}
+	s := &subscriber{device: device, share: share, frames: make(chan liveFrame, h.buffer), done: make(chan struct{})}
 	if h.subs[device] == nil {
 		h.subs[device] = map[*subscriber]struct{}{}
 	}
 	h.subs[device][s] = struct{}{}
-	return s, h.pos, true
+	return s, h.cursorLocked(share).pos, true
 }
 
 func (h *liveHub) unsubscribe(s *subscriber) {
@@ -352,17 +407,25 @@ func (a *api) live(kind Kind) http.HandlerFunc {
 			}
 			last = &p
 		}
-		sub, from, ok := a.hub.subscribe(d.ID)
+		share, floor, err := a.hub.store.LiveDevice(r.Context(), d.ID)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		sub, from, ok := a.hub.subscribe(d.ID, share)
 		if !ok {
 			writeError(w, refuse(errLiveUnavailable, "live push is not connected to the read models' commits; retry later"))
 			return
 		}
 		defer a.hub.unsubscribe(sub)
-		a.stream(w, r, sub, d.ID, last, from)
+		a.stream(w, r, sub, last, from, floor)
 	}
 }
 
-func (a *api) stream(w http.ResponseWriter, r *http.Request, sub *subscriber, device string, last *domain.Position, from domain.Position) {
+// stream writes the changes of sub's device after last (when given) up to
+// from, read from the store, then those the hub hands sub; floor is the
+// newest position pruned of the device's share.
+func (a *api) stream(w http.ResponseWriter, r *http.Request, sub *subscriber, last *domain.Position, from, floor domain.Position) {
 	rc := http.NewResponseController(w)
 	// The server's read timeout would end the request's context in the
 	// middle of the stream; a stream reads nothing more.
@@ -384,10 +447,6 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, sub *subscriber, de
 	}
 	sent := from
 	if last != nil {
-		floor, _, err := a.hub.store.LiveBounds(r.Context())
-		if err != nil {
-			return // the client retries and resumes from the same id
-		}
 		if last.Less(floor) {
 			// What it missed is no longer kept: it reloads its views.
 			if !write([]byte("event: reset\ndata: {}\n\n")) {
@@ -397,7 +456,7 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, sub *subscriber, de
 			// The backlog (last, from], from the store.
 			sent = *last
 			for sent.Less(from) {
-				changes, err := a.hub.store.LiveChanges(r.Context(), sent, "", []string{device}, liveFetchPage)
+				changes, err := a.hub.store.DeviceLiveChanges(r.Context(), sub.device, sent, liveFetchPage)
 				if err != nil {
 					return
 				}

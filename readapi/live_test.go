@@ -116,6 +116,17 @@ func newLiveSystem(t *testing.T, cfg readapi.Config) (*liveSystem, *pgxpool.Pool
 // daily and latest aggregates, as the projector commits a batch.
 func (s *liveSystem) commit(t testing.TB, device string, value, n int) domain.Position {
 	t.Helper()
+	to := domain.Position{Commit: s.pos.Commit + 10, Prepare: s.pos.Commit + 10}
+	if err := s.writer.Apply(context.Background(), projections.ReadModels, s.pos, to, s.changes(device, value, n)); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	s.pos = to
+	return to
+}
+
+// changes is what a batch of n points of station device (values value,
+// value+1, ...) changes.
+func (s *liveSystem) changes(device string, value, n int) *projections.Changes {
 	c := &projections.Changes{Daily: map[projections.DayKey]*projections.Aggregate{},
 		Latest: map[projections.SeriesKey]projections.Point{}, Events: 1}
 	for i := 0; i < n; i++ {
@@ -136,12 +147,7 @@ func (s *liveSystem) commit(t testing.TB, device string, value, n int) domain.Po
 		agg.Min = min(agg.Min, v)
 		c.Latest[key.SeriesKey] = projections.Point{Value: v, At: at}
 	}
-	to := domain.Position{Commit: s.pos.Commit + 10, Prepare: s.pos.Commit + 10}
-	if err := s.writer.Apply(context.Background(), projections.ReadModels, s.pos, to, c); err != nil {
-		t.Fatalf("commit: %v", err)
-	}
-	s.pos = to
-	return to
+	return c
 }
 
 func fetchRaw(t testing.TB, url string, header map[string]string) (*http.Response, []byte) {
@@ -540,5 +546,89 @@ func TestLive_AnotherCheckpointsCommitsDoNotMoveLivePush(t *testing.T) {
 	s.commit(t, "st-1", 0, 1)
 	if got := pointValues(t, next(t, ch)); len(got) != 1 || got[0] != 0 {
 		t.Errorf("points %v, want [0]", got)
+	}
+}
+
+// TestLive_PartitionedProjectorsReachSubscribersWhateverOrderTheyCommitIn:
+// with two shares, share 0 commits far ahead in the log before share 1
+// commits an older position: st-2's subscriber (share 1) still gets its
+// change, st-1's (share 0) gets its own, the cache answers st-2's new
+// latest value, and a stream resumed on share 1 is not told to reset by
+// share 0's pruning.
+func TestLive_PartitionedProjectorsReachSubscribersWhateverOrderTheyCommitIn(t *testing.T) {
+	t.Parallel()
+	s, pool := newLiveSystem(t, readapi.Config{})
+	ctx := context.Background()
+	if projections.ShareOf("st-1", 2) != 0 || projections.ShareOf("st-2", 2) != 1 {
+		t.Fatal("the test's stations are not one in each share")
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_shares (projection, shares) VALUES ($1, 2)`, projections.ReadModels); err != nil {
+		t.Fatal(err)
+	}
+	share0 := projections.Share{Index: 0, Count: 2}.CheckpointName(projections.ReadModels)
+	share1 := projections.Share{Index: 1, Count: 2}.CheckpointName(projections.ReadModels)
+	for _, name := range []string{share0, share1} {
+		if _, err := s.writer.Checkpoint(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	latest := func() int {
+		t.Helper()
+		resp, body := fetchRaw(t, s.url+"/v1/stations/st-2/latest", nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("latest: %d %s", resp.StatusCode, body)
+		}
+		var v struct{ Latest []struct{ Value float64 } }
+		if err := json.Unmarshal(body, &v); err != nil || len(v.Latest) == 0 {
+			return -1
+		}
+		return int(v.Latest[0].Value)
+	}
+	if got := latest(); got != -1 {
+		t.Fatalf("latest before any commit: %d", got)
+	}
+	st1 := openStream(t, ctx, s.url+"/v1/stations/st-1/live", "")
+	st2 := openStream(t, ctx, s.url+"/v1/stations/st-2/live", "")
+
+	apply := func(name string, from, to domain.Position, device string, value int) {
+		t.Helper()
+		if err := s.writer.Apply(ctx, name, from, to, s.changes(device, value, 1)); err != nil {
+			t.Fatalf("commit of %s: %v", name, err)
+		}
+	}
+	at := func(p uint64) domain.Position { return domain.Position{Commit: p, Prepare: p} }
+	apply(share0, domain.Position{}, at(1000), "st-1", 7)
+	if got := pointValues(t, next(t, st1)); len(got) != 1 || got[0] != 7 {
+		t.Fatalf("st-1 got %v, want [7]", got)
+	}
+	apply(share1, domain.Position{}, at(500), "st-2", 3)
+	ev := next(t, st2)
+	if got := pointValues(t, ev); len(got) != 1 || got[0] != 3 {
+		t.Fatalf("st-2 got %v, want [3]", got)
+	}
+	if ev.id != at(500).String() {
+		t.Errorf("st-2's change has id %q, want %q", ev.id, at(500).String())
+	}
+	for deadline := time.Now().Add(5 * time.Second); latest() != 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cache still answers %d for st-2's latest value after share 1's commit", latest())
+		}
+	}
+
+	// Share 0's pruning (its floor far above share 1's positions) must not
+	// make a resumed share-1 stream reset: it reads st-2's changes after
+	// its id from the journal.
+	if _, err := pool.Exec(ctx, `INSERT INTO rm_live_floors (share, commit_pos, prepare_pos) VALUES (0, 900, 900)
+		ON CONFLICT (share) DO UPDATE SET commit_pos = 900, prepare_pos = 900`); err != nil {
+		t.Fatal(err)
+	}
+	apply(share1, at(500), at(600), "st-2", 4)
+	resumed := openStream(t, ctx, s.url+"/v1/stations/st-2/live", at(500).String())
+	ev = next(t, resumed)
+	if ev.event != "change" {
+		t.Fatalf("resumed stream sent %q, want a change", ev.event)
+	}
+	if got := pointValues(t, ev); len(got) != 1 || got[0] != 4 {
+		t.Errorf("resumed st-2 got %v, want [4]", got)
 	}
 }

@@ -41,24 +41,34 @@ const (
 	// recordLiveSQL replaces what an earlier projection of the same
 	// positions recorded (a checkpoint reset or a rebuild projects them again).
 	recordLiveSQL = `
-INSERT INTO rm_live_changes AS l (commit_pos, prepare_pos, device_id, data)
-SELECT $1, $2, d, x FROM unnest($3::text[], $4::bytea[]) AS u(d, x)
-ON CONFLICT (commit_pos, prepare_pos, device_id) DO UPDATE SET data = excluded.data, committed_at = excluded.committed_at`
-	pruneLiveSQL      = `DELETE FROM rm_live_changes WHERE (commit_pos, prepare_pos) <= ($1, $2)`
-	pruneLiveOldSQL   = `DELETE FROM rm_live_changes WHERE committed_at < $1 RETURNING commit_pos, prepare_pos`
-	raiseLiveFloorSQL = `UPDATE rm_live_floor SET commit_pos = $1, prepare_pos = $2 WHERE (commit_pos, prepare_pos) < ($1, $2)`
-	liveBoundsSQL     = `
-SELECT f.commit_pos, f.prepare_pos,
-       coalesce(h.commit_pos, f.commit_pos), coalesce(h.prepare_pos, f.prepare_pos)
-FROM rm_live_floor f
-LEFT JOIN LATERAL (SELECT commit_pos, prepare_pos FROM rm_live_changes ORDER BY commit_pos DESC, prepare_pos DESC LIMIT 1) h ON true`
-	liveChangesSQL = `
+INSERT INTO rm_live_changes AS l (share, commit_pos, prepare_pos, device_id, data)
+SELECT $1, $2, $3, d, x FROM unnest($4::text[], $5::bytea[]) AS u(d, x)
+ON CONFLICT (commit_pos, prepare_pos, device_id) DO UPDATE SET share = excluded.share, data = excluded.data, committed_at = excluded.committed_at`
+	pruneLiveSQL      = `DELETE FROM rm_live_changes WHERE share = $1 AND (commit_pos, prepare_pos) <= ($2, $3)`
+	pruneLiveOldSQL   = `DELETE FROM rm_live_changes WHERE share = $1 AND committed_at < $2 RETURNING commit_pos, prepare_pos`
+	raiseLiveFloorSQL = `
+INSERT INTO rm_live_floors AS f (share, commit_pos, prepare_pos) VALUES ($1, $2, $3)
+ON CONFLICT (share) DO UPDATE SET commit_pos = excluded.commit_pos, prepare_pos = excluded.prepare_pos
+WHERE (f.commit_pos, f.prepare_pos) < (excluded.commit_pos, excluded.prepare_pos)`
+	// liveHeadsSQL: each share that has kept changes or pruned some, with
+	// its floor and its newest kept position (one index probe per share).
+	liveHeadsSQL = `
+SELECT s.share, coalesce(f.commit_pos, 0), coalesce(f.prepare_pos, 0),
+       coalesce(h.commit_pos, f.commit_pos, 0), coalesce(h.prepare_pos, f.prepare_pos, 0)
+FROM generate_series(0, $1 - 1) AS s(share)
+LEFT JOIN rm_live_floors f ON f.share = s.share
+LEFT JOIN LATERAL (SELECT commit_pos, prepare_pos FROM rm_live_changes c WHERE c.share = s.share
+                   ORDER BY commit_pos DESC, prepare_pos DESC LIMIT 1) h ON true
+WHERE f.share IS NOT NULL OR h.commit_pos IS NOT NULL`
+	liveFloorSQL        = `SELECT commit_pos, prepare_pos FROM rm_live_floors WHERE share = $1`
+	projectionSharesSQL = `SELECT coalesce((SELECT shares FROM projection_shares WHERE projection = $1), 1)`
+	liveChangesSQL      = `
 SELECT commit_pos, prepare_pos, device_id, committed_at, data FROM rm_live_changes
-WHERE (commit_pos, prepare_pos) > ($1, $2)
+WHERE share = $4 AND (commit_pos, prepare_pos) > ($1, $2)
 ORDER BY commit_pos, prepare_pos, device_id LIMIT $3`
 	liveChangesAfterDeviceSQL = `
 SELECT commit_pos, prepare_pos, device_id, committed_at, data FROM rm_live_changes
-WHERE (commit_pos, prepare_pos, device_id) > ($1, $2, $4)
+WHERE share = $5 AND (commit_pos, prepare_pos, device_id) > ($1, $2, $4)
 ORDER BY commit_pos, prepare_pos, device_id LIMIT $3`
 	liveDeviceChangesSQL = `
 SELECT commit_pos, prepare_pos, device_id, committed_at, data FROM rm_live_changes
@@ -69,6 +79,7 @@ ORDER BY commit_pos, prepare_pos, device_id LIMIT $4`
 // commitNotice is a notification's payload: the new checkpoint and the
 // devices the commit touched, or All.
 type commitNotice struct {
+	Share   int      `json:"s,omitempty"`
 	Commit  uint64   `json:"c"`
 	Prepare uint64   `json:"p"`
 	Devices []string `json:"d,omitempty"`
@@ -82,10 +93,15 @@ type liveData struct {
 	Alerts []readapi.Alert        `json:"alerts,omitempty"`
 }
 
-// livePruner remembers when recent commits happened, so the writer prunes
-// rm_live_changes by position (its primary key) rather than by time.
+// livePruner remembers when each share's recent commits happened, so the
+// writer prunes rm_live_changes by position (its primary key) rather than
+// by time.
 type livePruner struct {
-	mu      sync.Mutex
+	mu     sync.Mutex
+	shares map[int]*sharePruner
+}
+
+type sharePruner struct {
 	started bool
 	commits []prunable
 }
@@ -98,7 +114,7 @@ type prunable struct {
 // recordLive writes, in the commit's transaction, what it changed per
 // device, prunes changes older than the live retention, and notifies
 // CommitChannel.
-func (s *Writer) recordLive(ctx context.Context, tx pgx.Tx, to domain.Position, c *projections.Changes) error {
+func (s *Writer) recordLive(ctx context.Context, tx pgx.Tx, share int, to domain.Position, c *projections.Changes) error {
 	perDevice := map[string]*liveData{}
 	data := func(id string) *liveData {
 		d := perDevice[id]
@@ -147,14 +163,14 @@ func (s *Writer) recordLive(ctx context.Context, tx pgx.Tx, to domain.Position, 
 			}
 			data[i] = b
 		}
-		if _, err := tx.Exec(ctx, recordLiveSQL, int64(to.Commit), int64(to.Prepare), ids, data); err != nil {
+		if _, err := tx.Exec(ctx, recordLiveSQL, share, int64(to.Commit), int64(to.Prepare), ids, data); err != nil {
 			return fmt.Errorf("record live changes: %w", err)
 		}
 	}
-	if err := s.pruneLive(ctx, tx, to); err != nil {
+	if err := s.pruneLive(ctx, tx, share, to); err != nil {
 		return err
 	}
-	payload, err := noticePayload(to, touchedDevices(c, ids))
+	payload, err := noticePayload(share, to, touchedDevices(c, ids))
 	if err != nil {
 		return err
 	}
@@ -164,17 +180,25 @@ func (s *Writer) recordLive(ctx context.Context, tx pgx.Tx, to domain.Position, 
 	return nil
 }
 
-// pruneLive drops the changes committed longer than the live retention
-// ago: by time once per process start (what an earlier process left),
-// then by the positions of this process's own commits.
-func (s *Writer) pruneLive(ctx context.Context, tx pgx.Tx, to domain.Position) error {
-	p := s.live
+// pruneLive drops the share's changes committed longer than the live
+// retention ago: by time once per process start (what an earlier process
+// left), then by the positions of this process's own commits. Each share
+// prunes only its own: another share's positions are not comparable.
+func (s *Writer) pruneLive(ctx context.Context, tx pgx.Tx, share int, to domain.Position) error {
 	now := s.clock()
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	if s.live.shares == nil {
+		s.live.shares = map[int]*sharePruner{}
+	}
+	p := s.live.shares[share]
+	if p == nil {
+		p = &sharePruner{}
+		s.live.shares[share] = p
+	}
 	floor := domain.Position{}
 	if !p.started {
-		rows, err := tx.Query(ctx, pruneLiveOldSQL, now.Add(-s.liveRetention))
+		rows, err := tx.Query(ctx, pruneLiveOldSQL, share, now.Add(-s.liveRetention))
 		if err != nil {
 			return fmt.Errorf("prune live changes: %w", err)
 		}
@@ -196,12 +220,12 @@ func (s *Writer) pruneLive(ctx context.Context, tx pgx.Tx, to domain.Position) e
 		if q := p.commits[n-1].pos; floor.Less(q) {
 			floor = q
 		}
-		if _, err := tx.Exec(ctx, pruneLiveSQL, int64(floor.Commit), int64(floor.Prepare)); err != nil {
+		if _, err := tx.Exec(ctx, pruneLiveSQL, share, int64(floor.Commit), int64(floor.Prepare)); err != nil {
 			return fmt.Errorf("prune live changes: %w", err)
 		}
 	}
 	if floor != (domain.Position{}) {
-		if _, err := tx.Exec(ctx, raiseLiveFloorSQL, int64(floor.Commit), int64(floor.Prepare)); err != nil {
+		if _, err := tx.Exec(ctx, raiseLiveFloorSQL, share, int64(floor.Commit), int64(floor.Prepare)); err != nil {
 			return fmt.Errorf("raise live floor: %w", err)
 		}
 	}
@@ -245,14 +269,14 @@ func touchedDevices(c *projections.Changes, withData []string) []string {
 	return out
 }
 
-func noticePayload(to domain.Position, devices []string) (string, error) {
-	n := commitNotice{Commit: to.Commit, Prepare: to.Prepare, Devices: devices}
+func noticePayload(share int, to domain.Position, devices []string) (string, error) {
+	n := commitNotice{Share: share, Commit: to.Commit, Prepare: to.Prepare, Devices: devices}
 	b, err := json.Marshal(n)
 	if err != nil {
 		return "", fmt.Errorf("encode commit notice: %w", err)
 	}
 	if len(b) > maxNotifyPayload {
-		b, _ = json.Marshal(commitNotice{Commit: to.Commit, Prepare: to.Prepare, All: true})
+		b, _ = json.Marshal(commitNotice{Share: share, Commit: to.Commit, Prepare: to.Prepare, All: true})
 	}
 	return string(b), nil
 }
@@ -267,17 +291,22 @@ func NotifyAll(ctx context.Context, pool interface {
 	return postgres.Classify(err)
 }
 
-// LiveChanges returns the changes committed after after, in log order.
-func (q *Queries) LiveChanges(ctx context.Context, after domain.Position, afterDevice string, devices []string, limit int) ([]readapi.LiveChange, error) {
-	sql, args := liveChangesSQL, []any{int64(after.Commit), int64(after.Prepare), limit}
-	switch {
-	case afterDevice != "" && devices != nil:
-		return nil, errors.New("read live changes: a device cursor is for every device's changes")
-	case afterDevice != "":
-		sql, args = liveChangesAfterDeviceSQL, []any{int64(after.Commit), int64(after.Prepare), limit, afterDevice}
-	case devices != nil:
-		sql, args = liveDeviceChangesSQL, []any{int64(after.Commit), int64(after.Prepare), devices, limit}
+// LiveChanges returns share's changes after the cursor, in log order
+// (readapi.LiveStore).
+func (q *Queries) LiveChanges(ctx context.Context, share int, after domain.Position, afterDevice string, limit int) ([]readapi.LiveChange, error) {
+	if afterDevice != "" {
+		return q.liveChanges(ctx, liveChangesAfterDeviceSQL, []any{int64(after.Commit), int64(after.Prepare), limit, afterDevice, share})
 	}
+	return q.liveChanges(ctx, liveChangesSQL, []any{int64(after.Commit), int64(after.Prepare), limit, share})
+}
+
+// DeviceLiveChanges returns device's changes after after, in log order
+// (readapi.LiveStore).
+func (q *Queries) DeviceLiveChanges(ctx context.Context, device string, after domain.Position, limit int) ([]readapi.LiveChange, error) {
+	return q.liveChanges(ctx, liveDeviceChangesSQL, []any{int64(after.Commit), int64(after.Prepare), []string{device}, limit})
+}
+
+func (q *Queries) liveChanges(ctx context.Context, sql string, args []any) ([]readapi.LiveChange, error) {
 	var (
 		out         []readapi.LiveChange
 		commit, pre int64
@@ -297,13 +326,39 @@ func (q *Queries) LiveChanges(ctx context.Context, after domain.Position, afterD
 	return out, err
 }
 
-// LiveBounds returns the newest pruned and the newest kept position.
-func (q *Queries) LiveBounds(ctx context.Context) (floor, head domain.Position, err error) {
-	var fc, fp, hc, hp int64
-	if err := q.pool.QueryRow(ctx, liveBoundsSQL).Scan(&fc, &fp, &hc, &hp); err != nil {
-		return floor, head, postgres.Classify(fmt.Errorf("read live bounds: %w", err))
+// LiveHeads returns the newest position kept (or else pruned) of each share
+// that recorded changes (readapi.LiveStore).
+func (q *Queries) LiveHeads(ctx context.Context) (map[int]domain.Position, error) {
+	heads := map[int]domain.Position{}
+	var (
+		share          int
+		fc, fp, hc, hp int64
+	)
+	err := q.each(ctx, "read live heads", liveHeadsSQL, []any{projections.MaxShares}, []any{&share, &fc, &fp, &hc, &hp}, func() error {
+		heads[share] = domain.Position{Commit: uint64(hc), Prepare: uint64(hp)}
+		return nil
+	})
+	return heads, err
+}
+
+// LiveDevice returns the share whose projector records device's changes,
+// by the projection's stored share count, and the newest position that
+// share has pruned (readapi.LiveStore).
+func (q *Queries) LiveDevice(ctx context.Context, device string) (int, domain.Position, error) {
+	var shares int
+	if err := q.pool.QueryRow(ctx, projectionSharesSQL, projections.ReadModels).Scan(&shares); err != nil {
+		return 0, domain.Position{}, postgres.Classify(fmt.Errorf("read share count: %w", err))
 	}
-	return domain.Position{Commit: uint64(fc), Prepare: uint64(fp)}, domain.Position{Commit: uint64(hc), Prepare: uint64(hp)}, nil
+	share := projections.ShareOf(device, shares)
+	var fc, fp int64
+	err := q.pool.QueryRow(ctx, liveFloorSQL, share).Scan(&fc, &fp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return share, domain.Position{}, nil
+	}
+	if err != nil {
+		return 0, domain.Position{}, postgres.Classify(fmt.Errorf("read live floor: %w", err))
+	}
+	return share, domain.Position{Commit: uint64(fc), Prepare: uint64(fp)}, nil
 }
 
 // CommitListener listens to CommitChannel on a connection of its own
@@ -374,7 +429,10 @@ func parseCommitNotice(payload string) (readapi.Commit, error) {
 	if dec.More() {
 		return readapi.Commit{}, errors.New("commit notice: trailing data")
 	}
-	return readapi.Commit{Position: domain.Position{Commit: n.Commit, Prepare: n.Prepare}, Devices: n.Devices, All: n.All}, nil
+	if n.Share < 0 || n.Share >= projections.MaxShares {
+		return readapi.Commit{}, fmt.Errorf("commit notice: share %d out of range", n.Share)
+	}
+	return readapi.Commit{Share: n.Share, Position: domain.Position{Commit: n.Commit, Prepare: n.Prepare}, Devices: n.Devices, All: n.All}, nil
 }
 
 func truncate(s string, n int) string {

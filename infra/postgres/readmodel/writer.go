@@ -276,13 +276,14 @@ func (s *Writer) Apply(ctx context.Context, name string, from, to domain.Positio
 				return err
 			}
 		}
-		if s.suffix != "" || name != projections.ReadModels {
+		projection, share, ok := projections.ShareOfCheckpoint(name)
+		if s.suffix != "" || !ok || projection != projections.ReadModels {
 			// A shadow being rebuilt (nobody reads it yet), or another
 			// reader of the log keeping its checkpoint here (the alerting
 			// forwarder): its positions are not the read models'.
 			return nil
 		}
-		return s.recordLive(ctx, tx, to, c)
+		return s.recordLive(ctx, tx, share.Index, to, c)
 	})
 	if err != nil {
 		// A partition dropped or made by another process meanwhile: look
