@@ -25,6 +25,7 @@ type Application struct {
 	RevokeReadKey       RevokeReadKeyHandler
 	RegisterWebhook     RegisterWebhookHandler
 	RemoveWebhook       RemoveWebhookHandler
+	EnableWebhook       EnableWebhookHandler
 }
 
 // NewApplication builds every handler on one store and clock.
@@ -50,6 +51,7 @@ func NewApplication(store EventStore, clock func() time.Time, policy domain.Tele
 		RevokeReadKey:       RevokeReadKeyHandler{devices: d, clock: clock},
 		RegisterWebhook:     RegisterWebhookHandler{store: store, devices: d, clock: clock},
 		RemoveWebhook:       RemoveWebhookHandler{store: store, devices: d, clock: clock},
+		EnableWebhook:       EnableWebhookHandler{store: store, devices: d, clock: clock},
 	}
 }
 

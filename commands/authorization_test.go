@@ -60,6 +60,9 @@ func writes() []write {
 		{"RemoveWebhook", vehicleA, false, func(f *fixture, ctx context.Context, c commands.Caller) (commands.Outcome, error) {
 			return f.app.RemoveWebhook.Handle(ctx, &commands.RemoveWebhook{Caller: c, ID: webhookA})
 		}},
+		{"EnableWebhook", vehicleA, false, func(f *fixture, ctx context.Context, c commands.Caller) (commands.Outcome, error) {
+			return f.app.EnableWebhook.Handle(ctx, &commands.EnableWebhook{Caller: c, ID: webhookOff})
+		}},
 	}
 	for _, id := range []string{stationA, vehicleA} {
 		ws = append(ws,

@@ -69,11 +69,21 @@ func newFixtureOn(t *testing.T, policy domain.TelemetryPolicy, at time.Time) *fi
 	f.must(f.app.CreateReadKey.Handle(f.ctx, &commands.CreateReadKey{Caller: operator, KeyID: readKeyK1, Name: "fixture", KeyHash: hash}))
 	f.must(f.app.RegisterWebhook.Handle(f.ctx, &commands.RegisterWebhook{Caller: operator, ID: webhookA,
 		URL: "https://hooks.example.com/a", Secret: "0123456789abcdef"}))
+	f.must(f.app.RegisterWebhook.Handle(f.ctx, &commands.RegisterWebhook{Caller: operator, ID: webhookOff,
+		URL: "https://hooks.example.com/off", Secret: "0123456789abcdef", Devices: []string{"nobody"}}))
+	if ok, err := commands.NewDisableWebhookHandler(f.store, func() time.Time { return at }).Handle(f.ctx,
+		commands.DisableWebhook{ID: webhookOff, Failures: 1, Limit: 1, LastError: "HTTP 500"}); err != nil || !ok {
+		t.Fatalf("disable %s: %v, %v", webhookOff, ok, err)
+	}
 	return f
 }
 
-// webhookA is the fixture's registered webhook.
-const webhookA = "hook-a"
+// webhookA is the fixture's registered webhook; webhookOff is registered
+// and disabled.
+const (
+	webhookA   = "hook-a"
+	webhookOff = "hook-off"
+)
 
 // anyTarget lets every webhook target through: the SSRF guard is
 // infra/webhook's, tested there.

@@ -29,7 +29,8 @@ type WebhookDispatcher struct {
 	cfg    WebhookDispatcherConfig
 
 	checkpoint domain.Position
-	hooks      map[string]domain.Webhook
+	hooks      map[string]domain.Webhook // active
+	parked     map[string]domain.Webhook // disabled: enabled again by WebhookEnabled
 }
 
 // LogWaiter blocks until new events may be readable (or a polling interval passed).
@@ -41,8 +42,9 @@ type LogWaiter interface {
 type WebhookOutbox interface {
 	// WebhookCheckpoint returns where the dispatcher stands in the log.
 	WebhookCheckpoint(ctx context.Context) (domain.Position, error)
-	// ActiveWebhooks returns the endpoints active at the checkpoint.
-	ActiveWebhooks(ctx context.Context) ([]domain.Webhook, error)
+	// Webhooks returns the endpoints active and those disabled at the
+	// checkpoint (removed ones are in neither).
+	Webhooks(ctx context.Context) (active, disabled []domain.Webhook, err error)
 	// CommitWebhooks applies b and moves the checkpoint from `from` to
 	// `to` in one transaction; it fails, changing nothing, when the
 	// checkpoint is no longer at `from`.
@@ -55,6 +57,7 @@ type WebhookBatch struct {
 	Registered []domain.Webhook
 	Removed    []string // removed by an operator: pending deliveries are dropped
 	Disabled   []string // disabled after failures: pending deliveries are kept
+	Enabled    []string // enabled again by an operator: kept deliveries are sent
 	Deliveries []WebhookDelivery
 }
 
@@ -64,6 +67,8 @@ type WebhookDispatcherConfig struct {
 	// Dispatched, if set, hears the endpoints that got deliveries in a
 	// committed batch (the workers wake at once instead of polling).
 	Dispatched func(webhookIDs []string)
+	// Enabled, if set, hears the endpoints a committed batch enabled again.
+	Enabled func(webhookIDs []string)
 }
 
 // NewWebhookDispatcher builds a dispatcher; Run loads its state.
@@ -80,13 +85,16 @@ func (d *WebhookDispatcher) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load webhook checkpoint: %w", err)
 	}
-	hooks, err := d.outbox.ActiveWebhooks(ctx)
+	active, disabled, err := d.outbox.Webhooks(ctx)
 	if err != nil {
 		return fmt.Errorf("load webhooks: %w", err)
 	}
-	d.checkpoint, d.hooks = cp, make(map[string]domain.Webhook, len(hooks))
-	for _, h := range hooks {
+	d.checkpoint, d.hooks, d.parked = cp, make(map[string]domain.Webhook, len(active)), make(map[string]domain.Webhook, len(disabled))
+	for _, h := range active {
 		d.hooks[h.ID] = h
+	}
+	for _, h := range disabled {
+		d.parked[h.ID] = h
 	}
 	return nil
 }
@@ -138,10 +146,10 @@ func (d *WebhookDispatcher) Step(ctx context.Context) (int, error) {
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
-	hooks := maps.Clone(d.hooks)
+	hooks, parked := maps.Clone(d.hooks), maps.Clone(d.parked)
 	b := &WebhookBatch{Events: len(events)}
 	for _, r := range events {
-		if err := d.fold(hooks, b, r); err != nil {
+		if err := d.fold(hooks, parked, b, r); err != nil {
 			return 0, err
 		}
 	}
@@ -149,7 +157,10 @@ func (d *WebhookDispatcher) Step(ctx context.Context) (int, error) {
 	if err := d.outbox.CommitWebhooks(ctx, d.checkpoint, to, b); err != nil {
 		return 0, err
 	}
-	d.checkpoint, d.hooks = to, hooks
+	d.checkpoint, d.hooks, d.parked = to, hooks, parked
+	if d.cfg.Enabled != nil && len(b.Enabled) > 0 {
+		d.cfg.Enabled(b.Enabled)
+	}
 	if d.cfg.Dispatched != nil && len(b.Deliveries) > 0 {
 		var ids []string
 		for _, dl := range b.Deliveries {
@@ -164,9 +175,9 @@ func (d *WebhookDispatcher) Step(ctx context.Context) (int, error) {
 
 // fold applies one event of the log to the endpoints and the batch. Only
 // webhook and alert events are decoded: telemetry passes by untouched.
-func (d *WebhookDispatcher) fold(hooks map[string]domain.Webhook, b *WebhookBatch, r domain.RecordedEvent) error {
+func (d *WebhookDispatcher) fold(hooks, parked map[string]domain.Webhook, b *WebhookBatch, r domain.RecordedEvent) error {
 	switch r.Type {
-	case domain.TypeWebhookRegistered, domain.TypeWebhookRemoved, domain.TypeWebhookDisabled:
+	case domain.TypeWebhookRegistered, domain.TypeWebhookRemoved, domain.TypeWebhookDisabled, domain.TypeWebhookEnabled:
 		e, err := r.Decode()
 		if err != nil {
 			return fmt.Errorf("event %s: %w", r.ID, err)
@@ -177,10 +188,20 @@ func (d *WebhookDispatcher) fold(hooks map[string]domain.Webhook, b *WebhookBatc
 			b.Registered = append(b.Registered, e.Webhook)
 		case domain.WebhookRemoved:
 			delete(hooks, e.WebhookID)
+			delete(parked, e.WebhookID)
 			b.Removed = append(b.Removed, e.WebhookID)
 		case domain.WebhookDisabled:
-			delete(hooks, e.WebhookID)
+			if w, ok := hooks[e.WebhookID]; ok {
+				parked[e.WebhookID] = w
+				delete(hooks, e.WebhookID)
+			}
 			b.Disabled = append(b.Disabled, e.WebhookID)
+		case domain.WebhookEnabled:
+			if w, ok := parked[e.WebhookID]; ok {
+				hooks[e.WebhookID] = w
+				delete(parked, e.WebhookID)
+			}
+			b.Enabled = append(b.Enabled, e.WebhookID)
 		}
 	case domain.TypeAlertRaised, domain.TypeAlertCleared:
 		device, ok := domain.AlertDevice(r)

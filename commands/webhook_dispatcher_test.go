@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -16,6 +17,7 @@ import (
 type memOutbox struct {
 	checkpoint domain.Position
 	active     map[string]domain.Webhook
+	disabled   map[string]domain.Webhook
 	queued     []commands.WebhookDelivery
 }
 
@@ -23,12 +25,14 @@ func (o *memOutbox) WebhookCheckpoint(context.Context) (domain.Position, error) 
 	return o.checkpoint, nil
 }
 
-func (o *memOutbox) ActiveWebhooks(context.Context) ([]domain.Webhook, error) {
-	var out []domain.Webhook
+func (o *memOutbox) Webhooks(context.Context) (active, disabled []domain.Webhook, _ error) {
 	for _, w := range o.active {
-		out = append(out, w)
+		active = append(active, w)
 	}
-	return out, nil
+	for _, w := range o.disabled {
+		disabled = append(disabled, w)
+	}
+	return active, disabled, nil
 }
 
 func (o *memOutbox) CommitWebhooks(_ context.Context, from, to domain.Position, b *commands.WebhookBatch) error {
@@ -38,8 +42,24 @@ func (o *memOutbox) CommitWebhooks(_ context.Context, from, to domain.Position, 
 	for _, w := range b.Registered {
 		o.active[w.ID] = w
 	}
-	for _, id := range append(b.Removed, b.Disabled...) {
+	if o.disabled == nil {
+		o.disabled = map[string]domain.Webhook{}
+	}
+	for _, id := range b.Disabled {
+		if w, ok := o.active[id]; ok {
+			o.disabled[id] = w
+		}
 		delete(o.active, id)
+	}
+	for _, id := range b.Enabled {
+		if w, ok := o.disabled[id]; ok {
+			o.active[id] = w
+		}
+		delete(o.disabled, id)
+	}
+	for _, id := range b.Removed {
+		delete(o.active, id)
+		delete(o.disabled, id)
 	}
 	o.queued = append(o.queued, b.Deliveries...)
 	o.checkpoint = to
@@ -96,5 +116,54 @@ func TestWebhookDispatcher_AnAlertGoesToTheEndpointsActiveAtItsPointOfTheLog(t *
 	}
 	if _, ok := out.active[webhookA]; ok || len(out.active) != 1 {
 		t.Errorf("active endpoints after the log: %v", out.active)
+	}
+
+	// Disabled by failures, hook-b gets nothing of what is recorded then;
+	// enabled again, the next alerts go to it, also after a restart of
+	// the dispatcher between the two.
+	disabled, err := commands.NewDisableWebhookHandler(f.store, func() time.Time { return now }).Handle(f.ctx,
+		commands.DisableWebhook{ID: "hook-b", Failures: 3, Limit: 3, LastError: "HTTP 500"})
+	if err != nil || !disabled {
+		t.Fatalf("disable: %v, %v", disabled, err)
+	}
+	whileDisabled := alert(stationB, now.Add(3*time.Minute))
+	run := func() {
+		t.Helper()
+		d := commands.NewWebhookDispatcher(f.store, nil, out, logger, commands.WebhookDispatcherConfig{BatchSize: 3})
+		if err := d.Load(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, err := d.Step(f.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}
+	run()
+	if _, ok := out.disabled["hook-b"]; !ok || len(out.active) != 0 {
+		t.Fatalf("after disabling: active %v, disabled %v", out.active, out.disabled)
+	}
+	o := f.must(f.app.EnableWebhook.Handle(f.ctx, &commands.EnableWebhook{Caller: operator, ID: "hook-b"}))
+	if o.Accepted != 1 {
+		t.Errorf("enabling a disabled webhook recorded %d events, want 1", o.Accepted)
+	}
+	if o := f.must(f.app.EnableWebhook.Handle(f.ctx, &commands.EnableWebhook{Caller: operator, ID: "hook-b"})); o.Accepted != 0 {
+		t.Errorf("enabling an active webhook recorded %d events, want 0", o.Accepted)
+	}
+	afterEnabled := alert(stationB, now.Add(4*time.Minute))
+	run()
+	last := out.queued[len(out.queued)-1]
+	if len(out.queued) != len(want)+1 || last.WebhookID != "hook-b" || last.EventID != afterEnabled {
+		t.Errorf("queued after enabling: %+v; want only %s (not %s, recorded while disabled)", out.queued[len(want):], afterEnabled, whileDisabled)
+	}
+	if _, ok := out.active["hook-b"]; !ok {
+		t.Errorf("hook-b not active after enabling: %v", out.active)
+	}
+	if _, err := f.app.EnableWebhook.Handle(f.ctx, &commands.EnableWebhook{Caller: operator, ID: webhookA}); !errors.Is(err, domain.ErrWebhookNotFound) {
+		t.Errorf("enabling a removed webhook: %v, want ErrWebhookNotFound", err)
 	}
 }

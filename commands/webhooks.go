@@ -95,6 +95,41 @@ func (h RemoveWebhookHandler) Handle(ctx context.Context, cmd *RemoveWebhook) (O
 	return Outcome{ID: cmd.ID, Version: v}, nil
 }
 
+// EnableWebhook enables a disabled endpoint again.
+type EnableWebhook struct {
+	Caller Caller `json:"caller"`
+	ID     string `json:"id"`
+}
+
+// EnableWebhookHandler lets an operator enable a disabled endpoint.
+type EnableWebhookHandler struct {
+	store   EventStore
+	devices devices
+	clock   func() time.Time
+}
+
+// Handle records WebhookEnabled when the endpoint is disabled; an active
+// one is left as it is (Outcome.Accepted 0). An unknown or removed webhook
+// is domain.ErrWebhookNotFound.
+func (h EnableWebhookHandler) Handle(ctx context.Context, cmd *EnableWebhook) (Outcome, error) {
+	if err := h.devices.requireAdmin(ctx, cmd.Caller); err != nil {
+		return Outcome{}, err
+	}
+	s, err := loadWebhook(ctx, h.store, cmd.ID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	e, ok, err := s.Enable(cmd.ID, h.clock())
+	if err != nil || !ok {
+		return Outcome{ID: cmd.ID, Version: s.Version}, err
+	}
+	v, err := appendWebhookEvent(ctx, h.store, cmd.ID, s.Version, e)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{ID: cmd.ID, Version: v, Accepted: 1}, nil
+}
+
 // DisableWebhook is the delivery process's report of a run of failed
 // deliveries to an endpoint; it disables the endpoint once the run reaches
 // Limit. It is not an operator command and comes from no API.
@@ -191,6 +226,18 @@ type WebhookAttempt struct {
 	Duration   time.Duration `json:"-"`
 	At         time.Time     `json:"attempted_at"`
 	Delivered  bool          `json:"delivered"`
+}
+
+// WebhookSummary is an endpoint as an operator lists it: never its secret.
+type WebhookSummary struct {
+	ID        string    `json:"id"`
+	URL       string    `json:"url"`
+	Types     []string  `json:"types"`
+	Devices   []string  `json:"devices"`
+	State     string    `json:"state"`    // active or disabled
+	Failures  int       `json:"failures"` // failed attempts in a row
+	Queued    int64     `json:"queued"`   // deliveries waiting to be sent
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // WebhookEndpoint is an endpoint as the delivery workers see it.

@@ -202,6 +202,8 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return decodeAs[WebhookRemoved](data)
 	case TypeWebhookDisabled:
 		return decodeAs[WebhookDisabled](data)
+	case TypeWebhookEnabled:
+		return decodeAs[WebhookEnabled](data)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, eventType)
 }

@@ -15,6 +15,7 @@ const (
 	TypeWebhookRegistered = "WebhookRegistered"
 	TypeWebhookRemoved    = "WebhookRemoved"
 	TypeWebhookDisabled   = "WebhookDisabled"
+	TypeWebhookEnabled    = "WebhookEnabled"
 )
 
 // WebhookStream names the stream of one webhook endpoint's events.
@@ -123,9 +124,18 @@ type WebhookDisabled struct {
 	DisabledAt time.Time `json:"disabled_at"`
 }
 
+// WebhookEnabled: an operator enabled a disabled endpoint again; the
+// deliveries kept since it was disabled are sent first, then new alerts.
+// Alerts raised while it was disabled are not queued for it.
+type WebhookEnabled struct {
+	WebhookID string    `json:"webhook_id"`
+	EnabledAt time.Time `json:"enabled_at"`
+}
+
 func (WebhookRegistered) EventType() string { return TypeWebhookRegistered }
 func (WebhookRemoved) EventType() string    { return TypeWebhookRemoved }
 func (WebhookDisabled) EventType() string   { return TypeWebhookDisabled }
+func (WebhookEnabled) EventType() string    { return TypeWebhookEnabled }
 
 // WebhookState is where an endpoint stands, folded from its stream.
 type WebhookState struct {
@@ -150,6 +160,8 @@ func FoldWebhook(events []RecordedEvent) (WebhookState, error) {
 			s.Removed = true
 		case WebhookDisabled:
 			s.Disabled = true
+		case WebhookEnabled:
+			s.Disabled = false
 		}
 		s.Version = r.StreamVersion
 	}
@@ -162,6 +174,19 @@ func (s WebhookState) Remove(id string, now time.Time) (WebhookRemoved, error) {
 		return WebhookRemoved{}, fmt.Errorf("webhook %q: %w", id, ErrWebhookNotFound)
 	}
 	return WebhookRemoved{WebhookID: id, RemovedAt: now.UTC()}, nil
+}
+
+// Enable decides an operator's enabling: an unknown or removed endpoint is
+// ErrWebhookNotFound; ok is false when the endpoint is not disabled (there
+// is nothing to record: enabling is idempotent).
+func (s WebhookState) Enable(id string, now time.Time) (_ WebhookEnabled, ok bool, _ error) {
+	if !s.Registered || s.Removed {
+		return WebhookEnabled{}, false, fmt.Errorf("webhook %q: %w", id, ErrWebhookNotFound)
+	}
+	if !s.Disabled {
+		return WebhookEnabled{}, false, nil
+	}
+	return WebhookEnabled{WebhookID: id, EnabledAt: now.UTC()}, true, nil
 }
 
 // Disable decides whether a run of failures disables the endpoint: only

@@ -147,6 +147,7 @@ func Handlers(app commands.Application, backend requestreply.Backend[commands.Ou
 		handler(h, "RevokeReadKey", app.RevokeReadKey.Handle),
 		handler(h, "RegisterWebhook", app.RegisterWebhook.Handle),
 		handler(h, "RemoveWebhook", app.RemoveWebhook.Handle),
+		handler(h, "EnableWebhook", app.EnableWebhook.Handle),
 	}
 }
 

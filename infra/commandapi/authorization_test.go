@@ -47,6 +47,7 @@ var writeRoutes = []writeRoute{
 	{"DELETE", "/v1/read-keys/{id}", ``, false}, // the key the test creates as "st-a"
 	{"POST", "/v1/imports", "station,type,value,measured_at\nst-a,pm25,1,2026-06-01T11:00:00Z\n", false},
 	{"POST", "/v1/webhooks", `{"url": "https://hooks.example.com/a", "secret": "0123456789abcdef"}`, false},
+	{"POST", "/v1/webhooks/{id}/enable", ``, false}, // before the removal
 	{"DELETE", "/v1/webhooks/{id}", ``, false},
 }
 

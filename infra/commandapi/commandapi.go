@@ -80,7 +80,9 @@ func NewHandler(d Dispatcher, cfg Config, reg *prometheus.Registry, logger *slog
 	v1.HandleFunc("/imports", a.operator(a.importsOn(a.createImport))).Methods(http.MethodPost)
 	v1.HandleFunc("/imports/{id}", a.operator(a.importsOn(a.getImport))).Methods(http.MethodGet)
 	v1.HandleFunc("/webhooks", a.operator(a.registerWebhook)).Methods(http.MethodPost)
+	v1.HandleFunc("/webhooks", a.operator(a.listWebhooks)).Methods(http.MethodGet)
 	v1.HandleFunc("/webhooks/{id}", a.operator(a.removeWebhook)).Methods(http.MethodDelete)
+	v1.HandleFunc("/webhooks/{id}/enable", a.operator(a.enableWebhook)).Methods(http.MethodPost)
 	v1.HandleFunc("/webhooks/{id}/deliveries", a.operator(a.webhookDeliveries)).Methods(http.MethodGet)
 	if cfg.DeviceLimiter != nil {
 		v1.Use(cfg.DeviceLimiter.Middleware(telemetryDevice))

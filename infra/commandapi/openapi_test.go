@@ -224,6 +224,23 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 			t.Errorf("a new webhook has delivered nothing: %v", r)
 		}
 	}
+	if r := c.Do("GET", "/v1/webhooks", specAdmin, "", 200); r != nil {
+		hooks, _ := r["webhooks"].([]any)
+		first, _ := func() (map[string]any, bool) {
+			if len(hooks) != 1 {
+				return nil, false
+			}
+			m, ok := hooks[0].(map[string]any)
+			return m, ok
+		}()
+		if first == nil || first["id"] != hookID || first["state"] != "active" || first["secret"] != nil {
+			t.Errorf("the webhook list: %v", r)
+		}
+	}
+	c.Do("GET", "/v1/webhooks", vToken, "", 403)
+	c.Do("POST", "/v1/webhooks/"+hookID+"/enable", specAdmin, "", 204) // active: left as it is
+	c.Do("POST", "/v1/webhooks/nope/enable", specAdmin, "", 404)
+	c.Do("POST", "/v1/webhooks/"+hookID+"/enable", vToken, "", 403)
 	c.Do("GET", "/v1/webhooks/"+hookID+"/deliveries?limit=0", specAdmin, "", 400)
 	c.Do("GET", "/v1/webhooks/nope/deliveries", specAdmin, "", 404)
 	c.Do("DELETE", "/v1/webhooks/"+hookID, specAdmin, "", 204)

@@ -15,9 +15,11 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 )
 
-// WebhookLog serves an endpoint's delivery log; ok is false when no
-// endpoint (or a removed one) has that id.
+// WebhookLog serves the endpoints as the delivery process sees them, and
+// an endpoint's delivery log (ok is false when no endpoint, or a removed
+// one, has that id).
 type WebhookLog interface {
+	List(ctx context.Context) ([]commands.WebhookSummary, error)
 	Deliveries(ctx context.Context, id string, limit int) (_ []commands.WebhookAttempt, ok bool, _ error)
 }
 
@@ -60,6 +62,28 @@ func (a *api) removeWebhook(w http.ResponseWriter, r *http.Request, caller comma
 	if _, ok := a.send(w, r, &commands.RemoveWebhook{Caller: caller, ID: mux.Vars(r)["id"]}); ok {
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// enableWebhook enables a disabled endpoint again; an active one stays as
+// it is.
+func (a *api) enableWebhook(w http.ResponseWriter, r *http.Request, caller commands.Caller) {
+	if _, ok := a.send(w, r, &commands.EnableWebhook{Caller: caller, ID: mux.Vars(r)["id"]}); ok {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// listWebhooks serves every endpoint not removed, without secrets.
+func (a *api) listWebhooks(w http.ResponseWriter, r *http.Request, _ commands.Caller) {
+	if a.cfg.Webhooks == nil {
+		writeError(w, fmt.Errorf("%w: webhooks are not served by this process", domain.ErrUnavailable))
+		return
+	}
+	hooks, err := a.cfg.Webhooks.List(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"webhooks": hooks})
 }
 
 // deliveryView is one delivery-log entry as the API shows it.

@@ -53,7 +53,7 @@ func NewWebhooks(cfg config.Config, store EventStore, queue *webhookstore.Store,
 			LogRetention: cfg.WebhookLogRetention, Observe: observe,
 		})
 	d := commands.NewWebhookDispatcher(store, store, queue, logger.With("component", "webhook-dispatcher"),
-		commands.WebhookDispatcherConfig{Dispatched: pool.Wake})
+		commands.WebhookDispatcherConfig{Dispatched: pool.Wake, Enabled: pool.Enabled})
 	return &Webhooks{Dispatcher: d, Pool: pool}
 }
 

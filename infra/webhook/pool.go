@@ -123,6 +123,42 @@ func (p *Pool) Wake(ids []string) {
 	}
 }
 
+// Enabled tells the pool that endpoints were enabled again: whatever it
+// remembered of disabling them is forgotten and their workers start. It
+// never blocks.
+func (p *Pool) Enabled(ids []string) {
+	p.mu.Lock()
+	for _, id := range ids {
+		delete(p.disabled, id)
+	}
+	p.mu.Unlock()
+	p.Wake(ids)
+}
+
+// settleDisabled forgets the endpoints this pool disabled once the store
+// shows them inactive: from then on the store says whether they are
+// active, so an endpoint enabled again is found by the poll even when
+// another process's dispatcher saw the enabling.
+func (p *Pool) settleDisabled(ctx context.Context) {
+	p.mu.Lock()
+	ids := make([]string, 0, len(p.disabled))
+	for id := range p.disabled {
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	for _, id := range ids {
+		ep, ok, err := p.queue.Endpoint(ctx, id)
+		if err != nil {
+			return // the next poll looks again
+		}
+		if !ok || !ep.Active {
+			p.mu.Lock()
+			delete(p.disabled, id)
+			p.mu.Unlock()
+		}
+	}
+}
+
 // Run delivers until ctx ends. Only one process of a database delivers:
 // Run first waits to be the one (an advisory lock), polling, so that a
 // second projector process stands by instead of sending everything twice.
@@ -174,6 +210,7 @@ func (p *Pool) deliver(ctx context.Context) error {
 				p.logger.Info("webhook delivery log pruned", "entries", n, "retention", p.cfg.LogRetention)
 			}
 		}
+		p.settleDisabled(ctx)
 		ids, err := p.queue.PendingWebhooks(ctx)
 		if err != nil && ctx.Err() == nil {
 			p.logger.Warn("list webhook queues failed", "err", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,6 +180,62 @@ func TestWebhooks_ARunOfFailuresDisablesTheEndpointWithAnEvent(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "webhook disabled") || strings.Contains(out, secret) {
 		t.Errorf("the log should tell of the disabling and never hold the secret:\n%s", out)
+	}
+}
+
+// TestWebhooks_AnEnabledEndpointGetsWhatWasKeptAndWhatComesAfter: a run
+// of failures disables the endpoint with two deliveries kept; an operator
+// enables it once it is up again: the kept two arrive, the alert recorded
+// while it was disabled does not, the next one does; the list shows it
+// active with no failures.
+func TestWebhooks_AnEnabledEndpointGetsWhatWasKeptAndWhatComesAfter(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, settings{disableAfter: 2, retryMin: 10 * time.Millisecond})
+	var up atomic.Bool
+	rc := newReceiver(t, secret, func(int) int {
+		if up.Load() {
+			return http.StatusOK
+		}
+		return http.StatusInternalServerError
+	})
+	id := h.register(rc.URL, secret, nil, nil)
+	kept := []string{h.raise("dev-1", raised("dev-1", time.Now())), h.raise("dev-2", raised("dev-2", time.Now()))}
+	eventually(t, 5*time.Second, "the endpoint disabled", func() bool {
+		ep, ok, err := h.hooks.Endpoint(t.Context(), id)
+		return err == nil && ok && !ep.Active
+	})
+	missed := h.raise("dev-1", cleared("dev-1", time.Now()))
+	up.Store(true)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rc.accepted()); n != 0 {
+		t.Fatalf("a disabled endpoint got %d deliveries", n)
+	}
+	if _, err := h.app.EnableWebhook.Handle(t.Context(), &commands.EnableWebhook{Caller: commands.Caller{Admin: true}, ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	after := h.raise("dev-2", cleared("dev-2", time.Now()))
+	eventually(t, 5*time.Second, "the kept deliveries and the new one", func() bool { return len(rc.accepted()) >= 3 })
+	time.Sleep(100 * time.Millisecond)
+	var got []string
+	for _, a := range rc.accepted() {
+		if !a.verified {
+			t.Errorf("delivery %s not verified", a.payload.ID)
+		}
+		got = append(got, a.payload.ID)
+	}
+	want := append(slices.Clone(kept), after)
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v (not %s, recorded while disabled)", got, want, missed)
+	}
+	// Delivered attempts are committed together a moment later.
+	var list []commands.WebhookSummary
+	eventually(t, 2*time.Second, "the endpoint listed active with nothing queued", func() bool {
+		var err error
+		list, err = h.hooks.List(t.Context())
+		return err == nil && len(list) == 1 && list[0].Queued == 0
+	})
+	if list[0].ID != id || list[0].State != "active" || list[0].Failures != 0 {
+		t.Errorf("list after enabling: %+v", list)
 	}
 }
 

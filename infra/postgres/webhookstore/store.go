@@ -32,11 +32,19 @@ UPDATE projection_checkpoints
 SET commit_pos = $4, prepare_pos = $5, events = events + $6, updated_at = now()
 WHERE name = $1 AND commit_pos = $2 AND prepare_pos = $3`
 
-	activeSQL   = `SELECT webhook_id, url, secret, types, devices FROM webhook_endpoints WHERE state = 'active' ORDER BY webhook_id`
+	liveSQL     = `SELECT webhook_id, url, secret, types, devices, state = 'active' FROM webhook_endpoints WHERE state <> 'removed' ORDER BY webhook_id`
 	registerSQL = `
 INSERT INTO webhook_endpoints (webhook_id, url, secret, types, devices) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (webhook_id) DO NOTHING`
-	endSQL         = `UPDATE webhook_endpoints SET state = $2, updated_at = now() WHERE webhook_id = $1 AND state = 'active'`
+	endSQL = `UPDATE webhook_endpoints SET state = $2, updated_at = now() WHERE webhook_id = $1 AND state = 'active'`
+	// enableSQL: a run of failures starts again from none, and the kept
+	// deliveries are due at once.
+	enableSQL = `UPDATE webhook_endpoints SET state = 'active', failures = 0, updated_at = now() WHERE webhook_id = $1 AND state = 'disabled'`
+	dueNowSQL = `UPDATE webhook_outbox SET next_attempt_at = now() WHERE webhook_id = $1`
+	listSQL   = `
+SELECT webhook_id, url, types, devices, state, failures, updated_at,
+       (SELECT count(*) FROM webhook_outbox o WHERE o.webhook_id = e.webhook_id)
+FROM webhook_endpoints e WHERE state <> 'removed' ORDER BY webhook_id`
 	dropPendingSQL = `DELETE FROM webhook_outbox WHERE webhook_id = $1`
 	enqueueSQL     = `
 INSERT INTO webhook_outbox (webhook_id, event_id, event_type, payload)
@@ -82,15 +90,38 @@ func (s *Store) WebhookCheckpoint(ctx context.Context) (domain.Position, error) 
 	return domain.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
 }
 
-// ActiveWebhooks returns the endpoints neither disabled nor removed.
-func (s *Store) ActiveWebhooks(ctx context.Context) ([]domain.Webhook, error) {
-	rows, err := s.pool.Query(ctx, activeSQL)
+// Webhooks returns the endpoints active and those disabled.
+func (s *Store) Webhooks(ctx context.Context) (active, disabled []domain.Webhook, err error) {
+	rows, err := s.pool.Query(ctx, liveSQL)
+	if err != nil {
+		return nil, nil, postgres.Classify(err)
+	}
+	var (
+		w  domain.Webhook
+		on bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&w.ID, &w.URL, &w.Secret, &w.Types, &w.Devices, &on}, func() error {
+		if on {
+			active = append(active, w)
+		} else {
+			disabled = append(disabled, w)
+		}
+		return nil
+	})
+	return active, disabled, postgres.Classify(err)
+}
+
+// List returns every endpoint not removed, without its secret, with the
+// deliveries queued for it.
+func (s *Store) List(ctx context.Context) ([]commands.WebhookSummary, error) {
+	rows, err := s.pool.Query(ctx, listSQL)
 	if err != nil {
 		return nil, postgres.Classify(err)
 	}
-	var out []domain.Webhook
-	var w domain.Webhook
-	_, err = pgx.ForEachRow(rows, []any{&w.ID, &w.URL, &w.Secret, &w.Types, &w.Devices}, func() error {
+	out := []commands.WebhookSummary{}
+	var w commands.WebhookSummary
+	_, err = pgx.ForEachRow(rows, []any{&w.ID, &w.URL, &w.Types, &w.Devices, &w.State, &w.Failures, &w.UpdatedAt, &w.Queued}, func() error {
+		w.UpdatedAt = w.UpdatedAt.UTC()
 		out = append(out, w)
 		return nil
 	})
@@ -117,6 +148,14 @@ func (s *Store) CommitWebhooks(ctx context.Context, from, to domain.Position, b 
 		for _, id := range b.Disabled {
 			if _, err := tx.Exec(ctx, endSQL, id, "disabled"); err != nil {
 				return fmt.Errorf("disable webhook %s: %w", id, err)
+			}
+		}
+		for _, id := range b.Enabled {
+			if _, err := tx.Exec(ctx, enableSQL, id); err != nil {
+				return fmt.Errorf("enable webhook %s: %w", id, err)
+			}
+			if _, err := tx.Exec(ctx, dueNowSQL, id); err != nil {
+				return fmt.Errorf("enable webhook %s: %w", id, err)
 			}
 		}
 		for _, id := range b.Removed {
