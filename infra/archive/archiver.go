@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"runtime"
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -37,13 +38,17 @@ type Config struct {
 	Clock func() time.Time
 	// Logger reports each file archived (default: discarded).
 	Logger *slog.Logger
+	// Workers bounds the goroutines that decode, encode and verify at
+	// once, so the cores a run takes (default runtime.GOMAXPROCS(0)).
+	// Reading the log and committing files come on top, and wait for
+	// PostgreSQL mostly.
+	Workers int
 }
 
 // DefaultMaxItems is Config.MaxItems' default.
 const DefaultMaxItems = 200_000
 
-// maxFileEvents bounds the log events of one file (and what one step reads
-// from the log).
+// maxFileEvents bounds the log events of one file.
 const maxFileEvents = 20_000
 
 // Archiver moves sealed, old stretches of the log into archive files.
@@ -67,6 +72,9 @@ func NewArchiver(log Log, bucket Bucket, lowest func(ctx context.Context) (domai
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
 	return &Archiver{log: log, bucket: bucket, lowest: lowest, cfg: cfg}
 }
 
@@ -80,26 +88,20 @@ type Report struct {
 // any point leaves each event either in the log or in a verified file that
 // the log records, never both and never neither: a file is committed (its
 // events deleted from the log) only after it was read back and checked,
-// and a file written but not committed is written again by the next run.
+// files are committed one after the other in log order, and a file
+// written but not committed is written again by the next run.
+//
+// The work is a pipeline (pipeline.go): one goroutine reads the next
+// pages of candidates from the log while up to Config.Workers others
+// decode pages and encode and verify files; the caller's goroutine
+// commits the files in log order.
 func (a *Archiver) Run(ctx context.Context) (Report, error) {
 	start := time.Now()
 	var rep Report
-	for ctx.Err() == nil {
-		upTo, err := a.lowest(ctx)
-		if err != nil {
-			return rep, fmt.Errorf("archive: lowest checkpoint: %w", err)
-		}
-		horizon := a.cfg.Clock().Add(-a.cfg.Horizon)
-		events, err := a.nextEvents(ctx, horizon, upTo)
-		if err != nil {
-			return rep, fmt.Errorf("archive: %w", err)
-		}
-		if len(events) == 0 {
-			break
-		}
-		r, err := a.archive(ctx, events)
-		if err != nil {
-			return rep, err
+	err := a.pipeline(ctx, func(f *fileJob) error {
+		r := f.rng
+		if err := a.log.CommitArchive(ctx, r, f.positions); err != nil {
+			return fmt.Errorf("archive: %w", err)
 		}
 		rep.Files++
 		rep.Events += r.Events
@@ -107,48 +109,23 @@ func (a *Archiver) Run(ctx context.Context) (Report, error) {
 		rep.Bytes += r.Bytes
 		a.cfg.Logger.Info("archived", "file", r.File, "first", r.First.String(), "last", r.Last.String(),
 			"events", r.Events, "items", r.Items, "bytes", r.Bytes)
-	}
+		return nil
+	})
 	rep.Duration = time.Since(start)
-	return rep, ctx.Err()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return rep, err
 }
 
-// Bounds of what one file's step reads from the log: pages of
-// candidatePage events, until the file's MaxItems rows, maxFileEvents
-// events or maxFetchBytes of event data (a vehicle sample is ~470 B of
-// JSON) are reached. The file is cut exactly by fileRows.
+// Bounds of one file: what one page read from the log holds
+// (candidatePage events), and, besides Config.MaxItems rows, at most
+// maxFileEvents events and maxFileBytes of event data (a vehicle sample
+// is ~470 B of JSON, and its decoded row several times that).
 const (
 	candidatePage = 1000
-	maxFetchBytes = 64 << 20
+	maxFileBytes  = 64 << 20
 )
-
-// nextEvents reads the candidates of the next file from the log.
-func (a *Archiver) nextEvents(ctx context.Context, horizon time.Time, upTo domain.Position) ([]domain.RecordedEvent, error) {
-	var (
-		events []domain.RecordedEvent
-		bytes  int
-	)
-	after := domain.Start
-	for len(events) < min(a.cfg.MaxItems, maxFileEvents) && bytes < maxFetchBytes {
-		page, err := a.log.ArchiveCandidates(ctx, horizon, upTo, after, min(candidatePage, a.cfg.MaxItems))
-		if err != nil {
-			return nil, err
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, e := range page {
-			bytes += len(e.Data)
-		}
-		events = append(events, page...)
-		after = page[len(page)-1].Position
-		// A file holds one day of recording: a page that reaches the next
-		// day holds all the file can take.
-		if !dayOf(page[len(page)-1].RecordedAt).Equal(dayOf(events[0].RecordedAt)) {
-			break
-		}
-	}
-	return events, nil
-}
 
 func dayOf(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
@@ -180,45 +157,35 @@ type Manifest struct {
 	RecordedUntil time.Time `json:"recorded_until"`
 }
 
-// archive writes, verifies and commits the next file: the first events
-// recorded on the first one's UTC day, up to MaxItems rows.
-func (a *Archiver) archive(ctx context.Context, events []domain.RecordedEvent) (domain.ArchivedRange, error) {
-	rows, n, sum, err := fileRows(events, a.cfg.MaxItems)
+// write encodes, writes and verifies f's file and writes its manifest:
+// all but the commit. It sets f.rng, and lets go of f's rows.
+func (a *Archiver) write(ctx context.Context, f *fileJob) error {
+	rows := sortRows(f.takeRows())
+	data, sum, err := encodeRows(rows, f.sum)
 	if err != nil {
-		return domain.ArchivedRange{}, err
-	}
-	events = events[:n]
-	data, sum, err := encodeRows(rows, sum)
-	if err != nil {
-		return domain.ArchivedRange{}, err
+		return err
 	}
 	digest := sha256.Sum256(data)
 	r := domain.ArchivedRange{
-		File: FileKey(dayOf(events[0].RecordedAt), sum.First, sum.Last), First: sum.First, Last: sum.Last,
+		File: FileKey(dayOf(sum.RecordedFrom), sum.First, sum.Last), First: sum.First, Last: sum.Last,
 		Events: sum.Events, Items: sum.Items, Bytes: int64(len(data)), SHA256: hex.EncodeToString(digest[:]),
 		SchemaVersion: SchemaVersion, RecordedFrom: sum.RecordedFrom, RecordedUntil: sum.RecordedUntil,
 	}
 	if err := a.bucket.WriteAll(ctx, r.File, data); err != nil {
-		return r, fmt.Errorf("archive: %w", err)
+		return fmt.Errorf("archive: %w", err)
 	}
 	if err := a.verify(ctx, r, rows); err != nil {
-		return r, err
+		return err
 	}
 	m, err := json.MarshalIndent(manifestOf(r), "", "  ")
 	if err != nil {
-		return r, err
+		return err
 	}
 	if err := a.bucket.WriteAll(ctx, ManifestKey(r.File), m); err != nil {
-		return r, fmt.Errorf("archive: %w", err)
+		return fmt.Errorf("archive: %w", err)
 	}
-	positions := make([]int64, len(events))
-	for i, e := range events {
-		positions[i] = int64(e.Position.Prepare)
-	}
-	if err := a.log.CommitArchive(ctx, r, positions); err != nil {
-		return r, fmt.Errorf("archive: %w", err)
-	}
-	return r, nil
+	f.rng = r
+	return nil
 }
 
 // ManifestKey is the key of the manifest of the file at key: beside it,
