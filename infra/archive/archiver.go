@@ -158,8 +158,9 @@ type Manifest struct {
 }
 
 // write encodes, writes and verifies f's file and writes its manifest:
-// all but the commit. It sets f.rng, and lets go of f's rows.
-func (a *Archiver) write(ctx context.Context, f *fileJob) error {
+// all but the commit. It sets f.rng, and lets go of f's rows. spread
+// runs the verification's column checks (see verify).
+func (a *Archiver) write(ctx context.Context, f *fileJob, spread func([]func() error) error) error {
 	rows := sortRows(f.takeRows())
 	data, sum, err := encodeRows(rows, f.sum)
 	if err != nil {
@@ -174,7 +175,7 @@ func (a *Archiver) write(ctx context.Context, f *fileJob) error {
 	if err := a.bucket.WriteAll(ctx, r.File, data); err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
-	if err := a.verify(ctx, r, rows); err != nil {
+	if err := a.verify(ctx, r, rows, spread); err != nil {
 		return err
 	}
 	m, err := json.MarshalIndent(manifestOf(r), "", "  ")
@@ -200,27 +201,6 @@ func manifestOf(r domain.ArchivedRange) Manifest {
 		Events: r.Events, Items: r.Items, Bytes: r.Bytes, SHA256: r.SHA256, RecordedFrom: r.RecordedFrom.UTC(), RecordedUntil: r.RecordedUntil.UTC()}
 }
 
-// verify reads the file back from the bucket and checks that it holds
-// exactly the rows written: its checksum, then every value of every row.
-// (The rows are the events' items one for one: rowsOf and eventsOf are
-// each other's inverse, which the package's tests check.)
-func (a *Archiver) verify(ctx context.Context, r domain.ArchivedRange, written []row) error {
-	got, err := readRows(ctx, a.bucket, r)
-	if err != nil {
-		return fmt.Errorf("archive: verify: %w", err)
-	}
-	if len(got) != len(written) {
-		return fmt.Errorf("archive: verify %s: %d rows read back, %d written: %w", r.File, len(got), len(written), ErrCorrupt)
-	}
-	for i := range written {
-		if !sameRow(&written[i], &got[i]) {
-			return fmt.Errorf("archive: verify %s: row %d (item %s of event %s) read back as %+v: %w",
-				r.File, i, written[i].ItemID, written[i].EventID, got[i], ErrCorrupt)
-		}
-	}
-	return nil
-}
-
 // readVerified reads r's file and checks its schema version, size and
 // checksum first.
 func readVerified(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]domain.RecordedEvent, error) {
@@ -238,6 +218,16 @@ func readVerified(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]doma
 // readRows reads r's file's rows and checks its schema version, size and
 // checksum first.
 func readRows(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]row, error) {
+	data, err := readFile(ctx, b, r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRows(r.File, data)
+}
+
+// readFile reads r's file and checks its schema version, size and
+// checksum.
+func readFile(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]byte, error) {
 	if r.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("%s is of schema version %d, this fleetpulse reads version %d only (read it with a newer fleetpulse): %w",
 			r.File, r.SchemaVersion, SchemaVersion, ErrUnknownSchemaVersion)
@@ -251,7 +241,7 @@ func readRows(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]row, err
 		return nil, fmt.Errorf("%s: %d bytes of sha256 %x, the manifest says %d bytes of %s: %w",
 			r.File, len(data), digest, r.Bytes, r.SHA256, ErrCorrupt)
 	}
-	return decodeRows(r.File, data)
+	return data, nil
 }
 
 // sameEvent reports how b differs from a, if it does: the event read back

@@ -241,7 +241,7 @@ func (a *Archiver) pipeline(parent context.Context, commit func(*fileJob) error)
 	for range a.cfg.Workers {
 		wg.Go(func() {
 			for f := range toWrite {
-				if !work(func() { f.err = a.write(ctx, f); close(f.done) }) {
+				if !work(func() { f.err = a.write(ctx, f, spreader(tokens)); close(f.done) }) {
 					return
 				}
 			}

@@ -194,7 +194,9 @@ func sortRows(rows []row) []row {
 	type series struct{ kind, device, typ string }
 	ids := map[series]int32{}
 	for i := range rows {
-		ids[series{rows[i].Kind, rows[i].DeviceID, rows[i].Type}] = 0
+		if s := (series{rows[i].Kind, rows[i].DeviceID, rows[i].Type}); i == 0 || s != (series{rows[i-1].Kind, rows[i-1].DeviceID, rows[i-1].Type}) {
+			ids[s] = 0
+		}
 	}
 	names := slices.SortedFunc(maps.Keys(ids), func(a, b series) int {
 		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.device, b.device), cmp.Compare(a.typ, b.typ))
@@ -209,9 +211,18 @@ func sortRows(rows []row) []row {
 		i            int
 	}
 	keys := make([]key, len(rows))
+	var (
+		last   series
+		lastID int32 = -1
+	)
 	for i := range rows {
 		r := &rows[i]
-		keys[i] = key{series: ids[series{r.Kind, r.DeviceID, r.Type}], item: r.ItemIndex, at: r.At.UnixNano(), commit: r.LogCommit, pos: r.LogPosition, i: i}
+		// Rows of one event are mostly of one series: look up the map
+		// only when the series changes.
+		if s := (series{r.Kind, r.DeviceID, r.Type}); lastID < 0 || s != last {
+			last, lastID = s, ids[s]
+		}
+		keys[i] = key{series: lastID, item: r.ItemIndex, at: r.At.UnixNano(), commit: r.LogCommit, pos: r.LogPosition, i: i}
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.series, b.series), cmp.Compare(a.at, b.at), cmp.Compare(a.commit, b.commit),
@@ -277,7 +288,24 @@ func decodeRows(name string, data []byte) (rows []row, err error) {
 			rows, err = nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, p)
 		}
 	}()
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	f, err := openFile(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if rows, err = readColumns(f); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
+	}
+	return rows, nil
+}
+
+// openFile opens an archive file and checks its footer's schema version.
+func openFile(name string, data []byte) (f *parquet.File, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			f, err = nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, p)
+		}
+	}()
+	f, err = parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
 	}
@@ -289,24 +317,8 @@ func decodeRows(name string, data []byte) (rows []row, err error) {
 		return nil, fmt.Errorf("%s is of schema version %s, this fleetpulse reads version %d only (read it with a newer fleetpulse): %w",
 			name, v, SchemaVersion, ErrUnknownSchemaVersion)
 	}
-	if rows, err = readColumns(f); err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", name, ErrCorrupt, err)
-	}
-	return rows, nil
+	return f, nil
 }
-
-// sameRow says whether a and b hold the same values.
-func sameRow(a, b *row) bool {
-	return a.Kind == b.Kind && a.DeviceID == b.DeviceID && a.Type == b.Type && a.At.Equal(b.At) && a.ItemID == b.ItemID &&
-		sameFloat(a.Value, b.Value) && maps.Equal(a.Readings, b.Readings) && sameFloat(a.Lat, b.Lat) && sameFloat(a.Lon, b.Lon) &&
-		sameString(a.Data, b.Data) && a.EventID == b.EventID && a.EventType == b.EventType && a.StreamID == b.StreamID &&
-		a.StreamVersion == b.StreamVersion && a.LogCommit == b.LogCommit && a.LogPosition == b.LogPosition &&
-		a.ItemIndex == b.ItemIndex && a.RecordedAt.Equal(b.RecordedAt)
-}
-
-func sameFloat(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-
-func sameString(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
 // eventsOf rebuilds the log events of rows: the rows of each log position
 // in item order make its event.
