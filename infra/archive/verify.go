@@ -133,7 +133,9 @@ func checkFlat(chunk parquet.ColumnChunk, name string, rows []row) (err error) {
 	case "item_index":
 		same = func(r *row, v parquet.Value) bool { return !v.IsNull() && v.Int32() == r.ItemIndex }
 	case "recorded_at":
-		same = func(r *row, v parquet.Value) bool { return !v.IsNull() && time.UnixMicro(v.Int64()).Equal(r.RecordedAt) }
+		same = func(r *row, v parquet.Value) bool {
+			return !v.IsNull() && time.UnixMicro(v.Int64()).Equal(r.RecordedAt)
+		}
 	default:
 		return fmt.Errorf("unknown column %s", name)
 	}
