@@ -118,14 +118,10 @@ func (a *Archiver) Run(ctx context.Context) (Report, error) {
 	return rep, err
 }
 
-// Bounds of one file: what one page read from the log holds
-// (candidatePage events), and, besides Config.MaxItems rows, at most
-// maxFileEvents events and maxFileBytes of event data (a vehicle sample
-// is ~470 B of JSON, and its decoded row several times that).
-const (
-	candidatePage = 1000
-	maxFileBytes  = 64 << 20
-)
+// maxFileBytes bounds the event data of one file, besides
+// Config.MaxItems rows and maxFileEvents events (a vehicle sample is ~470
+// B of JSON, and its decoded row several times that).
+const maxFileBytes = 64 << 20
 
 func dayOf(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
@@ -161,7 +157,7 @@ type Manifest struct {
 // all but the commit. It sets f.rng, and lets go of f's rows. spread
 // runs the verification's column checks (see verify).
 func (a *Archiver) write(ctx context.Context, f *fileJob, spread func([]func() error) error) error {
-	rows := sortRows(f.takeRows())
+	rows := f.sortedRows()
 	data, sum, err := encodeRows(rows, f.sum)
 	if err != nil {
 		return err

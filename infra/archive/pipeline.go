@@ -121,15 +121,34 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// takeRows returns f's rows in one slice and lets go of the pages'.
-func (f *fileJob) takeRows() []row {
-	rows := make([]row, 0, f.sum.Items)
-	for _, s := range f.segs {
-		rows = append(rows, s...)
-	}
+// sortedRows returns f's rows in file order, in one slice, and lets go of
+// the pages'.
+func (f *fileJob) sortedRows() []row {
+	rows := sortSegments(f.segs, int(f.sum.Items))
 	f.segs = nil
 	return rows
 }
+
+// nextPageSize is the number of events to read next after page: about
+// pageBytes of event data, so that a run's first pages already give every
+// worker one to decode (a page of 1,000 vehicle batches is 28 MB of JSON,
+// as much as a file holds).
+func nextPageSize(page []domain.RecordedEvent) int {
+	bytes := 0
+	for _, e := range page {
+		bytes += len(e.Data)
+	}
+	return max(minPage, min(candidatePage, len(page)*pageBytes/max(bytes, 1)))
+}
+
+// Bounds of a page read from the log: pageBytes of event data, minPage
+// to candidatePage events, firstPage events to begin with.
+const (
+	pageBytes     = 2 << 20
+	minPage       = 20
+	firstPage     = 100
+	candidatePage = 1000
+)
 
 // pipeline runs the stages above and calls commit with each written file,
 // in log order, from the caller's goroutine. It returns the first error
@@ -157,7 +176,7 @@ func (a *Archiver) pipeline(parent context.Context, commit func(*fileJob) error)
 	wg.Go(func() {
 		defer close(toDecode)
 		defer close(pages)
-		after := domain.Start
+		after, size := domain.Start, firstPage
 		for ctx.Err() == nil {
 			upTo, err := a.lowest(ctx)
 			if err != nil {
@@ -165,7 +184,7 @@ func (a *Archiver) pipeline(parent context.Context, commit func(*fileJob) error)
 				return
 			}
 			horizon := a.cfg.Clock().Add(-a.cfg.Horizon)
-			events, err := a.log.ArchiveCandidates(ctx, horizon, upTo, after, min(candidatePage, a.cfg.MaxItems))
+			events, err := a.log.ArchiveCandidates(ctx, horizon, upTo, after, min(size, a.cfg.MaxItems))
 			if err != nil {
 				fail(fmt.Errorf("archive: %w", err))
 				return
@@ -173,6 +192,7 @@ func (a *Archiver) pipeline(parent context.Context, commit func(*fileJob) error)
 			if len(events) == 0 {
 				return
 			}
+			size = nextPageSize(events)
 			after = events[len(events)-1].Position
 			p := &page{events: events, done: make(chan struct{})}
 			for _, ch := range []chan *page{pages, toDecode} {
