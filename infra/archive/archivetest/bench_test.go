@@ -3,7 +3,9 @@ package archivetest
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,8 +23,10 @@ import (
 // measurement's realistic station and vehicle data: the archive's bytes
 // per item, archiving throughput, and a rebuild of the read models reading
 // the log from PostgreSQL against one reading it from the archive.
+// FLEETPULSE_BENCH_ARCHIVE_WORKERS sets the archiver's workers (default:
+// one per core).
 //
-//	go test ./infra/archive/archivetest/ -run '^$' -bench Archive -benchtime 1x
+//	go test ./infra/archive/archivetest/ -run '^$' -bench 'Archive$' -benchtime 1x
 func BenchmarkArchive(b *testing.B) {
 	end := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
 	for _, tc := range []struct {
@@ -64,7 +68,7 @@ func BenchmarkArchive(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{}).Run(ctx)
+				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{Workers: benchWorkers(b)}).Run(ctx)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -92,6 +96,20 @@ func BenchmarkArchive(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchWorkers is archive.Config.Workers for BenchmarkArchive:
+// FLEETPULSE_BENCH_ARCHIVE_WORKERS, or 0 (one per core).
+func benchWorkers(b *testing.B) int {
+	v := os.Getenv("FLEETPULSE_BENCH_ARCHIVE_WORKERS")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		b.Fatalf("FLEETPULSE_BENCH_ARCHIVE_WORKERS: %v", err)
+	}
+	return n
 }
 
 // processCPU is the CPU time this process has used so far.

@@ -1,0 +1,118 @@
+package archivetest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleetpulse/fleetpulse/domain"
+	"github.com/fleetpulse/fleetpulse/infra/archive"
+)
+
+// failingBucket fails the n-th write of a Parquet file.
+type failingBucket struct {
+	archive.Bucket
+	writes, failAt atomic.Int64
+}
+
+var errInjected = errors.New("injected write failure")
+
+func (b *failingBucket) WriteAll(ctx context.Context, key string, data []byte) error {
+	if strings.HasSuffix(key, ".parquet") && b.writes.Add(1) == b.failAt.Load() {
+		return errInjected
+	}
+	return b.Bucket.WriteAll(ctx, key, data)
+}
+
+// TestArchive_WorkersCommitFilesInLogOrderAndStopAtAFailure archives with
+// several workers into many small files: a failed write ends the run with
+// its error after committing only files before the failed one, the log
+// still reads whole, and the next run archives the rest, the files
+// following each other without gaps.
+func TestArchive_WorkersCommitFilesInLogOrderAndStopAtAFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := NewEnv(t)
+	e.Seed(t, 3, 1, 20, 8) // 80 telemetry events of 8 items: 40 files of 16 items
+	want := e.Log(t, 1000)
+	head, err := e.Store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := &failingBucket{Bucket: e.Bucket(t)}
+	bucket.failAt.Store(12)
+	cfg := archive.Config{MaxItems: 16, Workers: 3}
+	rep, err := archive.NewArchiver(e.Store, bucket, At(head), cfg).Run(ctx)
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("run with a failing write: %v, want the injected failure", err)
+	}
+	if rep.Files >= 12 {
+		t.Fatalf("%d files committed, want fewer than the 12th, whose write failed", rep.Files)
+	}
+	sameLog(t, e.Log(t, 7), want)
+
+	bucket.failAt.Store(0)
+	if _, err := archive.NewArchiver(e.Store, bucket, At(head), cfg).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameLog(t, e.Log(t, 1000), want)
+	ranges, err := e.Store.ArchivedRanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events int64
+	var telemetry []domain.Position
+	for _, ev := range want {
+		if ev.Type == domain.TypeMeasurementsRecorded || ev.Type == domain.TypeVehicleEventsRecorded {
+			telemetry = append(telemetry, ev.Position)
+		}
+	}
+	for i, r := range ranges {
+		// Each file starts with the telemetry event after the last one
+		// of the file before it.
+		if r.First != telemetry[events] {
+			t.Fatalf("file %d starts at %s, want %s", i, r.First, telemetry[events])
+		}
+		events += r.Events
+		if r.Last != telemetry[events-1] {
+			t.Fatalf("file %d ends at %s, want %s", i, r.Last, telemetry[events-1])
+		}
+	}
+	if events != int64(len(telemetry)) || len(ranges) != 40 {
+		t.Fatalf("%d files of %d events archived, want 40 of %d", len(ranges), events, len(telemetry))
+	}
+}
+
+// TestArchive_StopsBeforeTheFirstYoungEventInsideAPage records telemetry,
+// then more after a pause, and archives with the horizon in the pause:
+// one page of candidates spans both, and only the first part moves.
+func TestArchive_StopsBeforeTheFirstYoungEventInsideAPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := NewEnv(t)
+	e.Seed(t, 2, 0, 3, 5) // 2 device events, 6 telemetry events
+	time.Sleep(50 * time.Millisecond)
+	mid := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	for i := range 3 {
+		id := "st-00"
+		e.appendTelemetry(t, ctx, id, domain.RecordMeasurements(id, []domain.Measurement{{ID: "late-" + string(rune('a'+i)), Type: "pm25", Value: 1, MeasuredAt: Day0}}))
+	}
+	want := e.Log(t, 1000)
+	head, err := e.Store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := archive.NewArchiver(e.Store, e.Bucket(t), At(head), archive.Config{Horizon: time.Hour,
+		Clock: func() time.Time { return mid.Add(time.Hour) }}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events != 6 {
+		t.Fatalf("archived %d events, want the 6 recorded before the horizon", rep.Events)
+	}
+	sameLog(t, e.Log(t, 1000), want)
+}
