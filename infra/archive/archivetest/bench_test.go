@@ -123,13 +123,12 @@ func processCPU(b *testing.B) time.Duration {
 }
 
 // BenchmarkArchiveUnderIngest measures ingest and the live projector
-// while archive runs go on. Sixteen writers append batches of 60
+// while archive runs go on. Four writers append batches of 60
 // measurements through a group-commit store (as the API does), paced to
 // underIngestRate measurements a second in all, with the live projector
 // running; first alone, then during an archive run with the projector's
 // scheduled setting (one worker) over 259,200 older measurements, then
-// during one with a worker per core over as many more, then alone again.
-// Per phase: the
+// during one with a worker per core over as many more. Per phase: the
 // rate appended, the rate projected, and the projection lag of each batch
 // (from its append's return to the projector's commit of it: the k-th
 // batch appended against the k-th applied), p50 / p99 / max.
@@ -178,9 +177,7 @@ func BenchmarkArchiveUnderIngest(b *testing.B) {
 				mu.Unlock()
 			}})
 		wg.Go(func() { _ = p.Run(runCtx) })
-		// Many writers, each waiting for its own appends as a device does,
-		// so that slower appends do not lower the rate offered.
-		const writers = 16
+		const writers = 4
 		interval := time.Duration(float64(time.Second) * writers * 60 / underIngestRate)
 		for w := range writers {
 			wg.Go(func() {
@@ -230,7 +227,6 @@ func BenchmarkArchiveUnderIngest(b *testing.B) {
 				return rep
 			})
 		}
-		run("alone-after", func() archive.Report { time.Sleep(3 * time.Second); return archive.Report{} })
 		time.Sleep(2 * time.Second) // the projector catches up with the last phase's batches
 		stop()
 		wg.Wait()
