@@ -25,6 +25,8 @@ type Log interface {
 	// CommitArchive records r and deletes its events (at positions) in one
 	// transaction, or changes nothing.
 	CommitArchive(ctx context.Context, r domain.ArchivedRange, positions []int64) error
+	// ArchivedRanges returns every archived range (the files committed).
+	ArchivedRanges(ctx context.Context) ([]domain.ArchivedRange, error)
 }
 
 // Config tunes an Archiver.
@@ -43,6 +45,11 @@ type Config struct {
 	// Reading the log and committing files come on top, and wait for
 	// PostgreSQL mostly.
 	Workers int
+	// OrphanAge: a file in a Collectable bucket that the log does not
+	// record, last written longer ago than this, was left by a run that
+	// stopped between its write and its commit, and is deleted at the
+	// start of a run (default DefaultOrphanAge).
+	OrphanAge time.Duration
 }
 
 // DefaultMaxItems is Config.MaxItems' default.
@@ -75,6 +82,9 @@ func NewArchiver(log Log, bucket Bucket, lowest func(ctx context.Context) (domai
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
+	if cfg.OrphanAge <= 0 {
+		cfg.OrphanAge = DefaultOrphanAge
+	}
 	return &Archiver{log: log, bucket: bucket, lowest: lowest, cfg: cfg}
 }
 
@@ -82,6 +92,9 @@ func NewArchiver(log Log, bucket Bucket, lowest func(ctx context.Context) (domai
 type Report struct {
 	Files, Events, Items, Bytes int64
 	Duration                    time.Duration
+	// Orphans is the number of files deleted that earlier runs wrote and
+	// never committed.
+	Orphans int64
 }
 
 // Run archives until nothing more may be archived, or ctx ends. A crash at
@@ -98,7 +111,15 @@ type Report struct {
 func (a *Archiver) Run(ctx context.Context) (Report, error) {
 	start := time.Now()
 	var rep Report
-	err := a.pipeline(ctx, func(f *fileJob) error {
+	// Orphans first: a file this run writes is younger than OrphanAge. A
+	// failure to collect them does not stop the run: they hold nothing
+	// anyone reads.
+	n, err := a.collectOrphans(ctx)
+	rep.Orphans = n
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Warn("archive: collecting files earlier runs never committed failed; trying again next run", "err", err)
+	}
+	err = a.pipeline(ctx, func(f *fileJob) error {
 		r := f.rng
 		if err := a.log.CommitArchive(ctx, r, f.positions); err != nil {
 			return fmt.Errorf("archive: %w", err)

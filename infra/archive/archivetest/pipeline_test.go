@@ -3,6 +3,8 @@ package archivetest
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -113,6 +115,81 @@ func TestArchive_StopsBeforeTheFirstYoungEventInsideAPage(t *testing.T) {
 	}
 	if rep.Events != 6 {
 		t.Fatalf("archived %d events, want the 6 recorded before the horizon", rep.Events)
+	}
+	sameLog(t, e.Log(t, 1000), want)
+}
+
+// TestArchive_DeletesOldFilesTheLogDoesNotRecord plants what crashed runs
+// leave (a file and its manifest never committed, a temporary file cut
+// short) beside committed files, and runs the archiver a day and more
+// later: the old leftovers go, the committed files and a leftover younger
+// than the orphan age stay, and the log reads whole.
+func TestArchive_DeletesOldFilesTheLogDoesNotRecord(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := NewEnv(t)
+	e.Seed(t, 2, 0, 4, 5)
+	want := e.Log(t, 1000)
+	head, err := e.Store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := archive.NewArchiver(e.Store, e.Bucket(t), At(head), archive.Config{MaxItems: 10}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ranges, err := e.Store.ArchivedRanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ranges) != 4 {
+		t.Fatalf("%d files archived, want 4", len(ranges))
+	}
+	later := time.Now().Add(48 * time.Hour)
+	plant := func(key string, modified time.Time) {
+		t.Helper()
+		p := filepath.Join(e.Dir, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("left behind"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, modified, modified); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, young := "year=2026/month=10/day=24/log-1-2-3-4.parquet", "year=2026/month=10/day=24/log-5-6-7-8.parquet"
+	plant(old, time.Now())
+	plant(archive.ManifestKey(old), time.Now())
+	plant("year=2026/month=10/day=24/.tmp-123", time.Now())
+	plant(young, later.Add(-time.Hour))
+	plant("notes.txt", time.Now()) // not the archive's: left alone
+
+	rep, err := archive.NewArchiver(e.Store, e.Bucket(t), At(head), archive.Config{Clock: func() time.Time { return later }}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Orphans != 1 {
+		t.Fatalf("%d orphan files deleted, want 1", rep.Orphans)
+	}
+	exists := func(key string) bool {
+		_, err := os.Stat(filepath.Join(e.Dir, filepath.FromSlash(key)))
+		return err == nil
+	}
+	for _, key := range []string{old, archive.ManifestKey(old), "year=2026/month=10/day=24/.tmp-123"} {
+		if exists(key) {
+			t.Errorf("%s is still there", key)
+		}
+	}
+	for _, key := range []string{young, "notes.txt"} {
+		if !exists(key) {
+			t.Errorf("%s was deleted", key)
+		}
+	}
+	for _, r := range ranges {
+		if !exists(r.File) || !exists(archive.ManifestKey(r.File)) {
+			t.Errorf("committed file %s or its manifest was deleted", r.File)
+		}
 	}
 	sameLog(t, e.Log(t, 1000), want)
 }
