@@ -5,8 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,16 +13,20 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/archive"
 )
 
-// failingBucket fails the n-th write of a Parquet file.
+// failingBucket fails the write of one file.
 type failingBucket struct {
 	archive.Bucket
-	writes, failAt atomic.Int64
+	mu   sync.Mutex
+	fail string
 }
 
 var errInjected = errors.New("injected write failure")
 
 func (b *failingBucket) WriteAll(ctx context.Context, key string, data []byte) error {
-	if strings.HasSuffix(key, ".parquet") && b.writes.Add(1) == b.failAt.Load() {
+	b.mu.Lock()
+	fail := key == b.fail
+	b.mu.Unlock()
+	if fail {
 		return errInjected
 	}
 	return b.Bucket.WriteAll(ctx, key, data)
@@ -44,19 +47,29 @@ func TestArchive_WorkersCommitFilesInLogOrderAndStopAtAFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := &failingBucket{Bucket: e.Bucket(t)}
-	bucket.failAt.Store(12)
+	var telemetry []domain.RecordedEvent
+	for _, ev := range want {
+		if ev.Type == domain.TypeMeasurementsRecorded || ev.Type == domain.TypeVehicleEventsRecorded {
+			telemetry = append(telemetry, ev)
+		}
+	}
+	// The 12th file holds the 23rd and 24th telemetry events.
+	first, last := telemetry[22], telemetry[23]
+	y, m, d := first.RecordedAt.UTC().Date()
+	bucket := &failingBucket{Bucket: e.Bucket(t), fail: archive.FileKey(time.Date(y, m, d, 0, 0, 0, 0, time.UTC), first.Position, last.Position)}
 	cfg := archive.Config{MaxItems: 16, Workers: 3}
 	rep, err := archive.NewArchiver(e.Store, bucket, At(head), cfg).Run(ctx)
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("run with a failing write: %v, want the injected failure", err)
 	}
-	if rep.Files >= 12 {
-		t.Fatalf("%d files committed, want fewer than the 12th, whose write failed", rep.Files)
+	if rep.Files != 11 {
+		t.Fatalf("%d files committed, want the 11 before the one whose write failed", rep.Files)
 	}
 	sameLog(t, e.Log(t, 7), want)
 
-	bucket.failAt.Store(0)
+	bucket.mu.Lock()
+	bucket.fail = ""
+	bucket.mu.Unlock()
 	if _, err := archive.NewArchiver(e.Store, bucket, At(head), cfg).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -66,21 +79,15 @@ func TestArchive_WorkersCommitFilesInLogOrderAndStopAtAFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	var events int64
-	var telemetry []domain.Position
-	for _, ev := range want {
-		if ev.Type == domain.TypeMeasurementsRecorded || ev.Type == domain.TypeVehicleEventsRecorded {
-			telemetry = append(telemetry, ev.Position)
-		}
-	}
 	for i, r := range ranges {
 		// Each file starts with the telemetry event after the last one
 		// of the file before it.
-		if r.First != telemetry[events] {
-			t.Fatalf("file %d starts at %s, want %s", i, r.First, telemetry[events])
+		if r.First != telemetry[events].Position {
+			t.Fatalf("file %d starts at %s, want %s", i, r.First, telemetry[events].Position)
 		}
 		events += r.Events
-		if r.Last != telemetry[events-1] {
-			t.Fatalf("file %d ends at %s, want %s", i, r.Last, telemetry[events-1])
+		if r.Last != telemetry[events-1].Position {
+			t.Fatalf("file %d ends at %s, want %s", i, r.Last, telemetry[events-1].Position)
 		}
 	}
 	if events != int64(len(telemetry)) || len(ranges) != 40 {
