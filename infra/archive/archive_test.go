@@ -113,7 +113,7 @@ func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 		if err := dir.WriteAll(ctx, r.File, data); err != nil {
 			t.Fatal(err)
 		}
-		if err := arch.verify(ctx, r, rows); err != nil {
+		if err := arch.verify(ctx, r, rows, serially); err != nil {
 			t.Fatal(err)
 		}
 		ranges = append(ranges, r)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"runtime"
 	"time"
 
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -24,6 +25,8 @@ type Log interface {
 	// CommitArchive records r and deletes its events (at positions) in one
 	// transaction, or changes nothing.
 	CommitArchive(ctx context.Context, r domain.ArchivedRange, positions []int64) error
+	// ArchivedRanges returns every archived range (the files committed).
+	ArchivedRanges(ctx context.Context) ([]domain.ArchivedRange, error)
 }
 
 // Config tunes an Archiver.
@@ -37,13 +40,22 @@ type Config struct {
 	Clock func() time.Time
 	// Logger reports each file archived (default: discarded).
 	Logger *slog.Logger
+	// Workers bounds the goroutines that decode, encode and verify at
+	// once, so the cores a run takes (default runtime.GOMAXPROCS(0)).
+	// Reading the log and committing files come on top, and wait for
+	// PostgreSQL mostly.
+	Workers int
+	// OrphanAge: a file in a Collectable bucket that the log does not
+	// record, last written longer ago than this, was left by a run that
+	// stopped between its write and its commit, and is deleted at the
+	// start of a run (default DefaultOrphanAge).
+	OrphanAge time.Duration
 }
 
 // DefaultMaxItems is Config.MaxItems' default.
 const DefaultMaxItems = 200_000
 
-// maxFileEvents bounds the log events of one file (and what one step reads
-// from the log).
+// maxFileEvents bounds the log events of one file.
 const maxFileEvents = 20_000
 
 // Archiver moves sealed, old stretches of the log into archive files.
@@ -67,6 +79,12 @@ func NewArchiver(log Log, bucket Bucket, lowest func(ctx context.Context) (domai
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.OrphanAge <= 0 {
+		cfg.OrphanAge = DefaultOrphanAge
+	}
 	return &Archiver{log: log, bucket: bucket, lowest: lowest, cfg: cfg}
 }
 
@@ -74,32 +92,37 @@ func NewArchiver(log Log, bucket Bucket, lowest func(ctx context.Context) (domai
 type Report struct {
 	Files, Events, Items, Bytes int64
 	Duration                    time.Duration
+	// Orphans is the number of files deleted that earlier runs wrote and
+	// never committed.
+	Orphans int64
 }
 
 // Run archives until nothing more may be archived, or ctx ends. A crash at
 // any point leaves each event either in the log or in a verified file that
 // the log records, never both and never neither: a file is committed (its
 // events deleted from the log) only after it was read back and checked,
-// and a file written but not committed is written again by the next run.
+// files are committed one after the other in log order, and a file
+// written but not committed is written again by the next run.
+//
+// The work is a pipeline (pipeline.go): one goroutine reads the next
+// pages of candidates from the log while up to Config.Workers others
+// decode pages and encode and verify files; the caller's goroutine
+// commits the files in log order.
 func (a *Archiver) Run(ctx context.Context) (Report, error) {
 	start := time.Now()
 	var rep Report
-	for ctx.Err() == nil {
-		upTo, err := a.lowest(ctx)
-		if err != nil {
-			return rep, fmt.Errorf("archive: lowest checkpoint: %w", err)
-		}
-		horizon := a.cfg.Clock().Add(-a.cfg.Horizon)
-		events, err := a.nextEvents(ctx, horizon, upTo)
-		if err != nil {
-			return rep, fmt.Errorf("archive: %w", err)
-		}
-		if len(events) == 0 {
-			break
-		}
-		r, err := a.archive(ctx, events)
-		if err != nil {
-			return rep, err
+	// Orphans first: a file this run writes is younger than OrphanAge. A
+	// failure to collect them does not stop the run: they hold nothing
+	// anyone reads.
+	n, err := a.collectOrphans(ctx)
+	rep.Orphans = n
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Warn("archive: collecting files earlier runs never committed failed; trying again next run", "err", err)
+	}
+	err = a.pipeline(ctx, func(f *fileJob) error {
+		r := f.rng
+		if err := a.log.CommitArchive(ctx, r, f.positions); err != nil {
+			return fmt.Errorf("archive: %w", err)
 		}
 		rep.Files++
 		rep.Events += r.Events
@@ -107,48 +130,19 @@ func (a *Archiver) Run(ctx context.Context) (Report, error) {
 		rep.Bytes += r.Bytes
 		a.cfg.Logger.Info("archived", "file", r.File, "first", r.First.String(), "last", r.Last.String(),
 			"events", r.Events, "items", r.Items, "bytes", r.Bytes)
-	}
+		return nil
+	})
 	rep.Duration = time.Since(start)
-	return rep, ctx.Err()
-}
-
-// Bounds of what one file's step reads from the log: pages of
-// candidatePage events, until the file's MaxItems rows, maxFileEvents
-// events or maxFetchBytes of event data (a vehicle sample is ~470 B of
-// JSON) are reached. The file is cut exactly by fileRows.
-const (
-	candidatePage = 1000
-	maxFetchBytes = 64 << 20
-)
-
-// nextEvents reads the candidates of the next file from the log.
-func (a *Archiver) nextEvents(ctx context.Context, horizon time.Time, upTo domain.Position) ([]domain.RecordedEvent, error) {
-	var (
-		events []domain.RecordedEvent
-		bytes  int
-	)
-	after := domain.Start
-	for len(events) < min(a.cfg.MaxItems, maxFileEvents) && bytes < maxFetchBytes {
-		page, err := a.log.ArchiveCandidates(ctx, horizon, upTo, after, min(candidatePage, a.cfg.MaxItems))
-		if err != nil {
-			return nil, err
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, e := range page {
-			bytes += len(e.Data)
-		}
-		events = append(events, page...)
-		after = page[len(page)-1].Position
-		// A file holds one day of recording: a page that reaches the next
-		// day holds all the file can take.
-		if !dayOf(page[len(page)-1].RecordedAt).Equal(dayOf(events[0].RecordedAt)) {
-			break
-		}
+	if err == nil {
+		err = ctx.Err()
 	}
-	return events, nil
+	return rep, err
 }
+
+// maxFileBytes bounds the event data of one file, besides
+// Config.MaxItems rows and maxFileEvents events (a vehicle sample is ~470
+// B of JSON, and its decoded row several times that).
+const maxFileBytes = 64 << 20
 
 func dayOf(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
@@ -180,45 +174,36 @@ type Manifest struct {
 	RecordedUntil time.Time `json:"recorded_until"`
 }
 
-// archive writes, verifies and commits the next file: the first events
-// recorded on the first one's UTC day, up to MaxItems rows.
-func (a *Archiver) archive(ctx context.Context, events []domain.RecordedEvent) (domain.ArchivedRange, error) {
-	rows, n, sum, err := fileRows(events, a.cfg.MaxItems)
+// write encodes, writes and verifies f's file and writes its manifest:
+// all but the commit. It sets f.rng, and lets go of f's rows. spread
+// runs the verification's column checks (see verify).
+func (a *Archiver) write(ctx context.Context, f *fileJob, spread func([]func() error) error) error {
+	rows := f.sortedRows()
+	data, sum, err := encodeRows(rows, f.sum)
 	if err != nil {
-		return domain.ArchivedRange{}, err
-	}
-	events = events[:n]
-	data, sum, err := encodeRows(rows, sum)
-	if err != nil {
-		return domain.ArchivedRange{}, err
+		return err
 	}
 	digest := sha256.Sum256(data)
 	r := domain.ArchivedRange{
-		File: FileKey(dayOf(events[0].RecordedAt), sum.First, sum.Last), First: sum.First, Last: sum.Last,
+		File: FileKey(dayOf(sum.RecordedFrom), sum.First, sum.Last), First: sum.First, Last: sum.Last,
 		Events: sum.Events, Items: sum.Items, Bytes: int64(len(data)), SHA256: hex.EncodeToString(digest[:]),
 		SchemaVersion: SchemaVersion, RecordedFrom: sum.RecordedFrom, RecordedUntil: sum.RecordedUntil,
 	}
 	if err := a.bucket.WriteAll(ctx, r.File, data); err != nil {
-		return r, fmt.Errorf("archive: %w", err)
+		return fmt.Errorf("archive: %w", err)
 	}
-	if err := a.verify(ctx, r, rows); err != nil {
-		return r, err
+	if err := a.verify(ctx, r, rows, spread); err != nil {
+		return err
 	}
 	m, err := json.MarshalIndent(manifestOf(r), "", "  ")
 	if err != nil {
-		return r, err
+		return err
 	}
 	if err := a.bucket.WriteAll(ctx, ManifestKey(r.File), m); err != nil {
-		return r, fmt.Errorf("archive: %w", err)
+		return fmt.Errorf("archive: %w", err)
 	}
-	positions := make([]int64, len(events))
-	for i, e := range events {
-		positions[i] = int64(e.Position.Prepare)
-	}
-	if err := a.log.CommitArchive(ctx, r, positions); err != nil {
-		return r, fmt.Errorf("archive: %w", err)
-	}
-	return r, nil
+	f.rng = r
+	return nil
 }
 
 // ManifestKey is the key of the manifest of the file at key: beside it,
@@ -231,27 +216,6 @@ func ManifestKey(key string) string {
 func manifestOf(r domain.ArchivedRange) Manifest {
 	return Manifest{File: r.File, SchemaVersion: r.SchemaVersion, FirstPosition: r.First.String(), LastPosition: r.Last.String(),
 		Events: r.Events, Items: r.Items, Bytes: r.Bytes, SHA256: r.SHA256, RecordedFrom: r.RecordedFrom.UTC(), RecordedUntil: r.RecordedUntil.UTC()}
-}
-
-// verify reads the file back from the bucket and checks that it holds
-// exactly the rows written: its checksum, then every value of every row.
-// (The rows are the events' items one for one: rowsOf and eventsOf are
-// each other's inverse, which the package's tests check.)
-func (a *Archiver) verify(ctx context.Context, r domain.ArchivedRange, written []row) error {
-	got, err := readRows(ctx, a.bucket, r)
-	if err != nil {
-		return fmt.Errorf("archive: verify: %w", err)
-	}
-	if len(got) != len(written) {
-		return fmt.Errorf("archive: verify %s: %d rows read back, %d written: %w", r.File, len(got), len(written), ErrCorrupt)
-	}
-	for i := range written {
-		if !sameRow(&written[i], &got[i]) {
-			return fmt.Errorf("archive: verify %s: row %d (item %s of event %s) read back as %+v: %w",
-				r.File, i, written[i].ItemID, written[i].EventID, got[i], ErrCorrupt)
-		}
-	}
-	return nil
 }
 
 // readVerified reads r's file and checks its schema version, size and
@@ -271,6 +235,16 @@ func readVerified(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]doma
 // readRows reads r's file's rows and checks its schema version, size and
 // checksum first.
 func readRows(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]row, error) {
+	data, err := readFile(ctx, b, r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRows(r.File, data)
+}
+
+// readFile reads r's file and checks its schema version, size and
+// checksum.
+func readFile(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]byte, error) {
 	if r.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("%s is of schema version %d, this fleetpulse reads version %d only (read it with a newer fleetpulse): %w",
 			r.File, r.SchemaVersion, SchemaVersion, ErrUnknownSchemaVersion)
@@ -284,7 +258,7 @@ func readRows(ctx context.Context, b Bucket, r domain.ArchivedRange) ([]row, err
 		return nil, fmt.Errorf("%s: %d bytes of sha256 %x, the manifest says %d bytes of %s: %w",
 			r.File, len(data), digest, r.Bytes, r.SHA256, ErrCorrupt)
 	}
-	return decodeRows(r.File, data)
+	return data, nil
 }
 
 // sameEvent reports how b differs from a, if it does: the event read back

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Bucket is where archive files are kept: a local directory (Dir) or an
@@ -97,4 +98,43 @@ func (d *Dir) ReadAll(_ context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("archive file %s: %w", key, fs.ErrNotExist)
 	}
 	return b, err
+}
+
+// Objects calls fn with every file under the directory, by its key.
+func (d *Dir) Objects(ctx context.Context, fn func(key string, modified time.Time) error) error {
+	return filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !e.Type().IsRegular() {
+			return nil
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // gone meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil {
+			return err
+		}
+		return fn(filepath.ToSlash(rel), info.ModTime())
+	})
+}
+
+// Delete removes the file under key.
+func (d *Dir) Delete(_ context.Context, key string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
 }

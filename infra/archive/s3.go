@@ -2,8 +2,11 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/s3blob" // s3:// URLs: AWS S3 and S3-compatible stores
@@ -42,6 +45,34 @@ func (o *objectBucket) ReadAll(ctx context.Context, key string) ([]byte, error) 
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	return data, nil
+}
+
+// Objects calls fn with every object of the bucket (under its prefix).
+func (o *objectBucket) Objects(ctx context.Context, fn func(key string, modified time.Time) error) error {
+	it := o.b.List(nil)
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("list the archive: %w", err)
+		}
+		if obj.IsDir {
+			continue
+		}
+		if err := fn(obj.Key, obj.ModTime); err != nil {
+			return err
+		}
+	}
+}
+
+// Delete removes the object under key.
+func (o *objectBucket) Delete(ctx context.Context, key string) error {
+	if err := o.b.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
 }
 
 // objectURL says whether rawURL names an object store this package opens.

@@ -30,10 +30,17 @@ func openArchive(ctx context.Context, cfg config.Config) (eventstore.Archive, er
 // ErrArchiveNeedsPostgres: only the PostgreSQL event store archives.
 var ErrArchiveNeedsPostgres = errors.New("archiving needs the PostgreSQL event store (FLEETPULSE_EVENT_STORE=postgres)")
 
+// ScheduledArchiveWorkers bounds the cores the projector's scheduled
+// archive runs take (archive.Config.Workers): one, so that ingest and
+// projection, on the same machine, keep the others. `fleetpulse archive`,
+// run by hand, takes every core.
+const ScheduledArchiveWorkers = 1
+
 // NewArchiver returns the archiver of env's event log into
 // FLEETPULSE_ARCHIVE_URL, up to the lowest checkpoint kept in env's
-// PostgreSQL and before horizon.
-func NewArchiver(ctx context.Context, cfg config.Config, env Env, horizon time.Duration, logger *slog.Logger) (*archive.Archiver, error) {
+// PostgreSQL and before horizon, decoding, encoding and verifying on
+// workers goroutines at once (0: one per core).
+func NewArchiver(ctx context.Context, cfg config.Config, env Env, horizon time.Duration, workers int, logger *slog.Logger) (*archive.Archiver, error) {
 	store, ok := env.Store.(*eventstore.Store)
 	if !ok {
 		return nil, ErrArchiveNeedsPostgres
@@ -46,7 +53,7 @@ func NewArchiver(ctx context.Context, cfg config.Config, env Env, horizon time.D
 		return nil, err
 	}
 	lowest := func(ctx context.Context) (domain.Position, error) { return readmodel.LowestCheckpoint(ctx, env.Pool) }
-	return archive.NewArchiver(store, bucket, lowest, archive.Config{Horizon: horizon, Logger: logger}), nil
+	return archive.NewArchiver(store, bucket, lowest, archive.Config{Horizon: horizon, Workers: workers, Logger: logger}), nil
 }
 
 // runArchivePolicy archives every interval until ctx ends: the projector's

@@ -3,8 +3,10 @@ package archivetest
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/archive"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/eventstore"
 	"github.com/fleetpulse/fleetpulse/projections"
 )
 
@@ -20,8 +23,10 @@ import (
 // measurement's realistic station and vehicle data: the archive's bytes
 // per item, archiving throughput, and a rebuild of the read models reading
 // the log from PostgreSQL against one reading it from the archive.
+// FLEETPULSE_BENCH_ARCHIVE_WORKERS sets the archiver's workers (default:
+// one per core).
 //
-//	go test ./infra/archive/archivetest/ -run '^$' -bench Archive -benchtime 1x
+//	go test ./infra/archive/archivetest/ -run '^$' -bench 'Archive$' -benchtime 1x
 func BenchmarkArchive(b *testing.B) {
 	end := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
 	for _, tc := range []struct {
@@ -63,7 +68,7 @@ func BenchmarkArchive(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{}).Run(ctx)
+				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{Workers: benchWorkers(b)}).Run(ctx)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -93,6 +98,20 @@ func BenchmarkArchive(b *testing.B) {
 	}
 }
 
+// benchWorkers is archive.Config.Workers for BenchmarkArchive:
+// FLEETPULSE_BENCH_ARCHIVE_WORKERS, or 0 (one per core).
+func benchWorkers(b *testing.B) int {
+	v := os.Getenv("FLEETPULSE_BENCH_ARCHIVE_WORKERS")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		b.Fatalf("FLEETPULSE_BENCH_ARCHIVE_WORKERS: %v", err)
+	}
+	return n
+}
+
 // processCPU is the CPU time this process has used so far.
 func processCPU(b *testing.B) time.Duration {
 	b.Helper()
@@ -103,77 +122,172 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkArchiveUnderIngest measures ingest (four writers appending
-// batches of 60 measurements) and the live projector, first alone for two
-// seconds, then while an archive run moves 86,400 older measurements out
-// of PostgreSQL: what archiving costs the hot path.
+// BenchmarkArchiveUnderIngest measures ingest and the live projector
+// while archive runs go on. Four writers append batches of 60
+// measurements through a group-commit store (as the API does), paced to
+// underIngestRate measurements a second in all, with the live projector
+// running; first alone, then during an archive run with the projector's
+// scheduled setting (one worker) over 259,200 older measurements, then
+// during one with a worker per core over as many more. Per phase: the
+// rate appended, the rate projected, and the projection lag of each batch
+// (from its append's return to the projector's commit of it: the k-th
+// batch appended against the k-th applied), p50 / p99 / max.
 //
 //	go test ./infra/archive/archivetest/ -run '^$' -bench ArchiveUnderIngest -benchtime 1x
 func BenchmarkArchiveUnderIngest(b *testing.B) {
 	for b.Loop() {
 		ctx := context.Background()
 		e := NewEnv(b)
+		ingest := eventstore.New(e.Pool, eventstore.Config{})
+		b.Cleanup(ingest.Close)
 		end := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
-		for _, bt := range StationHistory(20, 3, end) {
-			if _, err := e.Store.AppendTelemetry(ctx, domain.TelemetryStream(bt.Device()), uuid.NewString(), bt); err != nil {
+		history := StationHistory(120, 3, end)
+		// Two sets of older telemetry, one for each archive run.
+		var heads [2]domain.Position
+		for set := range 2 {
+			var batches []domain.TelemetryBatch
+			for _, bt := range history {
+				if (bt.Device() < "store-060") == (set == 0) {
+					batches = append(batches, bt)
+				}
+			}
+			appendAll(b, ingest, batches)
+			e.Log(b, 5000)
+			h, err := e.Store.Head(ctx)
+			if err != nil {
 				b.Fatal(err)
 			}
+			heads[set] = h
 		}
-		e.Log(b, 5000)
 		e.Project(b)
-		seedHead, err := e.Store.Head(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
 
-		var appended atomic.Int64
+		var (
+			mu              sync.Mutex
+			appended, apply []time.Time // completion time of each live batch
+		)
 		runCtx, stop := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		// The live projector; what it applied is counted in rm_daily.
-		p := projections.NewProjector(e.Store, e.Store, e.RMs, Quiet, projections.Config{BatchSize: 2000})
+		p := projections.NewProjector(e.Store, e.Store, e.RMs, Quiet, projections.Config{BatchSize: 2000,
+			OnBatch: func(n int, _ domain.RecordedEvent) {
+				now := time.Now()
+				mu.Lock()
+				for range n {
+					apply = append(apply, now)
+				}
+				mu.Unlock()
+			}})
 		wg.Go(func() { _ = p.Run(runCtx) })
-		for w := range 4 {
+		const writers = 4
+		interval := time.Duration(float64(time.Second) * writers * 60 / underIngestRate)
+		for w := range writers {
 			wg.Go(func() {
+				id := fmt.Sprintf("live-%02d", w)
+				next := time.Now().Add(time.Duration(w) * interval / writers)
 				for n := 0; runCtx.Err() == nil; n++ {
-					id := fmt.Sprintf("live-%02d", w)
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					} else if d < -interval {
+						next = time.Now() // behind: no burst to catch up
+					}
+					next = next.Add(interval)
 					ms := make([]domain.Measurement, 60)
 					for j := range ms {
 						ms[j] = domain.Measurement{ID: fmt.Sprintf("%s-%d-%d", id, n, j), Type: "pm25", Value: float64(j), MeasuredAt: end.Add(time.Duration(n*60+j) * time.Second)}
 					}
-					if _, err := e.Store.AppendTelemetry(runCtx, domain.TelemetryStream(id), uuid.NewString(), domain.RecordMeasurements(id, ms)); err == nil {
-						appended.Add(60)
+					if _, err := ingest.AppendTelemetry(runCtx, domain.TelemetryStream(id), uuid.NewString(), domain.RecordMeasurements(id, ms)); err == nil {
+						now := time.Now()
+						mu.Lock()
+						appended = append(appended, now)
+						mu.Unlock()
 					}
 				}
 			})
 		}
-		rawItems := func() int64 {
-			var n int64
-			if err := e.Pool.QueryRow(ctx, `SELECT coalesce(sum(count), 0) FROM rm_daily WHERE device_id LIKE 'live-%'`).Scan(&n); err != nil {
-				b.Fatal(err)
-			}
-			return n
+		type phase struct {
+			name       string
+			start, end time.Time
+			archive    archive.Report
 		}
-		phase := func(work func()) (appendRate, projectRate float64, d time.Duration) {
-			a0, p0, t0 := appended.Load(), rawItems(), time.Now()
-			work()
-			d = time.Since(t0)
-			return float64(appended.Load()-a0) / d.Seconds(), float64(rawItems()-p0) / d.Seconds(), d
+		var phases []phase
+		run := func(name string, work func() archive.Report) {
+			ph := phase{name: name, start: time.Now()}
+			ph.archive = work()
+			ph.end = time.Now()
+			phases = append(phases, ph)
 		}
-		aAlone, pAlone, _ := phase(func() { time.Sleep(2 * time.Second) })
-		var rep archive.Report
-		aArch, pArch, _ := phase(func() {
-			rep, err = archive.NewArchiver(e.Store, e.Bucket(b), At(seedHead), archive.Config{}).Run(ctx)
-			if err != nil {
-				b.Error(err)
-			}
-		})
+		time.Sleep(time.Second) // the writers and the projector settle
+		run("alone", func() archive.Report { time.Sleep(4 * time.Second); return archive.Report{} })
+		for i, workers := range []int{1, 0} {
+			name := []string{"archiving-1-worker", "archiving-all-cores"}[i]
+			run(name, func() archive.Report {
+				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(heads[i]), archive.Config{Workers: workers}).Run(ctx)
+				if err != nil {
+					b.Error(err)
+				}
+				return rep
+			})
+		}
+		time.Sleep(2 * time.Second) // the projector catches up with the last phase's batches
 		stop()
 		wg.Wait()
-		b.ReportMetric(aAlone, "ingest-items/s-alone")
-		b.ReportMetric(aArch, "ingest-items/s-archiving")
-		b.ReportMetric(pAlone, "projected-items/s-alone")
-		b.ReportMetric(pArch, "projected-items/s-archiving")
-		b.ReportMetric(float64(rep.Items)/rep.Duration.Seconds(), "archive-items/s")
-		b.ReportMetric(rep.Duration.Seconds(), "archive-s")
+
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ph := range phases {
+			var lags []time.Duration
+			var done int
+			for k, t := range appended {
+				if t.Before(ph.start) || !t.Before(ph.end) {
+					continue
+				}
+				if k < len(apply) {
+					lags = append(lags, apply[k].Sub(t))
+				}
+			}
+			for _, t := range apply {
+				if !t.Before(ph.start) && t.Before(ph.end) {
+					done++
+				}
+			}
+			d := ph.end.Sub(ph.start).Seconds()
+			slices.Sort(lags)
+			q := func(f float64) float64 {
+				if len(lags) == 0 {
+					return 0
+				}
+				return float64(lags[int(f*float64(len(lags)-1))].Microseconds()) / 1000
+			}
+			b.ReportMetric(float64(len(lags))*60/d, "ingest-items/s-"+ph.name)
+			b.ReportMetric(float64(done)*60/d, "projected-items/s-"+ph.name)
+			b.ReportMetric(q(0.5), "lag-p50-ms-"+ph.name)
+			b.ReportMetric(q(0.99), "lag-p99-ms-"+ph.name)
+			b.ReportMetric(q(1), "lag-max-ms-"+ph.name)
+			b.ReportMetric(d, "s-"+ph.name)
+			if ph.archive.Items > 0 {
+				b.ReportMetric(float64(ph.archive.Items)/ph.archive.Duration.Seconds(), "archive-items/s-"+ph.name)
+			}
+		}
 	}
+}
+
+// underIngestRate is the ingest rate BenchmarkArchiveUnderIngest offers:
+// the 20,000 measurements a second of the ingest target.
+const underIngestRate = 20_000
+
+// appendAll appends batches through st from four writers, as devices
+// would.
+func appendAll(b *testing.B, st *eventstore.Store, batches []domain.TelemetryBatch) {
+	b.Helper()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < len(batches); i += 4 {
+				if _, err := st.AppendTelemetry(context.Background(), domain.TelemetryStream(batches[i].Device()), uuid.NewString(), batches[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -50,22 +50,25 @@ schema_version, recorded_from, recorded_until, archived_at`
 
 	archivedRangesSQL = `SELECT ` + archiveColumns + ` FROM event_archive ORDER BY first_commit, first_prepare`
 
-	// firstYoungSQL finds the first event after a position recorded at or
-	// after the horizon: archiving stops before it, so files never
-	// interleave with events left behind.
+	// firstYoungSQL finds the first event in a stretch of the log recorded
+	// at or after the horizon: archiving stops before it, so files never
+	// interleave with events left behind. It looks only at the stretch a
+	// page of candidates spans: a search from the last archived event to
+	// the first young one would read every event still to archive, for
+	// every page.
 	firstYoungSQL = `
 SELECT tx_id, position FROM events
-WHERE (tx_id, position) > ($1, $2) AND recorded_at >= $3
+WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4) AND recorded_at >= $5
 ORDER BY tx_id, position LIMIT 1`
 
 	archiveCandidatesSQL = `
 SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at
 FROM events
-WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4) AND (tx_id, position) < ($5, $6)
+WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4)
   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-  AND event_type = ANY($7)
+  AND event_type = ANY($5)
 ORDER BY tx_id, position
-LIMIT $8`
+LIMIT $6`
 
 	insertArchiveSQL = `INSERT INTO event_archive (` + archiveColumns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())`
@@ -82,9 +85,6 @@ ORDER BY tx_id, position
 LIMIT $5`
 )
 
-// maxPosition is after every position of the log.
-var maxPosition = domain.Position{Commit: 1<<63 - 1, Prepare: 1<<63 - 1}
-
 // ArchiveCandidates returns up to max telemetry events that may be archived
 // next, in log order: after the last archived range (and after after, for
 // a caller reading them page by page), at or before upTo (the lowest
@@ -98,27 +98,37 @@ func (s *Store) ArchiveCandidates(ctx context.Context, before time.Time, upTo, a
 		if err != nil {
 			return err
 		}
-		young := maxPosition
-		var c, p int64
-		err = tx.QueryRow(ctx, firstYoungSQL, int64(last.Commit), int64(last.Prepare), before).Scan(&c, &p)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("find the horizon in the log: %w", err)
-		default:
-			young = domain.Position{Commit: uint64(c), Prepare: uint64(p)}
-		}
 		from := last
 		if last.Less(after) {
 			from = after
 		}
 		rows, err := tx.Query(ctx, archiveCandidatesSQL, int64(from.Commit), int64(from.Prepare),
-			int64(upTo.Commit), int64(upTo.Prepare), int64(young.Commit), int64(young.Prepare), telemetryTypes, max)
+			int64(upTo.Commit), int64(upTo.Prepare), telemetryTypes, max)
 		if err != nil {
 			return err
 		}
-		evs, err = pgx.CollectRows(rows, scanRecorded)
-		return err
+		if evs, err = pgx.CollectRows(rows, scanRecorded); err != nil || len(evs) == 0 {
+			return err
+		}
+		// Cut the page before the first young event of the stretch it
+		// spans. Earlier pages ended before this one, and an event old
+		// for their horizon is old for this one too.
+		end := evs[len(evs)-1].Position
+		var c, p int64
+		err = tx.QueryRow(ctx, firstYoungSQL, int64(from.Commit), int64(from.Prepare), int64(end.Commit), int64(end.Prepare), before).Scan(&c, &p)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("find the horizon in the log: %w", err)
+		}
+		young := domain.Position{Commit: uint64(c), Prepare: uint64(p)}
+		n := 0
+		for n < len(evs) && evs[n].Position.Less(young) {
+			n++
+		}
+		evs = evs[:n]
+		return nil
 	})
 	if err != nil {
 		return nil, postgres.Classify(fmt.Errorf("find events to archive: %w", err))
