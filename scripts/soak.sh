@@ -168,7 +168,7 @@ if [ -n "${flat_after:-}" ]; then
       printf "\n== database size after the first retention period (%s) and at the end ==\n", after
       printf "%-32s %14s %14s %9s\n", "table family", "settled (MB)", "end (MB)", "growth"
       for (i = 1; i <= n; i++) { f = order[i]; b = (f in base) ? base[f] : 0
-        printf "%-32s %14.1f %14.1f %8s\n", f, b / 1048576, last[f] / 1048576, b > 0 ? sprintf("%+.1f%%", 100 * (last[f] / b - 1)) : "new" }
+        printf "%-32s %14.1f %14.1f %8s\n", f, b / 1048576, last[f] / 1048576, (b > 0 ? sprintf("%+.1f%%", 100 * (last[f] / b - 1)) : "new") }
       if (!("(database)" in base)) { print "no size sample after the settling time: run longer than SOAK_FLAT_AFTER"; exit 1 }
       g = 100 * (last["(database)"] / base["(database)"] - 1)
       printf "database %s -> %s: %.1f MB -> %.1f MB, %+.1f%% (limit %s%%)\n", baset["(database)"], lastt,
