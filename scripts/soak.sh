@@ -10,6 +10,12 @@
 #   FLEETPULSE_RAW_RETENTION=5m FLEETPULSE_HOURLY_RETENTION=10m SOAK_RATE=10000 scripts/soak.sh
 #                                         # retention at work: sizes.tsv shows each table
 #                                         # family's size every SOAK_SIZES_EVERY (60s)
+#   SOAK_MODE=retention scripts/soak.sh   # everything kept for minutes: raw 5m, hourly 10m,
+#                                         # duplicate keys 5m, the log archived (to a directory
+#                                         # in SOAK_DIR, deleted on exit) after 5m every minute;
+#                                         # 30 min at 5,000/s; fails unless the database grows
+#                                         # < SOAK_MAX_GROWTH (10) % from SOAK_FLAT_AFTER (15m)
+#                                         # to the end (sizes.tsv's "(database)" rows)
 #   SOAK_MODE=storage scripts/soak.sh     # instead: bytes at rest and WAL per station
 #                                         # measurement and per vehicle sample (loadgen storage),
 #                                         # on this private cluster, where WAL is fleetpulse's alone
@@ -33,6 +39,26 @@ chmod 755 "$dir"
 chown postgres "$dir" 2>/dev/null || true
 mkdir -p "$out"
 conf=$(pwd)/infra/postgres/postgresql.conf
+
+if [ "${SOAK_MODE:-}" = retention ]; then
+  # Each setting can still be overridden from the environment. The archive
+  # horizon may not be shorter than the de-duplication horizon.
+  export FLEETPULSE_RAW_RETENTION=${FLEETPULSE_RAW_RETENTION:-5m}
+  export FLEETPULSE_HOURLY_RETENTION=${FLEETPULSE_HOURLY_RETENTION:-10m}
+  export FLEETPULSE_DEDUP_HORIZON=${FLEETPULSE_DEDUP_HORIZON:-5m}
+  export FLEETPULSE_ARCHIVE_URL=${FLEETPULSE_ARCHIVE_URL:-$dir/archive}
+  export FLEETPULSE_ARCHIVE_HORIZON=${FLEETPULSE_ARCHIVE_HORIZON:-5m}
+  export FLEETPULSE_ARCHIVE_INTERVAL=${FLEETPULSE_ARCHIVE_INTERVAL:-1m}
+  SOAK_RATE=${SOAK_RATE:-5000}
+  flat_after=${SOAK_FLAT_AFTER:-15m}
+  case $flat_after in
+    *h) after_s=$(( ${flat_after%h} * 3600 )) ;;
+    *m) after_s=$(( ${flat_after%m} * 60 )) ;;
+    *s) after_s=${flat_after%s} ;;
+    *) echo "soak: SOAK_FLAT_AFTER=$flat_after: want whole seconds, minutes or hours (90s, 15m, 1h)" >&2; rm -rf "$dir"; exit 2 ;;
+  esac
+  mkdir -p "$FLEETPULSE_ARCHIVE_URL"
+fi
 
 pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)")
 [ -x "$pgbin/initdb" ] || { echo "soak: PostgreSQL's initdb is not installed (scripts/ensure-postgres.sh installs it)" >&2; exit 1; }
@@ -103,14 +129,18 @@ if [ -z "$rate" ]; then
 fi
 
 # Sizes of each table family (a partitioned table with its partitions,
-# indexes and TOAST), sampled while the soak runs: with short retention the
-# read models stay flat while the log and its duplicate keys grow.
+# indexes and TOAST), sampled while the soak runs, and of the whole
+# database (its "(database)" rows: catalogs and free space included).
 sizes_sql="SELECT now()::timestamptz(0), coalesce(pg_partition_root(c.oid)::regclass::text, c.relname::text), sum(pg_total_relation_size(c.oid))
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = 'public' AND c.relkind = 'r' GROUP BY 2 HAVING sum(pg_total_relation_size(c.oid)) > 65536 ORDER BY 2"
+  WHERE n.nspname = 'public' AND c.relkind = 'r' GROUP BY 2 HAVING sum(pg_total_relation_size(c.oid)) > 65536
+  UNION ALL SELECT now()::timestamptz(0), '(database)', pg_database_size(current_database()) ORDER BY 2"
+sample_once() {
+  psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -AtF $'\t' -c "$sizes_sql" >>"$out/sizes.tsv" 2>/dev/null || true
+}
 sample_sizes() {
   while :; do
-    psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -AtF $'\t' -c "$sizes_sql" >>"$out/sizes.tsv" 2>/dev/null || true
+    sample_once
     sleep "${SOAK_SIZES_EVERY:-60}"
   done
 }
@@ -119,12 +149,44 @@ pids+=($!)
 
 # SOAK_ARGS: more loadgen soak flags, e.g. "-report-every 30s -max-lag 1s".
 status=0
+started=$(date +%s)
 # shellcheck disable=SC2086
 "$dir/bin/loadgen" soak "${common[@]}" -rate "$rate" -duration "$duration" -json "$out/soak.json" ${SOAK_ARGS:-} | tee "$out/soak.txt" || status=$?
+sample_once
+
+# With retention in minutes the database must stop growing once the
+# longest period has passed: compare its size at the end with its first
+# sample at least SOAK_FLAT_AFTER after the load started, table family by
+# table family, so what still grows is named.
+if [ -n "${flat_after:-}" ]; then
+  max_growth=${SOAK_MAX_GROWTH:-10}
+  awk -F '\t' -v settled="$((started + after_s))" -v max="$max_growth" -v after="$flat_after" '
+    { cmd = "date -d \"" $1 "\" +%s"; cmd | getline t; close(cmd)
+      if (t >= settled && !($2 in base)) { base[$2] = $3; baset[$2] = $1 }
+      last[$2] = $3; lastt = $1; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+    END {
+      printf "\n== database size after the first retention period (%s) and at the end ==\n", after
+      printf "%-32s %14s %14s %9s\n", "table family", "settled (MB)", "end (MB)", "growth"
+      for (i = 1; i <= n; i++) { f = order[i]; b = (f in base) ? base[f] : 0
+        printf "%-32s %14.1f %14.1f %8s\n", f, b / 1048576, last[f] / 1048576, (b > 0 ? sprintf("%+.1f%%", 100 * (last[f] / b - 1)) : "new") }
+      if (!("(database)" in base)) { print "no size sample after the settling time: run longer than SOAK_FLAT_AFTER"; exit 1 }
+      g = 100 * (last["(database)"] / base["(database)"] - 1)
+      printf "database %s -> %s: %.1f MB -> %.1f MB, %+.1f%% (limit %s%%)\n", baset["(database)"], lastt,
+        base["(database)"] / 1048576, last["(database)"] / 1048576, g, max
+      if (g >= max) { print "DATABASE NOT FLAT"; exit 1 }
+      print "DATABASE FLAT"
+    }' "$out/sizes.tsv" | tee -a "$out/soak.txt" || status=1
+fi
 psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "
   SELECT pg_size_pretty(pg_database_size('fleetpulse')) AS database,
          (SELECT count(*) FROM events) AS events" -c "SELECT name, events FROM projection_checkpoints" | tee "$out/database.txt"
 psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "SELECT * FROM pg_stat_bgwriter" -x | tee -a "$out/database.txt"
+# Dead rows and vacuums of the tables that are written to most: what
+# DELETE-pruned tables (the archived log, live changes) cost.
+psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "
+  SELECT relname, n_live_tup, n_dead_tup, autovacuum_count, last_autovacuum::timestamptz(0),
+         pg_size_pretty(pg_total_relation_size(relid)) AS size
+  FROM pg_stat_user_tables ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC LIMIT 12" | tee -a "$out/database.txt"
 psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "
   SELECT calls, round(total_exec_time::numeric / 1000, 1) AS total_s, round(mean_exec_time::numeric, 2) AS mean_ms, rows,
          left(regexp_replace(query, '\s+', ' ', 'g'), 100) AS query

@@ -290,7 +290,7 @@ func TestCLI_ImportRecordsAFileOnceAndNamesItsBadRows(t *testing.T) {
 		{args: []string{"import", "--format", "ndjson", txtPath}, code: 0, stdout: []string{"1 rows", "1 accepted"}},
 	})
 	var n int64
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM telemetry_item_ids`).Scan(&n); err != nil || n != 4 {
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM telemetry_item_keys`).Scan(&n); err != nil || n != 4 {
 		t.Fatalf("%d item keys stored (%v), want the 4 imported rows once each", n, err)
 	}
 }

@@ -120,7 +120,7 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_OFFLINE_AFTER", "10m", "a device that sends no measured data for this long is reported silent (DeviceWentSilent)"},
 	{"FLEETPULSE_RAW_RETENTION", "90d", "how long raw measurements and vehicle events are kept, by their measured time (whole partitions are dropped; daily aggregates keep counting them); corrections are accepted for measurements measured within it, less two days"},
 	{"FLEETPULSE_HOURLY_RETENTION", "730d", "how long hourly aggregates are kept (daily aggregates are kept for ever)"},
-	{"FLEETPULSE_DEDUP_HORIZON", "7d", "how long after it was recorded a measurement id or event eid is still recognised as a duplicate"},
+	{"FLEETPULSE_DEDUP_HORIZON", "7d", "how long after it was recorded a measurement id or event eid is still recognised as a duplicate (7d, 36h, 5m); its keys are dropped a partition at a time, a day wide from 2d up, else at most a quarter of it (at least a minute)"},
 	{"FLEETPULSE_IMPORT_JOBS", "true", "the command API takes bulk import uploads (POST /v1/imports) and runs their jobs in the background (true/false)"},
 	{"FLEETPULSE_IMPORT_MAX_BYTES", "1073741824", "largest import upload the command API takes (413 beyond); uploads are kept in PostgreSQL until their job ends"},
 	{"FLEETPULSE_IMPORT_BATCH", "5000", "rows an import sends between two commits of its progress, one command per station (at most 10000)"},

@@ -29,6 +29,12 @@ RETURNING stream_id, version`
 
 	storedIDsAndItemKeysSQL = storedIDsSQL + `
 UNION ALL
+SELECT item_key::text FROM telemetry_item_keys WHERE item_key = ANY($2::uuid[])`
+
+	// storedIDsAndLegacyItemKeysSQL also searches the keys recorded before
+	// migration 00045, while any of them is within the horizon.
+	storedIDsAndLegacyItemKeysSQL = storedIDsAndItemKeysSQL + `
+UNION ALL
 SELECT item_key::text FROM telemetry_item_ids WHERE item_key = ANY($2::uuid[])`
 
 	setStreamVersionsSQL = `
@@ -128,8 +134,8 @@ func (s *Store) appendBatch(ctx context.Context, reqs []*appendRequest) {
 		return
 	}
 	if isNoPartition(err) {
-		// The day turned, or the partitions were dropped under us: make
-		// them and try again.
+		// Time moved past the partitions made, or they were dropped under
+		// us: make them and try again.
 		s.itemKeys.forget()
 		if err = s.itemKeys.ensure(ctx, s.clock()); err == nil {
 			if err = s.appendTx(ctx, reqs); err == nil {
@@ -198,11 +204,15 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 			ids = append(ids, itemKeys...)
 		}
 	}
-	recordedOn := dayOf(s.clock())
+	// One reading of the clock: the partitions made are the ones the keys
+	// are recorded in.
+	recordedAt := s.clock()
+	legacy := false
 	if len(itemKeys) > 0 {
-		if err := s.itemKeys.ensure(ctx, s.clock()); err != nil {
+		if err := s.itemKeys.ensure(ctx, recordedAt); err != nil {
 			return err
 		}
+		legacy = s.itemKeys.searchLegacy()
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		versions := make(map[string]int64, len(streams))
@@ -220,7 +230,7 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 		}); err != nil {
 			return fmt.Errorf("lock streams: %w", err)
 		}
-		known, err := storedIDs(ctx, tx, ids, itemKeys)
+		known, err := storedIDs(ctx, tx, ids, itemKeys, legacy)
 		if err != nil {
 			return err
 		}
@@ -286,9 +296,9 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 			return fmt.Errorf("insert events: %w", err)
 		}
 		if len(freshKeys) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"telemetry_item_ids"}, []string{"item_key", "recorded_on"},
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{itemKeysTable}, []string{"item_key", "recorded_at"},
 				pgx.CopyFromSlice(len(freshKeys), func(i int) ([]any, error) {
-					return []any{freshKeys[i], recordedOn}, nil
+					return []any{freshKeys[i], recordedAt}, nil
 				})); err != nil {
 				return fmt.Errorf("insert item keys: %w", err)
 			}
@@ -344,10 +354,14 @@ func (f *firstFormat) appended(events []domain.EventData) {
 }
 
 // storedIDs returns which of ids are stored event ids, and which of
-// itemKeys are stored item keys, as one set.
-func storedIDs(ctx context.Context, tx pgx.Tx, ids, itemKeys []string) (map[string]bool, error) {
+// itemKeys are stored item keys (also among the legacy ones when legacy),
+// as one set.
+func storedIDs(ctx context.Context, tx pgx.Tx, ids, itemKeys []string, legacy bool) (map[string]bool, error) {
 	q, args := storedIDsSQL, []any{ids}
-	if len(itemKeys) > 0 {
+	switch {
+	case len(itemKeys) > 0 && legacy:
+		q, args = storedIDsAndLegacyItemKeysSQL, []any{ids, itemKeys}
+	case len(itemKeys) > 0:
 		q, args = storedIDsAndItemKeysSQL, []any{ids, itemKeys}
 	}
 	rows, err := tx.Query(ctx, q, args...)

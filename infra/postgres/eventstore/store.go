@@ -81,9 +81,10 @@ type Config struct {
 	Unbatched bool
 	// DedupHorizon is how long a telemetry item's key is kept after it was
 	// recorded (default 7 days, DefaultDedupHorizon): within it a repeated
-	// item id is a duplicate. Keys are dropped a whole UTC day at a time.
+	// item id is a duplicate. Keys are dropped a whole partition at a time,
+	// ItemKeyPartitionWidth(DedupHorizon) wide (a day from 2 days up).
 	DedupHorizon time.Duration
-	// Clock tells the day an item is recorded on (default time.Now).
+	// Clock tells the time an item is recorded at (default time.Now).
 	Clock func() time.Time
 	// Logger reports partitions made and dropped (default: discarded).
 	Logger *slog.Logger
@@ -104,7 +105,7 @@ type Store struct {
 	batcher  *batcher // nil when Unbatched
 	waiter   *waiter
 	clock    func() time.Time
-	itemKeys *itemKeyDays
+	itemKeys *itemKeyPartitions
 	// firstFormat says whether item events of the first log format may be
 	// in the log (they are looked for among event ids then).
 	firstFormat firstFormat
@@ -126,7 +127,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Store {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{pool: pool, waiter: newWaiter(pool, cfg.PollInterval), clock: cfg.Clock,
-		itemKeys: newItemKeyDays(pool, cfg.DedupHorizon, cfg.Logger), archive: cfg.Archive}
+		itemKeys: newItemKeyPartitions(pool, cfg.DedupHorizon, cfg.Logger), archive: cfg.Archive}
 	if !cfg.Unbatched {
 		s.batcher = newBatcher(s, cfg.Batcher)
 	}
@@ -182,9 +183,9 @@ func (s *Store) FindTelemetryItem(ctx context.Context, stream, itemID, key strin
 	return evs[0], true, nil
 }
 
-// ExpireItemKeys drops the item keys recorded on days that ended more than
-// the de-duplication horizon before now; the store also does it by itself
-// when a new day's partition is made.
+// ExpireItemKeys drops the partitions of item keys that ended more than the
+// de-duplication horizon before now, and returns their names; the store
+// also does it by itself whenever it moves on to a new partition.
 func (s *Store) ExpireItemKeys(ctx context.Context, now time.Time) ([]string, error) {
 	return s.itemKeys.dropExpired(ctx, now)
 }

@@ -1,0 +1,53 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetpulse/fleetpulse/infra/config"
+)
+
+// TestFromEnv_RetentionTakesDaysOrMinutes: the retention settings take
+// days (the defaults) or any Go duration down to minutes, as the retention
+// soak (scripts/soak.sh, SOAK_MODE=retention) sets them; the archive
+// horizon may not be shorter than the de-duplication horizon.
+func TestFromEnv_RetentionTakesDaysOrMinutes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		want    config.Config
+		wantErr string
+	}{
+		{name: "defaults", env: map[string]string{},
+			want: config.Config{RawRetention: 90 * 24 * time.Hour, HourlyRetention: 730 * 24 * time.Hour,
+				DedupHorizon: 7 * 24 * time.Hour, ArchiveHorizon: 30 * 24 * time.Hour}},
+		{name: "minutes", env: map[string]string{"FLEETPULSE_RAW_RETENTION": "5m", "FLEETPULSE_HOURLY_RETENTION": "10m",
+			"FLEETPULSE_DEDUP_HORIZON": "5m", "FLEETPULSE_ARCHIVE_URL": "/tmp/archive", "FLEETPULSE_ARCHIVE_HORIZON": "5m",
+			"FLEETPULSE_ARCHIVE_INTERVAL": "1m"},
+			want: config.Config{RawRetention: 5 * time.Minute, HourlyRetention: 10 * time.Minute,
+				DedupHorizon: 5 * time.Minute, ArchiveHorizon: 5 * time.Minute, ArchiveInterval: time.Minute}},
+		{name: "archive before the duplicates expire", env: map[string]string{"FLEETPULSE_DEDUP_HORIZON": "10m", "FLEETPULSE_ARCHIVE_HORIZON": "5m"},
+			wantErr: "FLEETPULSE_ARCHIVE_HORIZON (5m0s) must be at least FLEETPULSE_DEDUP_HORIZON (10m0s)"},
+		{name: "not a duration", env: map[string]string{"FLEETPULSE_DEDUP_HORIZON": "5 minutes"},
+			wantErr: `FLEETPULSE_DEDUP_HORIZON: want a positive duration like 90d or 36h, got "5 minutes"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.FromEnv(func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := config.Config{RawRetention: c.RawRetention, HourlyRetention: c.HourlyRetention,
+				DedupHorizon: c.DedupHorizon, ArchiveHorizon: c.ArchiveHorizon, ArchiveInterval: c.ArchiveInterval}
+			if got != tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
