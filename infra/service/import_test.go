@@ -98,7 +98,7 @@ type importEnv struct {
 	bus   *bus.CommandBus
 }
 
-func newImportEnv(t *testing.T) importEnv {
+func newImportEnv(t testing.TB) importEnv {
 	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	store := eventstore.New(pool, eventstore.Config{PollInterval: 50 * time.Millisecond})
@@ -112,7 +112,7 @@ func newImportEnv(t *testing.T) importEnv {
 	return importEnv{pool: pool, store: store, bus: b}
 }
 
-func (e importEnv) register(t *testing.T, ids ...string) {
+func (e importEnv) register(t testing.TB, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
 		if _, err := e.bus.Dispatch(context.Background(), &commands.RegisterStation{Caller: commands.Caller{Admin: true}, ID: id,
