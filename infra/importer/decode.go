@@ -70,10 +70,16 @@ func FormatOfContentType(contentType string) (Format, bool) {
 // Row is one measurement of an import file, with where it was.
 type Row struct {
 	// Line is the row's 1-based line in the file (its first line, for a
-	// CSV record spanning several).
-	Line    int64
+	// CSV record spanning several), or its 1-based row number in a Parquet
+	// file.
+	Line int64
+	// Station and Measurement are a station measurement's.
 	Station string
 	domain.Measurement
+	// VehicleID and Event, when Event is set, make the row a vehicle's
+	// event instead (an archive file's vehicle rows).
+	VehicleID string
+	Event     *domain.VehicleEvent
 }
 
 // RowError is a row that could not be read; the import rejects it and reads
