@@ -13,7 +13,8 @@ import (
 
 // BenchmarkImport_CSV records b.N rows of 1-minute data of 10 stations (a
 // CSV export without ids, rows interleaved by time) through the command
-// handlers into the event store, without a projector: the import's own
+// handlers (called in-process, as by fleetpulse import) into the event
+// store, without a projector: the import's own
 // cost, for its CPU profile (-cpuprofile). scripts/import-bench.sh measures
 // the import end to end.
 func BenchmarkImport_CSV(b *testing.B) {
@@ -31,7 +32,7 @@ func BenchmarkImport_CSV(b *testing.B) {
 		m, s := i/stations, i%stations
 		fmt.Fprintf(&buf, "%s,pm25,%.1f,%s\n", ids[s], float64((m*7+s)%500)/10, start.Add(time.Duration(m)*time.Minute).Format(time.RFC3339))
 	}
-	im := importer.New(e.bus, importer.Config{Policy: domain.DefaultTelemetryPolicy})
+	im := importer.New(importer.Handlers{App: e.app}, importer.Config{Policy: domain.DefaultTelemetryPolicy})
 	dec, err := importer.NewDecoder(importer.CSV, &buf)
 	if err != nil {
 		b.Fatal(err)

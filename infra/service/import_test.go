@@ -96,6 +96,7 @@ type importEnv struct {
 	pool  *pgxpool.Pool
 	store *eventstore.Store
 	bus   *bus.CommandBus
+	app   commands.Application
 }
 
 func newImportEnv(t testing.TB) importEnv {
@@ -109,7 +110,7 @@ func newImportEnv(t testing.TB) importEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	return importEnv{pool: pool, store: store, bus: b}
+	return importEnv{pool: pool, store: store, bus: b, app: app}
 }
 
 func (e importEnv) register(t testing.TB, ids ...string) {
