@@ -62,6 +62,9 @@ type Config struct {
 	// without refusing its batch (the handler checks the batch again).
 	Policy domain.TelemetryPolicy
 	Clock  func() time.Time
+	// Archive decodes archive files, for the Parquet format (nil: Parquet
+	// files are refused).
+	Archive ArchiveReader
 }
 
 // Rejection is a row not stored, and why.
@@ -105,6 +108,15 @@ func New(d Dispatcher, cfg Config) *Importer {
 		cfg.Clock = time.Now
 	}
 	return &Importer{dispatch: d, cfg: cfg}
+}
+
+// NewDecoder returns the decoder of format over r: NewDecoder's, and
+// Parquet through Config.Archive.
+func (im *Importer) NewDecoder(format Format, r io.Reader) (Decoder, error) {
+	if format == Parquet {
+		return newParquetDecoder(im.cfg.Archive, r), nil
+	}
+	return NewDecoder(format, r)
 }
 
 // DerivedID is the id of a row that has none: a hash of its station, type

@@ -177,9 +177,10 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 }
 
 // NewImporter is the bulk importer sending its commands through d, with the
-// command side's telemetry policy: the CLI's and the import jobs'.
+// command side's telemetry policy and the archive's file reader (Parquet):
+// the CLI's and the import jobs'.
 func NewImporter(cfg config.Config, d importer.Dispatcher) *importer.Importer {
-	return importer.New(d, importer.Config{BatchSize: cfg.ImportBatch, Policy: TelemetryPolicy(cfg), Clock: time.Now})
+	return importer.New(d, importer.Config{BatchSize: cfg.ImportBatch, Policy: TelemetryPolicy(cfg), Clock: time.Now, Archive: archive.ReadFile})
 }
 
 // LocalImporter is the bulk importer of `fleetpulse import`: the command
