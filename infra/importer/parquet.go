@@ -68,6 +68,9 @@ func (d *parquetDecoder) load() ([]Row, error) {
 	if len(data) > MaxParquetBytes {
 		return nil, fmt.Errorf("%w: a Parquet file is read whole, and this one is larger than %d bytes", ErrBadFile, MaxParquetBytes)
 	}
+	if len(data) == 0 {
+		return nil, nil // nothing to import, as for an empty CSV file
+	}
 	events, err := d.read("the Parquet file", data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not an archive file of fleetpulse: %w", ErrBadFile, err)
