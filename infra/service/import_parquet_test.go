@@ -13,6 +13,7 @@ import (
 	"github.com/fleetpulse/fleetpulse/infra/archive"
 	"github.com/fleetpulse/fleetpulse/infra/archive/archivetest"
 	"github.com/fleetpulse/fleetpulse/infra/importer"
+	"github.com/fleetpulse/fleetpulse/infra/postgres/importjobs"
 )
 
 // The log's telemetry item by item, as the archive keeps it.
@@ -73,6 +74,32 @@ func TestImport_ArchiveFilesIntoAFreshDatabaseGiveTheSameReadModels(t *testing.T
 	}
 	if v := dst.Query(t, vehicleItemsSQL); !slices.Equal(v, wantVehicles) {
 		t.Errorf("%d vehicle events imported, want the %d recorded, the same", len(v), len(wantVehicles))
+	}
+
+	// As an import job (an upload's body read back from PostgreSQL): every
+	// item of the file a duplicate now.
+	jobs := importjobs.New(dst.Pool)
+	job, err := jobs.Create(ctx, importer.Parquet, bytes.NewReader(files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := importer.New(importer.Handlers{App: commands.NewApplication(dst.Store, time.Now, domain.DefaultTelemetryPolicy)},
+		importer.Config{Policy: domain.DefaultTelemetryPolicy, Archive: archive.ReadFile})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runner := importer.NewRunner(im, jobs, importer.RunnerConfig{Poll: 10 * time.Millisecond}, archivetest.Quiet)
+	go func() { _ = runner.Run(runCtx) }()
+	for deadline := time.Now().Add(15 * time.Second); job.State != importer.StateDone; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) || job.State == importer.StateFailed {
+			t.Fatalf("the Parquet job is %s (%s), want done", job.State, job.Failure)
+		}
+		if job, err = jobs.Get(ctx, job.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	if job.Format != importer.Parquet || job.Rows != ranges[0].Items || job.Duplicates != job.Rows {
+		t.Errorf("the Parquet job: %s, %d rows, %d duplicates; want parquet, the file's %d items, all duplicates", job.Format, job.Rows, job.Duplicates, ranges[0].Items)
 	}
 
 	for name, env := range map[string]*archivetest.Env{"again": dst, "into the source": src} {
