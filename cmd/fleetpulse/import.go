@@ -41,13 +41,16 @@ func importCommand(c *cli) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "import <file>",
-		Short: "Record a file of historical measurements (CSV or NDJSON) through the command handlers",
+		Short: "Record a file of historical measurements (CSV, NDJSON or an archive's Parquet) through the command handlers",
 		Long: "Reads measurements (station, id optional, type, value, measured_at) from a CSV file with a header or an\n" +
 			"NDJSON file (one object a line) and records them as their stations' own batches would be: the same\n" +
 			"validation, and each row stored once however often it is imported (a row without id gets one derived\n" +
 			"from its station, type and measured_at). Rows go in batches of FLEETPULSE_IMPORT_BATCH; bad rows are\n" +
 			"rejected with their line and the rest carry on. The projector brings them into every read model.\n" +
-			"Interrupted, it prints the line to resume from (--from-line); a plain rerun stores nothing twice either.",
+			"Interrupted, it prints the line to resume from (--from-line); a plain rerun stores nothing twice either.\n" +
+			"An archive file (.parquet, written by fleetpulse's archiver) is re-recorded the same way: its station\n" +
+			"measurements and vehicle events with their original ids (what the log still holds is a duplicate);\n" +
+			"its \"lines\" are its items in the order the log recorded them.",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("import takes one file, got %d arguments", len(args))
@@ -78,7 +81,7 @@ func importCommand(c *cli) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&formatName, "format", "", "csv or ndjson (default: by the file's extension: .csv, .ndjson, .jsonl)")
+	cmd.Flags().StringVar(&formatName, "format", "", "csv, ndjson or parquet (default: by the file's extension: .csv, .ndjson, .jsonl, .parquet)")
 	cmd.Flags().Int64Var(&fromLine, "from-line", 0, "skip the lines before this one: those an interrupted import committed")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "no progress bar; print the summary as JSON")
 	return cmd
@@ -107,7 +110,7 @@ func (c *cli) importFile(ctx context.Context, im *importer.Importer, f *os.File,
 		size = st.Size()
 	}
 	var read atomic.Int64
-	dec, err := importer.NewDecoder(format, countingReader{r: f, n: &read})
+	dec, err := im.NewDecoder(format, countingReader{r: f, n: &read})
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func (a *api) createImport(w http.ResponseWriter, r *http.Request, _ commands.Ca
 	format, ok := importer.FormatOfContentType(r.Header.Get("Content-Type"))
 	if !ok {
 		httpx.WriteError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia,
-			"send the import as Content-Type text/csv or application/x-ndjson")
+			"send the import as Content-Type text/csv, application/x-ndjson or application/vnd.apache.parquet (an archive file)")
 		return
 	}
 	// The upload may take longer than a command: past the server's read

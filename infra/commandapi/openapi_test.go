@@ -200,6 +200,9 @@ func TestOpenAPI_DocumentMatchesRoutesAndRealAnswers(t *testing.T) {
 	csv := "station,id,type,value,measured_at\nkrk-1,m-9,pm25,1,2026-06-01T10:00:00Z\n"
 	job := c.Do("POST", "/v1/imports", specAdmin, csv, 202, "Content-Type", "text/csv")
 	c.Do("POST", "/v1/imports", specAdmin, `{"station": "krk-1"}`+"\n", 202, "Content-Type", "application/x-ndjson; charset=utf-8")
+	if pq := c.Do("POST", "/v1/imports", specAdmin, "PAR1", 202, "Content-Type", "application/vnd.apache.parquet"); pq["format"] != "parquet" {
+		t.Errorf("a Parquet upload's job: %v", pq)
+	}
 	c.Do("POST", "/v1/imports", specAdmin, csv, 415, "Content-Type", "application/json")
 	c.Do("POST", "/v1/imports", specAdmin, strings.Repeat(csv, 1000), 413, "Content-Type", "text/csv")
 	c.Do("POST", "/v1/imports", stToken, csv, 403, "Content-Type", "text/csv") // a device

@@ -24,6 +24,9 @@ type Format string
 const (
 	CSV    Format = "csv"
 	NDJSON Format = "ndjson"
+	// Parquet is an archive file of infra/archive: its station measurements
+	// and vehicle events, with their original ids.
+	Parquet Format = "parquet"
 )
 
 // ErrBadFile is a file that cannot be imported as a whole (a CSV header
@@ -34,15 +37,17 @@ var ErrBadFile = errors.New("the file cannot be imported")
 // rows, never buffered whole.
 const MaxLineBytes = 64 << 10
 
-// ParseFormat reads a format's name (csv, ndjson, jsonl).
+// ParseFormat reads a format's name (csv, ndjson, jsonl, parquet).
 func ParseFormat(name string) (Format, error) {
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "csv":
 		return CSV, nil
 	case "ndjson", "jsonl", "json-lines":
 		return NDJSON, nil
+	case "parquet":
+		return Parquet, nil
 	}
-	return "", fmt.Errorf("format %q is not one of csv, ndjson", name)
+	return "", fmt.Errorf("format %q is not one of csv, ndjson, parquet", name)
 }
 
 // FormatOfFile tells a file's format by its extension.
@@ -50,7 +55,7 @@ func FormatOfFile(path string) (Format, error) {
 	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
 	f, err := ParseFormat(ext)
 	if err != nil {
-		return "", fmt.Errorf("%s: the extension does not say the format (.csv, .ndjson or .jsonl); name it with --format", filepath.Base(path))
+		return "", fmt.Errorf("%s: the extension does not say the format (.csv, .ndjson, .jsonl or .parquet); name it with --format", filepath.Base(path))
 	}
 	return f, nil
 }
@@ -63,6 +68,8 @@ func FormatOfContentType(contentType string) (Format, bool) {
 		return CSV, true
 	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines":
 		return NDJSON, true
+	case "application/vnd.apache.parquet", "application/x-parquet":
+		return Parquet, true
 	}
 	return "", false
 }
@@ -70,10 +77,16 @@ func FormatOfContentType(contentType string) (Format, bool) {
 // Row is one measurement of an import file, with where it was.
 type Row struct {
 	// Line is the row's 1-based line in the file (its first line, for a
-	// CSV record spanning several).
-	Line    int64
+	// CSV record spanning several), or its 1-based row number in a Parquet
+	// file.
+	Line int64
+	// Station and Measurement are a station measurement's.
 	Station string
 	domain.Measurement
+	// VehicleID and Event, when Event is set, make the row a vehicle's
+	// event instead (an archive file's vehicle rows).
+	VehicleID string
+	Event     *domain.VehicleEvent
 }
 
 // RowError is a row that could not be read; the import rejects it and reads
@@ -92,15 +105,18 @@ type Decoder interface {
 	Next() (Row, error)
 }
 
-// NewDecoder returns the decoder of format over r.
+// NewDecoder returns the decoder of format over r, for CSV and NDJSON; an
+// Importer's NewDecoder reads Parquet too.
 func NewDecoder(format Format, r io.Reader) (Decoder, error) {
 	switch format {
 	case CSV:
 		return newCSVDecoder(r), nil
 	case NDJSON:
 		return newNDJSONDecoder(r), nil
+	case Parquet:
+		return nil, errNoArchiveReader
 	}
-	return nil, fmt.Errorf("format %q is not one of csv, ndjson", format)
+	return nil, fmt.Errorf("format %q is not one of csv, ndjson, parquet", format)
 }
 
 // --- CSV -----------------------------------------------------------------------

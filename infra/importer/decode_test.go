@@ -167,3 +167,34 @@ func checkDecoded(t *testing.T, d decoded) {
 		}
 	}
 }
+
+func TestFormats_ByNameExtensionAndContentType(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, file, contentType string
+		want                    Format
+	}{
+		{"csv", "history.CSV", "text/csv; charset=utf-8", CSV},
+		{"jsonl", "dump.jsonl", "application/x-ndjson", NDJSON},
+		{"ndjson", "dump.ndjson", "application/jsonl", NDJSON},
+		{"Parquet", "year=2026/month=01/day=02/00000001.parquet", "application/vnd.apache.parquet", Parquet},
+		{"parquet", "x.parquet", "application/x-parquet", Parquet},
+	}
+	for _, tt := range tests {
+		if f, err := ParseFormat(tt.name); err != nil || f != tt.want {
+			t.Errorf("ParseFormat(%q) = %q, %v; want %q", tt.name, f, err, tt.want)
+		}
+		if f, err := FormatOfFile(tt.file); err != nil || f != tt.want {
+			t.Errorf("FormatOfFile(%q) = %q, %v; want %q", tt.file, f, err, tt.want)
+		}
+		if f, ok := FormatOfContentType(tt.contentType); !ok || f != tt.want {
+			t.Errorf("FormatOfContentType(%q) = %q, %v; want %q", tt.contentType, f, ok, tt.want)
+		}
+	}
+	if _, err := FormatOfFile("history.txt"); err == nil || !strings.Contains(err.Error(), ".parquet") {
+		t.Errorf("FormatOfFile(history.txt) = %v, want an error naming the extensions", err)
+	}
+	if _, ok := FormatOfContentType("application/octet-stream"); ok {
+		t.Error("application/octet-stream taken as a format")
+	}
+}

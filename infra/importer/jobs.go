@@ -156,7 +156,7 @@ func (r *Runner) runJob(ctx context.Context, job Job, owner string) {
 }
 
 func (r *Runner) run(ctx context.Context, job Job, owner string) (Progress, error) {
-	dec, err := NewDecoder(job.Format, r.queue.Body(ctx, job.ID))
+	dec, err := r.im.NewDecoder(job.Format, r.queue.Body(ctx, job.ID))
 	if err != nil {
 		return job.Progress, err
 	}

@@ -96,9 +96,10 @@ type importEnv struct {
 	pool  *pgxpool.Pool
 	store *eventstore.Store
 	bus   *bus.CommandBus
+	app   commands.Application
 }
 
-func newImportEnv(t *testing.T) importEnv {
+func newImportEnv(t testing.TB) importEnv {
 	t.Helper()
 	pool, _ := pgtest.NewDatabase(t)
 	store := eventstore.New(pool, eventstore.Config{PollInterval: 50 * time.Millisecond})
@@ -109,10 +110,10 @@ func newImportEnv(t *testing.T) importEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	return importEnv{pool: pool, store: store, bus: b}
+	return importEnv{pool: pool, store: store, bus: b, app: app}
 }
 
-func (e importEnv) register(t *testing.T, ids ...string) {
+func (e importEnv) register(t testing.TB, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
 		if _, err := e.bus.Dispatch(context.Background(), &commands.RegisterStation{Caller: commands.Caller{Admin: true}, ID: id,

@@ -144,7 +144,12 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 	importsDone := make(chan struct{})
 	if cfg.ImportJobs {
 		jobs := importjobs.New(env.Pool)
-		runner := importer.NewRunner(NewImporter(cfg, cmdBus), jobs, importer.RunnerConfig{Lease: cfg.ImportLease},
+		var imports importer.Dispatcher = cmdBus
+		if cfg.CommandBus != "nats" && cfg.CommandBus != "postgres" {
+			// The handlers are in this process: the jobs call them directly.
+			imports = importer.Handlers{App: app}
+		}
+		runner := importer.NewRunner(NewImporter(cfg, imports), jobs, importer.RunnerConfig{Lease: cfg.ImportLease},
 			logger.With("component", "import"))
 		apiCfg.Imports, apiCfg.MaxImportBytes = wakingImports{Store: jobs, runner: runner}, cfg.ImportMaxBytes
 		go func() {
@@ -172,20 +177,17 @@ func RunCommandAPI(ctx context.Context, cfg config.Config, env Env, logger *slog
 }
 
 // NewImporter is the bulk importer sending its commands through d, with the
-// command side's telemetry policy: the CLI's and the import jobs'.
+// command side's telemetry policy and the archive's file reader (Parquet):
+// the CLI's and the import jobs'.
 func NewImporter(cfg config.Config, d importer.Dispatcher) *importer.Importer {
-	return importer.New(d, importer.Config{BatchSize: cfg.ImportBatch, Policy: TelemetryPolicy(cfg), Clock: time.Now})
+	return importer.New(d, importer.Config{BatchSize: cfg.ImportBatch, Policy: TelemetryPolicy(cfg), Clock: time.Now, Archive: archive.ReadFile})
 }
 
 // LocalImporter is the bulk importer of `fleetpulse import`: the command
 // handlers run in this process, on env's event store; close stops them.
 func LocalImporter(cfg config.Config, env Env, logger *slog.Logger) (im *importer.Importer, close func() error, err error) {
 	app := commands.NewApplication(env.Store, time.Now, TelemetryPolicy(cfg))
-	b, err := bus.NewInProcess(app, logger, cfg.RequestTimeout)
-	if err != nil {
-		return nil, nil, err
-	}
-	return NewImporter(cfg, b), b.Close, nil
+	return NewImporter(cfg, importer.Handlers{App: app}), func() error { return nil }, nil
 }
 
 // wakingImports wakes the import runner of this process when a job is

@@ -8,8 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/postgres"
@@ -27,15 +29,23 @@ RETURNING stream_id, version`
 
 	storedIDsSQL = `SELECT event_id::text FROM events WHERE event_id = ANY($1::uuid[])`
 
+	// The item keys are looked up one index probe each (a LATERAL with
+	// LIMIT cannot become a hash join or one scan of the table). Written as
+	// item_key = ANY($2), the planner scanned the whole day's partition
+	// for every batch whenever the partition had no statistics (a day not
+	// analyzed yet, or autovacuum off): a cost growing with the day's
+	// items, which halved a 1 M-row import's rate.
 	storedIDsAndItemKeysSQL = storedIDsSQL + `
 UNION ALL
-SELECT item_key::text FROM telemetry_item_keys WHERE item_key = ANY($2::uuid[])`
+SELECT found.item_key::text FROM unnest($2::uuid[]) AS k(key),
+LATERAL (SELECT item_key FROM telemetry_item_keys WHERE item_key = k.key LIMIT 1) AS found`
 
 	// storedIDsAndLegacyItemKeysSQL also searches the keys recorded before
 	// migration 00045, while any of them is within the horizon.
 	storedIDsAndLegacyItemKeysSQL = storedIDsAndItemKeysSQL + `
 UNION ALL
-SELECT item_key::text FROM telemetry_item_ids WHERE item_key = ANY($2::uuid[])`
+SELECT found.item_key::text FROM unnest($2::uuid[]) AS k(key),
+LATERAL (SELECT item_key FROM telemetry_item_ids WHERE item_key = k.key LIMIT 1) AS found`
 
 	setStreamVersionsSQL = `
 UPDATE event_streams AS s SET version = v.version
@@ -296,9 +306,13 @@ func (s *Store) appendTx(ctx context.Context, reqs []*appendRequest) error {
 			return fmt.Errorf("insert events: %w", err)
 		}
 		if len(freshKeys) > 0 {
+			keys, err := uuidArgs(freshKeys)
+			if err != nil {
+				return err
+			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{itemKeysTable}, []string{"item_key", "recorded_at"},
-				pgx.CopyFromSlice(len(freshKeys), func(i int) ([]any, error) {
-					return []any{freshKeys[i], recordedAt}, nil
+				pgx.CopyFromSlice(len(keys), func(i int) ([]any, error) {
+					return []any{keys[i], recordedAt}, nil
 				})); err != nil {
 				return fmt.Errorf("insert item keys: %w", err)
 			}
@@ -358,11 +372,15 @@ func (f *firstFormat) appended(events []domain.EventData) {
 // as one set.
 func storedIDs(ctx context.Context, tx pgx.Tx, ids, itemKeys []string, legacy bool) (map[string]bool, error) {
 	q, args := storedIDsSQL, []any{ids}
-	switch {
-	case len(itemKeys) > 0 && legacy:
-		q, args = storedIDsAndLegacyItemKeysSQL, []any{ids, itemKeys}
-	case len(itemKeys) > 0:
-		q, args = storedIDsAndItemKeysSQL, []any{ids, itemKeys}
+	if len(itemKeys) > 0 {
+		keys, err := uuidArgs(itemKeys)
+		if err != nil {
+			return nil, err
+		}
+		q, args = storedIDsAndItemKeysSQL, []any{ids, keys}
+		if legacy {
+			q = storedIDsAndLegacyItemKeysSQL
+		}
 	}
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
@@ -377,4 +395,20 @@ func storedIDs(ctx context.Context, tx pgx.Tx, ids, itemKeys []string, legacy bo
 		known[id] = true
 	}
 	return known, nil
+}
+
+// uuidArgs returns item keys as UUID values, which pgx sends in binary as
+// they are: a string for a uuid column is first tried as a UUID value,
+// failed (an error built for each) and then sent as text, a quarter of a
+// bulk import's CPU.
+func uuidArgs(keys []string) ([]pgtype.UUID, error) {
+	out := make([]pgtype.UUID, len(keys))
+	for i, k := range keys {
+		u, err := uuid.Parse(k)
+		if err != nil {
+			return nil, fmt.Errorf("item key %q: %w", k, err)
+		}
+		out[i] = pgtype.UUID{Bytes: u, Valid: true}
+	}
+	return out, nil
 }
