@@ -23,7 +23,9 @@ type memLog struct {
 	archived []domain.ArchivedRange
 }
 
-func (l *memLog) ArchivedRanges(context.Context) ([]domain.ArchivedRange, error) { return l.archived, nil }
+func (l *memLog) ArchivedRanges(context.Context) ([]domain.ArchivedRange, error) {
+	return l.archived, nil
+}
 
 func (l *memLog) ArchiveCandidates(_ context.Context, before time.Time, upTo, after domain.Position, max int) ([]domain.RecordedEvent, error) {
 	var out []domain.RecordedEvent
