@@ -177,7 +177,7 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 	case TypeMeasurementsRecorded:
 		return decodeAs[MeasurementsRecorded](data)
 	case TypeVehicleEventsRecorded:
-		return decodeAs[VehicleEventsRecorded](data)
+		return decodeVehicleEventsRecorded(data)
 	case TypeMeasurementCorrected:
 		return decodeAs[MeasurementCorrected](data)
 	case TypeMeasurementRetracted:
