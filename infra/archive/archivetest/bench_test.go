@@ -68,7 +68,7 @@ func BenchmarkArchive(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{Workers: benchWorkers(b)}).Run(ctx)
+				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{Workers: benchWorkers(b), MaxItems: benchFileItems(b)}).Run(ctx)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -108,6 +108,21 @@ func benchWorkers(b *testing.B) int {
 	n, err := strconv.Atoi(v)
 	if err != nil {
 		b.Fatalf("FLEETPULSE_BENCH_ARCHIVE_WORKERS: %v", err)
+	}
+	return n
+}
+
+// benchFileItems is archive.Config.MaxItems for BenchmarkArchive:
+// FLEETPULSE_BENCH_ARCHIVE_FILE_ITEMS (the projector's schedule writes
+// smaller files than `fleetpulse archive`), or 0 (the default).
+func benchFileItems(b *testing.B) int {
+	v := os.Getenv("FLEETPULSE_BENCH_ARCHIVE_FILE_ITEMS")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		b.Fatalf("FLEETPULSE_BENCH_ARCHIVE_FILE_ITEMS: %v", err)
 	}
 	return n
 }
