@@ -180,6 +180,14 @@ fi
 psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "
   SELECT pg_size_pretty(pg_database_size('fleetpulse')) AS database,
          (SELECT count(*) FROM events) AS events" -c "SELECT name, events FROM projection_checkpoints" | tee "$out/database.txt"
+# What the projector's scheduled archive runs moved out of the log.
+if [ -n "${FLEETPULSE_ARCHIVE_URL:-}" ]; then
+  psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "
+    SELECT count(*) AS files, sum(events) AS events, sum(items) AS items, max(items) AS max_file_items,
+           round(sum(bytes) / 1048576.0, 1) AS mb, round(sum(bytes)::numeric / nullif(sum(items), 0), 2) AS bytes_per_item,
+           min(archived_at)::timestamptz(0) AS first_archived, max(archived_at)::timestamptz(0) AS last_archived
+    FROM event_archive" | tee -a "$out/database.txt"
+fi
 psql -h 127.0.0.1 -p "$pgport" -U postgres -d fleetpulse -c "SELECT * FROM pg_stat_bgwriter" -x | tee -a "$out/database.txt"
 # Dead rows and vacuums of the tables that are written to most: what
 # DELETE-pruned tables (the archived log, live changes) cost.

@@ -33,7 +33,7 @@ func archiveCommand(c *cli) *cobra.Command {
 				if h < w.cfg.DedupHorizon {
 					return usagef("--horizon %s is shorter than FLEETPULSE_DEDUP_HORIZON (%s)", h, w.cfg.DedupHorizon)
 				}
-				archiver, err := service.NewArchiver(ctx, w.cfg, w.env, h, 0, w.logger)
+				archiver, err := service.NewArchiver(ctx, w.cfg, w.env, service.ManualArchive(h), w.logger)
 				if err != nil {
 					return err
 				}

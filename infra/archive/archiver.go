@@ -50,6 +50,12 @@ type Config struct {
 	// stopped between its write and its commit, and is deleted at the
 	// start of a run (default DefaultOrphanAge).
 	OrphanAge time.Duration
+	// Rate bounds the rows a run archives per second (0: as fast as the
+	// workers go). A run on the machine that also ingests takes a core
+	// for as long as it lasts; paced, it takes a share of one, and
+	// ingest keeps the rest (the projector's schedule,
+	// FLEETPULSE_ARCHIVE_RATE).
+	Rate float64
 }
 
 // DefaultMaxItems is Config.MaxItems' default.

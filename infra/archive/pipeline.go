@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/fleetpulse/fleetpulse/domain"
 )
 
@@ -215,6 +217,7 @@ func (a *Archiver) pipeline(parent context.Context, commit func(*fileJob) error)
 	}
 
 	// cut → write, and cut → commit in log order.
+	limiter := newLimiter(a.cfg.Rate)
 	toWrite := make(chan *fileJob)
 	files := make(chan *fileJob, a.cfg.Workers)
 	wg.Go(func() {
@@ -240,6 +243,14 @@ func (a *Archiver) pipeline(parent context.Context, commit func(*fileJob) error)
 			}
 			if p.err != nil {
 				fail(p.err)
+				return
+			}
+			// Paced here, before the page is cut: fetching and decoding
+			// wait for the cutter through the channels, writing for the
+			// files it cuts, so the whole run goes at the pace.
+			if err := pace(ctx, limiter, len(p.rows)); err != nil {
+				// ctx's end, or its deadline too near to wait for.
+				fail(fmt.Errorf("archive: %w", err))
 				return
 			}
 			off := 0
@@ -300,4 +311,30 @@ func (a *Archiver) pipeline(parent context.Context, commit func(*fileJob) error)
 		}
 	}
 	return err
+}
+
+// newLimiter returns the limiter that paces a run to perSecond rows, nil
+// for no pace. Its burst is a tenth of a second's rows, so a run's CPU
+// is spread evenly over each second rather than taken in bursts.
+func newLimiter(perSecond float64) *rate.Limiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond/10)))
+}
+
+// pace waits until l lets n rows through (at once for a nil l). A page
+// holds more rows than the burst; it waits for them burst by burst.
+func pace(ctx context.Context, l *rate.Limiter, n int) error {
+	if l == nil {
+		return nil
+	}
+	for n > 0 {
+		k := min(n, l.Burst())
+		if err := l.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }

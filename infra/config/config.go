@@ -67,17 +67,19 @@ type Config struct {
 	HourlyRetention time.Duration // FLEETPULSE_HOURLY_RETENTION
 	DedupHorizon    time.Duration // FLEETPULSE_DEDUP_HORIZON
 
-	ImportJobs      bool          // FLEETPULSE_IMPORT_JOBS
-	ImportMaxBytes  int64         // FLEETPULSE_IMPORT_MAX_BYTES
-	ImportBatch     int           // FLEETPULSE_IMPORT_BATCH
-	ImportLease     time.Duration // FLEETPULSE_IMPORT_LEASE
-	ReadCacheBytes  int           // FLEETPULSE_READ_CACHE_BYTES
-	LiveRetention   time.Duration // FLEETPULSE_LIVE_RETENTION
-	LiveBuffer      int           // FLEETPULSE_LIVE_BUFFER
-	LiveHeartbeat   time.Duration // FLEETPULSE_LIVE_HEARTBEAT
-	ArchiveURL      string        // FLEETPULSE_ARCHIVE_URL; "" when no archive is kept
-	ArchiveHorizon  time.Duration // FLEETPULSE_ARCHIVE_HORIZON
-	ArchiveInterval time.Duration // FLEETPULSE_ARCHIVE_INTERVAL; 0: the projector does not archive
+	ImportJobs       bool          // FLEETPULSE_IMPORT_JOBS
+	ImportMaxBytes   int64         // FLEETPULSE_IMPORT_MAX_BYTES
+	ImportBatch      int           // FLEETPULSE_IMPORT_BATCH
+	ImportLease      time.Duration // FLEETPULSE_IMPORT_LEASE
+	ReadCacheBytes   int           // FLEETPULSE_READ_CACHE_BYTES
+	LiveRetention    time.Duration // FLEETPULSE_LIVE_RETENTION
+	LiveBuffer       int           // FLEETPULSE_LIVE_BUFFER
+	LiveHeartbeat    time.Duration // FLEETPULSE_LIVE_HEARTBEAT
+	ArchiveURL       string        // FLEETPULSE_ARCHIVE_URL; "" when no archive is kept
+	ArchiveHorizon   time.Duration // FLEETPULSE_ARCHIVE_HORIZON
+	ArchiveInterval  time.Duration // FLEETPULSE_ARCHIVE_INTERVAL; 0: the projector does not archive
+	ArchiveRate      int           // FLEETPULSE_ARCHIVE_RATE; items/s of the projector's runs, 0: unpaced
+	ArchiveFileItems int           // FLEETPULSE_ARCHIVE_FILE_ITEMS; rows per file of the projector's runs
 }
 
 // Vars lists every variable with its default and meaning, for --help and README.
@@ -138,6 +140,8 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_ARCHIVE_URL", "(none)", "where the event log's old telemetry is archived as Parquet files: a directory (path or file:///path) or an S3-compatible bucket (s3://bucket/prefix?region=...); needed by every process once anything is archived (docs/archive.md)"},
 	{"FLEETPULSE_ARCHIVE_HORIZON", "30d", "telemetry recorded longer ago than this may be archived (at least FLEETPULSE_DEDUP_HORIZON)"},
 	{"FLEETPULSE_ARCHIVE_INTERVAL", "0", "the projector archives every this often (0: never; run `fleetpulse archive` instead)"},
+	{"FLEETPULSE_ARCHIVE_RATE", "60000", "items (measurements, samples) a second the projector's archive runs take at most, so that ingest on the same machine keeps its cores; 0: unpaced (`fleetpulse archive` is never paced)"},
+	{"FLEETPULSE_ARCHIVE_FILE_ITEMS", "50000", "items in one archive file of the projector's runs at most, which bounds the projector's memory while it archives (`fleetpulse archive` writes files of 200000)"},
 	{"FLEETPULSE_FEED_NATS_URL", "(none: off)", "NATS server the projector publishes the public event feed to (JetStream subjects `<prefix>.events.<type>.<device>`); unset, nothing is published"},
 	{"FLEETPULSE_FEED_NATS_PREFIX", "fleetpulse", "first token of the event feed's NATS subjects (letters, digits, '_' and '-'); its stream is the prefix in upper case with _EVENTS"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},
@@ -232,6 +236,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if v := r.str("FLEETPULSE_ARCHIVE_INTERVAL"); v != "0" {
 		c.ArchiveInterval = r.duration("FLEETPULSE_ARCHIVE_INTERVAL")
 	}
+	c.ArchiveRate = r.nonNegative("FLEETPULSE_ARCHIVE_RATE")
+	c.ArchiveFileItems = r.int("FLEETPULSE_ARCHIVE_FILE_ITEMS")
 	if c.ArchiveHorizon < c.DedupHorizon {
 		// Archived events are no longer searched for first-format
 		// duplicates; past the de-duplication horizon none are looked for.

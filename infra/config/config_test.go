@@ -51,3 +51,40 @@ func TestFromEnv_RetentionTakesDaysOrMinutes(t *testing.T) {
 		})
 	}
 }
+
+// TestFromEnv_ScheduledArchivePaceAndFileSize: the projector's archive
+// runs are paced and write smaller files by default; a rate of 0 turns
+// the pace off, a file of no items is refused.
+func TestFromEnv_ScheduledArchivePaceAndFileSize(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		env             map[string]string
+		rate, fileItems int
+		wantErr         string
+	}{
+		{name: "defaults", env: map[string]string{}, rate: 60000, fileItems: 50000},
+		{name: "set", env: map[string]string{"FLEETPULSE_ARCHIVE_RATE": "90000", "FLEETPULSE_ARCHIVE_FILE_ITEMS": "20000"},
+			rate: 90000, fileItems: 20000},
+		{name: "unpaced", env: map[string]string{"FLEETPULSE_ARCHIVE_RATE": "0"}, rate: 0, fileItems: 50000},
+		{name: "negative rate", env: map[string]string{"FLEETPULSE_ARCHIVE_RATE": "-1"},
+			wantErr: `FLEETPULSE_ARCHIVE_RATE: want a whole number from 0, got "-1"`},
+		{name: "no items a file", env: map[string]string{"FLEETPULSE_ARCHIVE_FILE_ITEMS": "0"},
+			wantErr: `FLEETPULSE_ARCHIVE_FILE_ITEMS: want a positive integer, got "0"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.FromEnv(func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ArchiveRate != tc.rate || c.ArchiveFileItems != tc.fileItems {
+				t.Fatalf("rate %d, file items %d; want %d, %d", c.ArchiveRate, c.ArchiveFileItems, tc.rate, tc.fileItems)
+			}
+		})
+	}
+}

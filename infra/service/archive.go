@@ -36,11 +36,26 @@ var ErrArchiveNeedsPostgres = errors.New("archiving needs the PostgreSQL event s
 // run by hand, takes every core.
 const ScheduledArchiveWorkers = 1
 
+// ScheduledArchive is the archive.Config of the projector's scheduled
+// runs: one worker, paced to FLEETPULSE_ARCHIVE_RATE, files of at most
+// FLEETPULSE_ARCHIVE_FILE_ITEMS rows. One worker alone still takes a
+// whole core while it runs, and the projector holds about two files'
+// rows at once (one cut, one written).
+func ScheduledArchive(cfg config.Config) archive.Config {
+	return archive.Config{Horizon: cfg.ArchiveHorizon, Workers: ScheduledArchiveWorkers,
+		Rate: float64(cfg.ArchiveRate), MaxItems: cfg.ArchiveFileItems}
+}
+
+// ManualArchive is the archive.Config of `fleetpulse archive`, run by
+// hand: every core, unpaced, files of archive.DefaultMaxItems rows.
+func ManualArchive(horizon time.Duration) archive.Config {
+	return archive.Config{Horizon: horizon}
+}
+
 // NewArchiver returns the archiver of env's event log into
 // FLEETPULSE_ARCHIVE_URL, up to the lowest checkpoint kept in env's
-// PostgreSQL and before horizon, decoding, encoding and verifying on
-// workers goroutines at once (0: one per core).
-func NewArchiver(ctx context.Context, cfg config.Config, env Env, horizon time.Duration, workers int, logger *slog.Logger) (*archive.Archiver, error) {
+// PostgreSQL, as ac says (its Logger is set here).
+func NewArchiver(ctx context.Context, cfg config.Config, env Env, ac archive.Config, logger *slog.Logger) (*archive.Archiver, error) {
 	store, ok := env.Store.(*eventstore.Store)
 	if !ok {
 		return nil, ErrArchiveNeedsPostgres
@@ -53,7 +68,8 @@ func NewArchiver(ctx context.Context, cfg config.Config, env Env, horizon time.D
 		return nil, err
 	}
 	lowest := func(ctx context.Context) (domain.Position, error) { return readmodel.LowestCheckpoint(ctx, env.Pool) }
-	return archive.NewArchiver(store, bucket, lowest, archive.Config{Horizon: horizon, Workers: workers, Logger: logger}), nil
+	ac.Logger = logger
+	return archive.NewArchiver(store, bucket, lowest, ac), nil
 }
 
 // runArchivePolicy archives every interval until ctx ends: the projector's

@@ -312,7 +312,7 @@ func RunProjector(ctx context.Context, cfg config.Config, env Env, logger *slog.
 
 	var archiver *archive.Archiver
 	if cfg.ArchiveInterval > 0 {
-		if archiver, err = NewArchiver(ctx, cfg, env, cfg.ArchiveHorizon, ScheduledArchiveWorkers, logger.With("component", "archive")); err != nil {
+		if archiver, err = NewArchiver(ctx, cfg, env, ScheduledArchive(cfg), logger.With("component", "archive")); err != nil {
 			return err
 		}
 	}

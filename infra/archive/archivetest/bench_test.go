@@ -68,7 +68,7 @@ func BenchmarkArchive(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{Workers: benchWorkers(b)}).Run(ctx)
+				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(head), archive.Config{Workers: benchWorkers(b), MaxItems: benchFileItems(b)}).Run(ctx)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -112,6 +112,21 @@ func benchWorkers(b *testing.B) int {
 	return n
 }
 
+// benchFileItems is archive.Config.MaxItems for BenchmarkArchive:
+// FLEETPULSE_BENCH_ARCHIVE_FILE_ITEMS (the projector's schedule writes
+// smaller files than `fleetpulse archive`), or 0 (the default).
+func benchFileItems(b *testing.B) int {
+	v := os.Getenv("FLEETPULSE_BENCH_ARCHIVE_FILE_ITEMS")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		b.Fatalf("FLEETPULSE_BENCH_ARCHIVE_FILE_ITEMS: %v", err)
+	}
+	return n
+}
+
 // processCPU is the CPU time this process has used so far.
 func processCPU(b *testing.B) time.Duration {
 	b.Helper()
@@ -127,8 +142,9 @@ func processCPU(b *testing.B) time.Duration {
 // measurements through a group-commit store (as the API does), paced to
 // underIngestRate measurements a second in all, with the live projector
 // running; first alone, then during an archive run with the projector's
-// scheduled setting (one worker) over 259,200 older measurements, then
-// during one with a worker per core over as many more. Per phase: the
+// scheduled setting (one worker, paced, smaller files) over 172,800 older
+// measurements, then during one with one worker unpaced over as many
+// more, then during one with a worker per core. Per phase: the
 // rate appended, the rate projected, and the projection lag of each batch
 // (from its append's return to the projector's commit of it: the k-th
 // batch appended against the k-th applied), p50 / p99 / max.
@@ -142,12 +158,12 @@ func BenchmarkArchiveUnderIngest(b *testing.B) {
 		b.Cleanup(ingest.Close)
 		end := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
 		history := StationHistory(120, 3, end)
-		// Two sets of older telemetry, one for each archive run.
-		var heads [2]domain.Position
-		for set := range 2 {
+		// Three sets of older telemetry, one for each archive run.
+		var heads [3]domain.Position
+		for set := range 3 {
 			var batches []domain.TelemetryBatch
 			for _, bt := range history {
-				if (bt.Device() < "store-060") == (set == 0) {
+				if d := bt.Device(); d >= fmt.Sprintf("store-%03d", 40*set) && d < fmt.Sprintf("store-%03d", 40*set+40) {
 					batches = append(batches, bt)
 				}
 			}
@@ -217,10 +233,17 @@ func BenchmarkArchiveUnderIngest(b *testing.B) {
 		}
 		time.Sleep(time.Second) // the writers and the projector settle
 		run("alone", func() archive.Report { time.Sleep(4 * time.Second); return archive.Report{} })
-		for i, workers := range []int{1, 0} {
-			name := []string{"archiving-1-worker", "archiving-all-cores"}[i]
+		for i, cfg := range []archive.Config{
+			// The projector's schedule with its defaults
+			// (service.ScheduledArchive: FLEETPULSE_ARCHIVE_RATE,
+			// FLEETPULSE_ARCHIVE_FILE_ITEMS).
+			{Workers: 1, Rate: 60_000, MaxItems: 50_000},
+			{Workers: 1},
+			{Workers: 0},
+		} {
+			name := []string{"archiving-scheduled", "archiving-1-worker", "archiving-all-cores"}[i]
 			run(name, func() archive.Report {
-				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(heads[i]), archive.Config{Workers: workers}).Run(ctx)
+				rep, err := archive.NewArchiver(e.Store, e.Bucket(b), At(heads[i]), cfg).Run(ctx)
 				if err != nil {
 					b.Error(err)
 				}

@@ -200,3 +200,44 @@ func TestArchive_DeletesOldFilesTheLogDoesNotRecord(t *testing.T) {
 	}
 	sameLog(t, e.Log(t, 1000), want)
 }
+
+// TestArchive_APacedRunTakesNoMoreRowsASecondThanItsRate archives 640
+// items paced to 800 a second (a burst of 80) into files of at most 64
+// rows: the run lasts at least the time the rate allows for what is past
+// the first burst, archives everything, and no file holds more rows than
+// its bound. The log reads whole afterwards.
+func TestArchive_APacedRunTakesNoMoreRowsASecondThanItsRate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := NewEnv(t)
+	e.Seed(t, 3, 1, 20, 8) // 80 telemetry events of 8 items
+	want := e.Log(t, 1000)
+	head, err := e.Store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rate, burst, items = 800, 80, 640
+	rep, err := archive.NewArchiver(e.Store, e.Bucket(t), At(head), archive.Config{MaxItems: 64, Workers: 1, Rate: rate}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Items != items {
+		t.Fatalf("archived %d items, want %d", rep.Items, items)
+	}
+	if least := time.Duration(float64(items-burst) / rate * float64(time.Second)); rep.Duration < least {
+		t.Fatalf("a run of %d items paced to %d/s took %s, want at least %s", items, rate, rep.Duration, least)
+	}
+	ranges, err := e.Store.ArchivedRanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ranges {
+		if r.Items > 64 {
+			t.Fatalf("file %s holds %d items, want at most 64", r.File, r.Items)
+		}
+	}
+	if len(ranges) != items/64 {
+		t.Fatalf("%d files, want %d of 64 items", len(ranges), items/64)
+	}
+	sameLog(t, e.Log(t, 1000), want)
+}
