@@ -166,12 +166,18 @@ func (p *Pool) Run(ctx context.Context) error {
 	standingBy := false
 	for {
 		unlock, ok, err := p.queue.LockDelivery(ctx)
+		if ok {
+			// Held, it is given back whatever happens next: a lock taken
+			// just as ctx ended would otherwise keep its connection, and
+			// closing the pool would wait for it for ever.
+			defer unlock()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return p.deliver(ctx)
+		}
 		if ctx.Err() != nil {
 			return nil
-		}
-		if ok {
-			defer unlock()
-			return p.deliver(ctx)
 		}
 		if err != nil {
 			p.logger.Warn("take the webhook delivery lock failed", "err", err)
