@@ -92,19 +92,25 @@ func TestWebhookDispatcher_AnAlertGoesToTheEndpointsActiveAtItsPointOfTheLog(t *
 
 	out := &memOutbox{active: map[string]domain.Webhook{}}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := commands.NewWebhookDispatcher(f.store, nil, out, logger, commands.WebhookDispatcherConfig{BatchSize: 3})
-	if err := d.Load(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		n, err := d.Step(f.ctx)
-		if err != nil {
+	// run is a dispatcher started afresh (its state loaded from out) that
+	// dispatches the whole log.
+	run := func() {
+		t.Helper()
+		d := commands.NewWebhookDispatcher(f.store, nil, out, logger, commands.WebhookDispatcherConfig{BatchSize: 3})
+		if err := d.Load(f.ctx); err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
-			break
+		for {
+			n, err := d.Step(f.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
 		}
 	}
+	run()
 	want := []struct{ hook, event string }{{webhookA, first}, {webhookA, second}, {"hook-b", second}, {"hook-b", third}}
 	if len(out.queued) != len(want) {
 		t.Fatalf("queued %+v, want %v", out.queued, want)
@@ -127,22 +133,6 @@ func TestWebhookDispatcher_AnAlertGoesToTheEndpointsActiveAtItsPointOfTheLog(t *
 		t.Fatalf("disable: %v, %v", disabled, err)
 	}
 	whileDisabled := alert(stationB, now.Add(3*time.Minute))
-	run := func() {
-		t.Helper()
-		d := commands.NewWebhookDispatcher(f.store, nil, out, logger, commands.WebhookDispatcherConfig{BatchSize: 3})
-		if err := d.Load(f.ctx); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			n, err := d.Step(f.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				return
-			}
-		}
-	}
 	run()
 	if _, ok := out.disabled["hook-b"]; !ok || len(out.active) != 0 {
 		t.Fatalf("after disabling: active %v, disabled %v", out.active, out.disabled)
