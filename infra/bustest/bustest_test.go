@@ -193,11 +193,15 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// client bounds every request: a request that hangs is a refusal the
+// device retries, never a test that waits for ever.
+var client = &http.Client{Timeout: 15 * time.Second}
+
 func post(url, token, body string, out any) (int, error) {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -257,7 +261,9 @@ func killedWorkerScenario(t *testing.T, backend, prefix string) {
 	// worker per command type is active, the other stands by).
 	r.send(clients, batches, perBatch, func() {
 		for i, w := range r.workers[:2] {
-			r.waitAcked(clients * batches / 4)
+			if !r.waitAcked(clients * batches / 4) {
+				return
+			}
 			w.kill()
 			time.Sleep(300 * time.Millisecond)
 			start(t, fmt.Sprintf("worker-%d-again", i+1), r.worker, "FLEETPULSE_WORKER_ADDR", r.env)
@@ -285,6 +291,7 @@ type busRun struct {
 	tokens  []string
 
 	progress chan struct{} // one value per acknowledged batch
+	sent     chan struct{} // closed when every device has stopped sending
 	mu       sync.Mutex
 	acked    map[string]bool // "st-<client>/<measurement id>"
 	batches  []batch         // every acknowledged batch
@@ -372,6 +379,7 @@ func (r *busRun) send(clients, batches, perBatch int, disturb func()) {
 	t.Helper()
 	r.register(clients)
 	r.progress = make(chan struct{}, clients*batches)
+	r.sent = make(chan struct{})
 	var wg sync.WaitGroup
 	fails := make(chan error, clients)
 	now := time.Now().UTC().Truncate(time.Second)
@@ -389,7 +397,7 @@ func (r *busRun) send(clients, batches, perBatch int, disturb func()) {
 				}
 				body := `{"measurements": [` + strings.Join(items, ",") + `]}`
 				began := time.Now()
-				deadline := began.Add(30 * time.Second)
+				deadline := began.Add(60 * time.Second)
 				for attempt := 0; ; attempt++ {
 					var res struct{ Accepted, Duplicates int }
 					st, err := post(fmt.Sprintf("http://%s/v1/stations/st-%d/measurements", r.apis[(b+attempt+c)%2].addr, c),
@@ -427,19 +435,31 @@ func (r *busRun) send(clients, batches, perBatch int, disturb func()) {
 			}
 		}(c)
 	}
+	go func() { wg.Wait(); close(r.sent) }()
 	disturb()
-	wg.Wait()
+	<-r.sent
 	close(fails)
 	for err := range fails {
 		t.Error(err)
 	}
 }
 
-// waitAcked waits until n more batches are acknowledged.
-func (r *busRun) waitAcked(n int) {
+// waitAcked waits until n more batches are acknowledged. It says false
+// when every device stopped sending first (a device that gave up fails the
+// test): the disturbance then has nothing left to disturb.
+func (r *busRun) waitAcked(n int) bool {
 	for i := 0; i < n; i++ {
-		<-r.progress
+		select {
+		case <-r.progress:
+		case <-r.sent:
+			select {
+			case <-r.progress:
+			default:
+				return false
+			}
+		}
 	}
+	return true
 }
 
 // slowest is the longest a batch took from its first attempt to its

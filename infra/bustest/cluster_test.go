@@ -155,7 +155,9 @@ func TestCommandBus_NATSCluster_KilledNodeAndWorkerLoseAndDuplicateNothing(t *te
 		nodeKilled, wkKilled time.Time
 	)
 	r.send(clients, batches, perBatch, func() {
-		r.waitAcked(clients * batches / 3)
+		if !r.waitAcked(clients * batches / 3) {
+			return
+		}
 		info := streamInfo(t, js, stream)
 		if info.Config.Replicas != 3 || len(info.Cluster.Replicas) != 2 {
 			t.Errorf("stream %s: %d replicas configured, leader %s and %d other copies; want 3 copies",
@@ -165,7 +167,9 @@ func TestCommandBus_NATSCluster_KilledNodeAndWorkerLoseAndDuplicateNothing(t *te
 		cluster.node(leader).proc.kill()
 		nodeKilled = time.Now()
 
-		r.waitAcked(clients * batches / 3)
+		if !r.waitAcked(clients * batches / 3) {
+			return
+		}
 		r.workers[0].kill()
 		wkKilled = time.Now()
 	})
