@@ -24,7 +24,8 @@ import (
 // per item, archiving throughput, and a rebuild of the read models reading
 // the log from PostgreSQL against one reading it from the archive.
 // FLEETPULSE_BENCH_ARCHIVE_WORKERS sets the archiver's workers (default:
-// one per core).
+// one per core), FLEETPULSE_BENCH_ARCHIVE_FILE_ITEMS the rows per file,
+// FLEETPULSE_BENCH_VEHICLE_HISTORY the vehicles' history (30m).
 //
 //	go test ./infra/archive/archivetest/ -run '^$' -bench 'Archive$' -benchtime 1x
 func BenchmarkArchive(b *testing.B) {
@@ -34,7 +35,7 @@ func BenchmarkArchive(b *testing.B) {
 		batches func() []domain.TelemetryBatch
 	}{
 		{"station", func() []domain.TelemetryBatch { return StationHistory(20, 3, end) }},
-		{"vehicle", func() []domain.TelemetryBatch { return VehicleHistory(10, 30*time.Minute, end) }},
+		{"vehicle", func() []domain.TelemetryBatch { return VehicleHistory(10, benchVehicleHistory(b), end) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
@@ -96,6 +97,21 @@ func BenchmarkArchive(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchVehicleHistory is how long a history of 10 vehicles the vehicle
+// case archives: FLEETPULSE_BENCH_VEHICLE_HISTORY (a Go duration; 3h is
+// 108,000 samples), or 30 minutes (18,000).
+func benchVehicleHistory(b *testing.B) time.Duration {
+	v := os.Getenv("FLEETPULSE_BENCH_VEHICLE_HISTORY")
+	if v == "" {
+		return 30 * time.Minute
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatalf("FLEETPULSE_BENCH_VEHICLE_HISTORY: %v", err)
+	}
+	return d
 }
 
 // benchWorkers is archive.Config.Workers for BenchmarkArchive:

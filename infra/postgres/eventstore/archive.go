@@ -62,13 +62,15 @@ WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4) AND recorde
 ORDER BY tx_id, position LIMIT 1`
 
 	archiveCandidatesSQL = `
-SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at
-FROM events
-WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4)
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-  AND event_type = ANY($5)
-ORDER BY tx_id, position
-LIMIT $6`
+SELECT ` + pageColumns + `
+FROM (SELECT ` + pageSource + `
+      FROM events
+      WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4)
+        AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+        AND event_type = ANY($5)
+      ORDER BY tx_id, position
+      LIMIT $6) page
+ORDER BY tx_id, position`
 
 	insertArchiveSQL = `INSERT INTO event_archive (` + archiveColumns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())`
@@ -78,11 +80,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())`
 	// readAfterUntilSQL is readAfterSQL bounded above: the events left in
 	// PostgreSQL inside the archived stretch.
 	readAfterUntilSQL = `
-SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at
-FROM events
-WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4)
-ORDER BY tx_id, position
-LIMIT $5`
+SELECT ` + pageColumns + `
+FROM (SELECT ` + pageSource + `
+      FROM events
+      WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4)
+      ORDER BY tx_id, position
+      LIMIT $5) page
+ORDER BY tx_id, position`
 )
 
 // ArchiveCandidates returns up to max telemetry events that may be archived
@@ -221,12 +225,14 @@ func lastArchived(ctx context.Context, q querier) (domain.Position, bool, error)
 // by its last column, holding the last archived position: one statement,
 // so one snapshot, and one round trip for a reader past the archive.
 const readAfterOrLastArchivedSQL = `
-(SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at, false
- FROM events
- WHERE (tx_id, position) > ($1, $2)
-   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
- ORDER BY tx_id, position
- LIMIT $3)
+(SELECT ` + pageColumns + `, false
+ FROM (SELECT ` + pageSource + `
+       FROM events
+       WHERE (tx_id, position) > ($1, $2)
+         AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+       ORDER BY tx_id, position
+       LIMIT $3) page
+ ORDER BY tx_id, position)
 UNION ALL
 (SELECT NULL, NULL, NULL, NULL, NULL, last_commit, last_prepare, NULL, true
  FROM event_archive ORDER BY last_commit DESC, last_prepare DESC LIMIT 1)`

@@ -46,13 +46,28 @@ FROM events WHERE stream_id = $1 ORDER BY stream_version`
 	// readAfterSQL reads the log in (tx_id, position) order, only rows of
 	// transactions older than every running one: later commits of earlier
 	// transactions can then never appear behind a reader's checkpoint.
+	// The page is chosen in a subquery and its data turned into text only
+	// outside it (see pageColumns).
 	readAfterSQL = `
-SELECT event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at
-FROM events
-WHERE (tx_id, position) > ($1, $2)
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-ORDER BY tx_id, position
-LIMIT $3`
+SELECT ` + pageColumns + `
+FROM (SELECT ` + pageSource + `
+      FROM events
+      WHERE (tx_id, position) > ($1, $2)
+        AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      ORDER BY tx_id, position
+      LIMIT $3) page
+ORDER BY tx_id, position`
+
+	// pageColumns are a page's columns as readers scan them, computed from
+	// pageSource's in an outer query. When PostgreSQL expects few rows (a
+	// table not analysed since a burst of appends) it sorts the matching
+	// rows rather than walking the log-order index, and it evaluates the
+	// select list before it sorts: data::text, 30 KB of JSON for a batch
+	// of vehicle samples, for every row after the position, not only the
+	// page's. Each page then costs as much as the whole rest of the log (a
+	// 1,800-event backlog: 550 ms a page of 100 instead of 44).
+	pageColumns = `event_id::text, stream_id, stream_version, event_type, data::text, tx_id, position, recorded_at`
+	pageSource  = `event_id, stream_id, stream_version, event_type, data, tx_id, position, recorded_at`
 
 	// headSQL finds the last committed event; readers reach it once every
 	// transaction that began before it has ended.
