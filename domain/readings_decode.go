@@ -26,10 +26,15 @@ type storedVehicleEventsRecorded struct {
 }
 
 // decodeVehicleEventsRecorded decodes a VehicleEventsRecorded of the log.
-// Decoding its readings with encoding/json's maps took about 70 % of a
-// batch's decoding; every reader of the log (projections, rebuilds, the
-// archive) pays it for every vehicle sample.
+// encoding/json took 13-15 µs a sample (its validity pass, reflection over
+// the struct, the readings' maps); every reader of the log (projections,
+// rebuilds, the archive) pays it for every vehicle sample. So a batch of the
+// shape the log holds is parsed by hand, and anything else goes to
+// encoding/json, which gives the same value or error as before.
 func decodeVehicleEventsRecorded(data []byte) (Event, error) {
+	if e, ok := parseVehicleEventsRecorded(data); ok {
+		return e, nil
+	}
 	var s storedVehicleEventsRecorded
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", TypeVehicleEventsRecorded, err)
@@ -47,8 +52,7 @@ func decodeVehicleEventsRecorded(data []byte) (Event, error) {
 
 // storedReadings decodes a readings object without reflection when it has
 // the shape every stored one has (plain names, numbers); anything else goes
-// to encoding/json, so both decode alike. encoding/json has checked the
-// whole document before it calls UnmarshalJSON: data is valid JSON.
+// to encoding/json, so both decode alike.
 type storedReadings map[string]float64
 
 func (r *storedReadings) UnmarshalJSON(data []byte) error {
@@ -66,68 +70,539 @@ func (r *storedReadings) UnmarshalJSON(data []byte) error {
 
 // parsePlainReadings parses a JSON object whose keys are plain ASCII and
 // whose values are numbers; ok is false for any other shape (null, an
-// escape, a value of another kind), which the caller decodes the general
-// way. data must be valid JSON.
+// escape, a value of another kind, invalid JSON), which the caller decodes
+// the general way.
 func parsePlainReadings(data []byte) (map[string]float64, bool) {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
+	p := batchParser{data: data}
+	p.skipSpace()
+	m, ok := p.readings()
+	if !ok {
+		return nil, false
+	}
+	p.skipSpace()
+	return m, p.i == len(data)
+}
+
+// parseVehicleEventsRecorded parses a batch of the shape the log holds, in
+// any key order and spacing: the fields of VehicleEventsRecorded and
+// VehicleEvent each at most once, by their exact names; strings of plain
+// ASCII without escapes; numbers in float64's range; no null. ok is false
+// for anything else, valid JSON or not, which the caller gives to
+// encoding/json: its case-insensitive names, last-of-duplicates, nulls and
+// unescaping are not repeated here. What this accepts it has fully checked:
+// there is no validity pass before it.
+func parseVehicleEventsRecorded(data []byte) (VehicleEventsRecorded, bool) {
+	var e VehicleEventsRecorded
+	p := batchParser{data: data}
+	p.skipSpace()
+	if !p.consume('{') {
+		return e, false
+	}
+	var seenVID, seenEvents bool
+	for first := true; ; first = false {
+		key, end, ok := p.nextKey(first)
+		if !ok {
+			return e, false
+		}
+		if end {
+			break
+		}
+		switch string(key) {
+		case "vid":
+			vid, ok := p.plainString()
+			if !ok || seenVID {
+				return e, false
+			}
+			e.VID, seenVID = string(vid), true
+		case "events":
+			if seenEvents || !p.consume('[') {
+				return e, false
+			}
+			seenEvents = true
+			// Empty but not nil, as encoding/json leaves "events": [].
+			e.Events = make([]VehicleEvent, 0, p.eventsCapacity())
+			for first := true; ; first = false {
+				end, ok := p.nextElement(first)
+				if !ok {
+					return e, false
+				}
+				if end {
+					break
+				}
+				v, ok := p.vehicleEvent()
+				if !ok {
+					return e, false
+				}
+				e.Events = append(e.Events, v)
+			}
+		default:
+			return e, false
+		}
+	}
+	p.skipSpace()
+	return e, p.i == len(data)
+}
+
+// batchParser reads a stored batch: data from i on.
+type batchParser struct {
+	data []byte
+	i    int
+	// names holds the batch's reading names and event types once: every
+	// sample of a vehicle repeats them.
+	names map[string]string
+	// lastNames are the reading names of the last readings object in
+	// order, and lastType the last event type: a sample's names are
+	// usually its predecessor's, in the same order, so one comparison
+	// finds most of them.
+	lastNames []string
+	lastType  string
+}
+
+// eventsCapacity guesses a batch's events from its size (a realistic
+// sample is about 600 bytes of jsonb text), so appending rarely copies.
+func (p *batchParser) eventsCapacity() int {
+	return min((len(p.data)-p.i)/512+1, MaxBatchItems)
+}
+
+func (p *batchParser) skipSpace() { p.i = skipSpace(p.data, p.i) }
+
+// consume takes c if it is the next byte.
+func (p *batchParser) consume(c byte) bool {
+	if p.i < len(p.data) && p.data[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// nextKey reads an object's next key and its colon, the spacing around
+// them, and the comma before it unless it is the object's first; end is
+// true at the object's closing brace. A comma must be followed by a key:
+// "{"a": 1, }" is refused.
+func (p *batchParser) nextKey(first bool) (key []byte, end, ok bool) {
+	p.skipSpace()
+	if p.consume('}') {
+		return nil, true, true
+	}
+	if !first {
+		if !p.consume(',') {
+			return nil, false, false
+		}
+		p.skipSpace()
+	}
+	key, ok = p.plainString()
+	if !ok {
+		return nil, false, false
+	}
+	p.skipSpace()
+	if !p.consume(':') {
+		return nil, false, false
+	}
+	p.skipSpace()
+	return key, false, true
+}
+
+// nextElement reads up to an array's next element: the comma before it
+// unless it is the first, and spacing; end is true at the closing bracket.
+// The caller's value parser refuses a bracket after a comma.
+func (p *batchParser) nextElement(first bool) (end, ok bool) {
+	p.skipSpace()
+	if p.consume(']') {
+		return true, true
+	}
+	if !first {
+		if !p.consume(',') {
+			return false, false
+		}
+		p.skipSpace()
+	}
+	return false, true
+}
+
+// plainString reads a string of printable ASCII without escapes and returns
+// its contents, which encoding/json would decode to the same bytes (it
+// unescapes, and replaces invalid UTF-8).
+func (p *batchParser) plainString() ([]byte, bool) {
+	if !p.consume('"') {
+		return nil, false
+	}
+	start, i := p.i, p.i
+	for i < len(p.data) && plainStringByte[p.data[i]] {
+		i++
+	}
+	if i >= len(p.data) || p.data[i] != '"' {
+		return nil, false
+	}
+	p.i = i + 1
+	return p.data[start:i], true
+}
+
+// plainStringByte tells the bytes plainString takes: printable ASCII but
+// the quote and the backslash.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// name is a reading name or an event type as a string, shared by the
+// samples of the batch.
+func (p *batchParser) name(b []byte) string {
+	if s, ok := p.names[string(b)]; ok {
+		return s
+	}
+	if p.names == nil {
+		p.names = make(map[string]string, 32)
+	}
+	s := string(b)
+	p.names[s] = s
+	return s
+}
+
+// vehicleEvent reads an event object of a batch.
+func (p *batchParser) vehicleEvent() (VehicleEvent, bool) {
+	var v VehicleEvent
+	if !p.consume('{') {
+		return v, false
+	}
+	const (
+		seenEID = 1 << iota
+		seenType
+		seenOccurredAt
+		seenReadings
+		seenLocation
+		seenData
+	)
+	seen := 0
+	for first := true; ; first = false {
+		key, end, ok := p.nextKey(first)
+		if !ok {
+			return v, false
+		}
+		if end {
+			return v, true
+		}
+		var field int
+		switch string(key) {
+		case "eid":
+			field = seenEID
+			var eid []byte
+			eid, ok = p.plainString()
+			v.EID = string(eid)
+		case "type":
+			field = seenType
+			var typ []byte
+			typ, ok = p.plainString()
+			if string(typ) != p.lastType {
+				p.lastType = p.name(typ)
+			}
+			v.Type = p.lastType
+		case "occurred_at":
+			field = seenOccurredAt
+			start := p.i
+			if _, ok = p.plainString(); ok {
+				// What encoding/json calls for a time.Time: the literal,
+				// quotes and all (no escapes in it to undo).
+				ok = v.OccurredAt.UnmarshalJSON(p.data[start:p.i]) == nil
+			}
+		case "readings":
+			field = seenReadings
+			v.Readings, ok = p.readings()
+		case "location":
+			field = seenLocation
+			v.Location, ok = p.location()
+		case "data":
+			field = seenData
+			start := p.i
+			// null leaves RawMessage alone in encoding/json's own way:
+			// it decides.
+			if p.i < len(p.data) && p.data[p.i] != 'n' {
+				ok = p.skipValue(0)
+				v.Data = append(json.RawMessage(nil), p.data[start:p.i]...)
+			} else {
+				ok = false
+			}
+		default:
+			ok = false
+		}
+		if !ok || seen&field != 0 {
+			return v, false
+		}
+		seen |= field
+	}
+}
+
+// readings reads a readings object: plain names, number values. A name
+// given twice keeps its last value, as with encoding/json.
+func (p *batchParser) readings() (map[string]float64, bool) {
+	if !p.consume('{') {
 		return nil, false
 	}
 	m := make(map[string]float64, 16)
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return m, skipSpace(data, i+1) == len(data)
-	}
-	for {
-		if i >= len(data) || data[i] != '"' {
+	for j := 0; ; j++ {
+		key, end, ok := p.nextKey(j == 0)
+		if !ok {
 			return nil, false
 		}
-		start := i + 1
-		j := start
-		for j < len(data) && data[j] != '"' {
-			// An escape, or a byte encoding/json might replace (invalid
-			// UTF-8 becomes U+FFFD): the general way.
-			if data[j] == '\\' || data[j] < 0x20 || data[j] >= 0x80 {
+		if end {
+			return m, true
+		}
+		v, ok := p.number()
+		if !ok {
+			return nil, false
+		}
+		if j == len(p.lastNames) {
+			p.lastNames = append(p.lastNames, "")
+		}
+		if string(key) != p.lastNames[j] {
+			p.lastNames[j] = p.name(key)
+		}
+		m[p.lastNames[j]] = v
+	}
+}
+
+// location reads a location object: lat and lon, each at most once.
+func (p *batchParser) location() (*Location, bool) {
+	if !p.consume('{') {
+		return nil, false
+	}
+	var l Location
+	var seenLat, seenLon bool
+	for first := true; ; first = false {
+		key, end, ok := p.nextKey(first)
+		if !ok {
+			return nil, false
+		}
+		if end {
+			return &l, true
+		}
+		switch string(key) {
+		case "lat":
+			if seenLat {
 				return nil, false
 			}
-			j++
-		}
-		if j >= len(data) {
-			return nil, false
-		}
-		key := string(data[start:j])
-		i = skipSpace(data, j+1)
-		if i >= len(data) || data[i] != ':' {
-			return nil, false
-		}
-		i = skipSpace(data, i+1)
-		k := i
-		for k < len(data) && isNumberByte(data[k]) {
-			k++
-		}
-		if k == i {
-			return nil, false
-		}
-		v, err := strconv.ParseFloat(string(data[i:k]), 64)
-		if err != nil {
-			// Out of float64's range: encoding/json refuses it too, with
-			// its own error.
-			return nil, false
-		}
-		m[key] = v
-		i = skipSpace(data, k)
-		if i >= len(data) {
-			return nil, false
-		}
-		switch data[i] {
-		case ',':
-			i = skipSpace(data, i+1)
-		case '}':
-			return m, skipSpace(data, i+1) == len(data)
+			l.Lat, ok = p.number()
+			seenLat = true
+		case "lon":
+			if seenLon {
+				return nil, false
+			}
+			l.Lon, ok = p.number()
+			seenLon = true
 		default:
+			ok = false
+		}
+		if !ok {
 			return nil, false
 		}
 	}
+}
+
+// number reads a JSON number as encoding/json reads it into a float64;
+// ok is false if it is out of float64's range (encoding/json's error).
+func (p *batchParser) number() (float64, bool) {
+	start := p.i
+	if !p.skipNumber() {
+		return 0, false
+	}
+	if v, ok := shortDecimal(p.data[start:p.i]); ok {
+		return v, true
+	}
+	v, err := strconv.ParseFloat(string(p.data[start:p.i]), 64)
+	return v, err == nil
+}
+
+// shortDecimal converts a number of JSON's grammar without exponent and of
+// at most 15 digits, the common reading, faster than ParseFloat and to the
+// same value: its digits and the power of ten are exact float64s (below
+// 2^53 and 10^22), so IEEE division rounds their quotient correctly, as
+// ParseFloat does (its own exact case is this division).
+func shortDecimal(num []byte) (float64, bool) {
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	if len(num) > 15 {
+		return 0, false
+	}
+	var digits uint64
+	fractionDigits := -1 // no point yet
+	for _, c := range num {
+		switch {
+		case c >= '0' && c <= '9':
+			digits = digits*10 + uint64(c-'0')
+			if fractionDigits >= 0 {
+				fractionDigits++
+			}
+		case c == '.':
+			fractionDigits = 0
+		default: // an exponent
+			return 0, false
+		}
+	}
+	v := float64(digits)
+	if fractionDigits > 0 {
+		v /= exactPowersOfTen[fractionDigits]
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+var exactPowersOfTen = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// skipNumber reads a number of JSON's grammar, no more:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *batchParser) skipNumber() bool {
+	p.consume('-')
+	switch {
+	case p.consume('0'):
+	case p.i < len(p.data) && p.data[p.i] >= '1' && p.data[p.i] <= '9':
+		p.skipDigits()
+	default:
+		return false
+	}
+	if p.consume('.') && !p.skipDigits() {
+		return false
+	}
+	if p.consume('e') || p.consume('E') {
+		if !p.consume('+') {
+			p.consume('-')
+		}
+		if !p.skipDigits() {
+			return false
+		}
+	}
+	return true
+}
+
+// skipDigits reads decimal digits; false if there are none.
+func (p *batchParser) skipDigits() bool {
+	start := p.i
+	for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+		p.i++
+	}
+	return p.i > start
+}
+
+// maxDataDepth bounds the nesting of an event's data read here; deeper
+// goes to encoding/json, whose own bound (10000, over the whole document)
+// it stays far below.
+const maxDataDepth = 1000
+
+// skipValue reads any JSON value, checking it as encoding/json's scanner
+// does: an event's data, kept as its raw bytes.
+func (p *batchParser) skipValue(depth int) bool {
+	if p.i >= len(p.data) || depth > maxDataDepth {
+		return false
+	}
+	switch p.data[p.i] {
+	case '{':
+		p.i++
+		for first := true; ; first = false {
+			p.skipSpace()
+			if p.consume('}') {
+				return true
+			}
+			if !first {
+				if !p.consume(',') {
+					return false
+				}
+				p.skipSpace()
+			}
+			if !p.skipString() {
+				return false
+			}
+			p.skipSpace()
+			if !p.consume(':') {
+				return false
+			}
+			p.skipSpace()
+			if !p.skipValue(depth + 1) {
+				return false
+			}
+		}
+	case '[':
+		p.i++
+		for first := true; ; first = false {
+			end, ok := p.nextElement(first)
+			if !ok {
+				return false
+			}
+			if end {
+				return true
+			}
+			if !p.skipValue(depth + 1) {
+				return false
+			}
+		}
+	case '"':
+		return p.skipString()
+	case 't':
+		return p.skipLiteral("true")
+	case 'f':
+		return p.skipLiteral("false")
+	case 'n':
+		return p.skipLiteral("null")
+	default:
+		return p.skipNumber()
+	}
+}
+
+func (p *batchParser) skipLiteral(lit string) bool {
+	if len(p.data)-p.i < len(lit) || string(p.data[p.i:p.i+len(lit)]) != lit {
+		return false
+	}
+	p.i += len(lit)
+	return true
+}
+
+// skipString reads any JSON string: no control characters, valid escapes.
+// Like encoding/json's scanner it does not check UTF-8 (a RawMessage keeps
+// the bytes as they are).
+func (p *batchParser) skipString() bool {
+	if !p.consume('"') {
+		return false
+	}
+	for p.i < len(p.data) {
+		c := p.data[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if p.i+1 >= len(p.data) {
+				return false
+			}
+			switch p.data[p.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i += 2
+			case 'u':
+				if len(p.data)-p.i < 6 {
+					return false
+				}
+				for _, h := range p.data[p.i+2 : p.i+6] {
+					if !isHexDigit(h) {
+						return false
+					}
+				}
+				p.i += 6
+			default:
+				return false
+			}
+		default:
+			p.i++
+		}
+	}
+	return false
+}
+
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 func skipSpace(data []byte, i int) int {
@@ -135,10 +610,4 @@ func skipSpace(data []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// isNumberByte: the bytes a JSON number is made of (valid JSON, checked
-// before, says they form one).
-func isNumberByte(c byte) bool {
-	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
 }
