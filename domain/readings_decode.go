@@ -55,12 +55,20 @@ func decodeVehicleEventsRecorded(data []byte) (Event, error) {
 // to encoding/json, so both decode alike.
 type storedReadings map[string]float64
 
+// A second "readings" of an event adds to the first, as encoding/json does
+// with a map (it used to replace it).
 func (r *storedReadings) UnmarshalJSON(data []byte) error {
 	if m, ok := parsePlainReadings(data); ok {
-		*r = m
+		if *r == nil {
+			*r = m
+			return nil
+		}
+		for k, v := range m {
+			(*r)[k] = v
+		}
 		return nil
 	}
-	var m map[string]float64
+	m := map[string]float64(*r)
 	if err := json.Unmarshal(data, &m); err != nil {
 		return err
 	}
