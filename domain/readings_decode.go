@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -235,6 +236,11 @@ func (p *batchParser) plainString() ([]byte, bool) {
 		return nil, false
 	}
 	start, i := p.i, p.i
+	// Eight bytes at a time while none of them ends the string or is one
+	// plainString refuses: names and ids are 10 to 20 bytes long.
+	for i+8 <= len(p.data) && !hasStringSpecialByte(binary.LittleEndian.Uint64(p.data[i:])) {
+		i += 8
+	}
 	for i < len(p.data) && plainStringByte[p.data[i]] {
 		i++
 	}
@@ -243,6 +249,16 @@ func (p *batchParser) plainString() ([]byte, bool) {
 	}
 	p.i = i + 1
 	return p.data[start:i], true
+}
+
+// hasStringSpecialByte tells whether any of the eight bytes in w is below
+// 0x20, at least 0x80, a quote or a backslash (the bit tricks of "Bit
+// Twiddling Hacks": each term is non-zero exactly when some byte matches).
+func hasStringSpecialByte(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	below0x20 := (w - 0x20*ones) & ^w & highs
+	return (w&highs)|below0x20|hasZero(w^('"'*ones))|hasZero(w^('\\'*ones)) != 0
 }
 
 // plainStringByte tells the bytes plainString takes: printable ASCII but
@@ -375,7 +391,9 @@ func (p *batchParser) location() (*Location, bool) {
 	if !p.consume('{') {
 		return nil, false
 	}
-	var l Location
+	// Its own, as encoding/json allocates it: a location a reader keeps
+	// does not keep its batch's others.
+	l := new(Location)
 	var seenLat, seenLon bool
 	for first := true; ; first = false {
 		key, end, ok := p.nextKey(first)
@@ -383,7 +401,7 @@ func (p *batchParser) location() (*Location, bool) {
 			return nil, false
 		}
 		if end {
-			return &l, true
+			return l, true
 		}
 		switch string(key) {
 		case "lat":
@@ -409,57 +427,66 @@ func (p *batchParser) location() (*Location, bool) {
 
 // number reads a JSON number as encoding/json reads it into a float64;
 // ok is false if it is out of float64's range (encoding/json's error).
+//
+// A number without exponent of at most 15 digits, every reading as
+// vehicles send them, is converted here, faster than by ParseFloat and to
+// the same value: its digits and the power of ten are exact float64s
+// (below 2^53 and 10^22), so IEEE division rounds their quotient
+// correctly, as ParseFloat does (its own exact case is this division).
 func (p *batchParser) number() (float64, bool) {
 	start := p.i
-	if !p.skipNumber() {
+	negative := p.consume('-')
+	digitsStart := p.i
+	var digits uint64 // wrong when there are more than 19 digits; unused then
+	switch {
+	case p.consume('0'):
+	case p.i < len(p.data) && p.data[p.i] >= '1' && p.data[p.i] <= '9':
+		digits = p.readDigits(digits)
+	default:
 		return 0, false
 	}
-	if v, ok := shortDecimal(p.data[start:p.i]); ok {
+	digitCount, fractionDigits := p.i-digitsStart, 0
+	if p.consume('.') {
+		fractionStart := p.i
+		digits = p.readDigits(digits)
+		fractionDigits = p.i - fractionStart
+		if fractionDigits == 0 {
+			return 0, false
+		}
+		digitCount += fractionDigits
+	}
+	if p.consume('e') || p.consume('E') {
+		if !p.consume('+') {
+			p.consume('-')
+		}
+		if !p.skipDigits() {
+			return 0, false
+		}
+	} else if digitCount <= 15 {
+		v := float64(digits) / exactPowersOfTen[fractionDigits]
+		if negative {
+			v = -v
+		}
 		return v, true
 	}
 	v, err := strconv.ParseFloat(string(p.data[start:p.i]), 64)
 	return v, err == nil
 }
 
-// shortDecimal converts a number of JSON's grammar without exponent and of
-// at most 15 digits, the common reading, faster than ParseFloat and to the
-// same value: its digits and the power of ten are exact float64s (below
-// 2^53 and 10^22), so IEEE division rounds their quotient correctly, as
-// ParseFloat does (its own exact case is this division).
-func shortDecimal(num []byte) (float64, bool) {
-	neg := num[0] == '-'
-	if neg {
-		num = num[1:]
-	}
-	if len(num) > 15 {
-		return 0, false
-	}
-	var digits uint64
-	fractionDigits := -1 // no point yet
-	for _, c := range num {
-		switch {
-		case c >= '0' && c <= '9':
-			digits = digits*10 + uint64(c-'0')
-			if fractionDigits >= 0 {
-				fractionDigits++
-			}
-		case c == '.':
-			fractionDigits = 0
-		default: // an exponent
-			return 0, false
-		}
-	}
-	v := float64(digits)
-	if fractionDigits > 0 {
-		v /= exactPowersOfTen[fractionDigits]
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
 var exactPowersOfTen = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// readDigits reads decimal digits, appending them to digits.
+func (p *batchParser) readDigits(digits uint64) uint64 {
+	for p.i < len(p.data) {
+		d := p.data[p.i] - '0'
+		if d > 9 {
+			break
+		}
+		digits = digits*10 + uint64(d)
+		p.i++
+	}
+	return digits
+}
 
 // skipNumber reads a number of JSON's grammar, no more:
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

@@ -325,7 +325,7 @@ func FuzzDecodeVehicleEventsRecorded(f *testing.F) {
 	small.Events[1].Data = json.RawMessage(`{"a": ["}", "\"", {"b": null}], "c": 1.5e-3}`)
 	f.Add(jsonbText(f, small))
 	f.Add(mustMarshal(f, small))
-	f.Add(jsonbText(f, realisticBatch("store-v0003", 60)))
+	f.Add(jsonbText(f, realisticBatch("store-v0003", 4)))
 	f.Add([]byte(` {"events" :[ {"occurred_at":"2026-06-01T10:00:00.5+02:00","location":{"lon":-0.0,"lat":1E2}} ,{}],"vid":""}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSameAsEncodingJSON(t, data)
