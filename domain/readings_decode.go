@@ -270,7 +270,7 @@ var plainStringByte = func() (t [256]bool) {
 	return t
 }()
 
-// name is a reading name or an event type as a string, shared by the
+// name returns a reading name or an event type as a string, shared by the
 // samples of the batch.
 func (p *batchParser) name(b []byte) string {
 	if s, ok := p.names[string(b)]; ok {
@@ -284,7 +284,9 @@ func (p *batchParser) name(b []byte) string {
 	return s
 }
 
-// vehicleEvent reads an event object of a batch.
+// vehicleEvent reads an event object of a batch. A field added to
+// VehicleEvent must be added here too, or every batch that has it is
+// decoded the slow way (correctly: an unknown key goes to encoding/json).
 func (p *batchParser) vehicleEvent() (VehicleEvent, bool) {
 	var v VehicleEvent
 	if !p.consume('{') {
@@ -339,8 +341,8 @@ func (p *batchParser) vehicleEvent() (VehicleEvent, bool) {
 		case "data":
 			field = seenData
 			start := p.i
-			// null leaves RawMessage alone in encoding/json's own way:
-			// it decides.
+			// null is left to encoding/json: a RawMessage has its own
+			// rule for it.
 			if p.i < len(p.data) && p.data[p.i] != 'n' {
 				ok = p.skipValue(0)
 				v.Data = append(json.RawMessage(nil), p.data[start:p.i]...)
