@@ -109,7 +109,7 @@ func parseVehicleEventsRecorded(data []byte) (VehicleEventsRecorded, bool) {
 	}
 	var seenVID, seenEvents bool
 	for first := true; ; first = false {
-		key, end, ok := p.nextKey(first)
+		key, end, ok := p.nextKey(first, "")
 		if !ok {
 			return e, false
 		}
@@ -187,8 +187,8 @@ func (p *batchParser) consume(c byte) bool {
 // nextKey reads an object's next key and its colon, the spacing around
 // them, and the comma before it unless it is the object's first; end is
 // true at the object's closing brace. A comma must be followed by a key:
-// "{"a": 1, }" is refused.
-func (p *batchParser) nextKey(first bool) (key []byte, end, ok bool) {
+// "{"a": 1, }" is refused. expected is the key it probably is, or "".
+func (p *batchParser) nextKey(first bool, expected string) (key []byte, end, ok bool) {
 	p.skipSpace()
 	if p.consume('}') {
 		return nil, true, true
@@ -199,7 +199,7 @@ func (p *batchParser) nextKey(first bool) (key []byte, end, ok bool) {
 		}
 		p.skipSpace()
 	}
-	key, ok = p.plainString()
+	key, ok = p.plainStringLike(expected)
 	if !ok {
 		return nil, false, false
 	}
@@ -249,6 +249,18 @@ func (p *batchParser) plainString() ([]byte, bool) {
 	}
 	p.i = i + 1
 	return p.data[start:i], true
+}
+
+// plainStringLike is plainString, faster when the string is expected, a
+// plain string read before: its bytes are compared, not checked again.
+func (p *batchParser) plainStringLike(expected string) ([]byte, bool) {
+	start, end := p.i+1, p.i+1+len(expected)
+	if expected != "" && end < len(p.data) && p.data[p.i] == '"' && p.data[end] == '"' &&
+		string(p.data[start:end]) == expected {
+		p.i = end + 1
+		return p.data[start:end], true
+	}
+	return p.plainString()
 }
 
 // hasStringSpecialByte tells whether any of the eight bytes in w is below
@@ -302,7 +314,7 @@ func (p *batchParser) vehicleEvent() (VehicleEvent, bool) {
 	)
 	seen := 0
 	for first := true; ; first = false {
-		key, end, ok := p.nextKey(first)
+		key, end, ok := p.nextKey(first, "")
 		if !ok {
 			return v, false
 		}
@@ -367,7 +379,11 @@ func (p *batchParser) readings() (map[string]float64, bool) {
 	}
 	m := make(map[string]float64, 16)
 	for j := 0; ; j++ {
-		key, end, ok := p.nextKey(j == 0)
+		expected := ""
+		if j < len(p.lastNames) {
+			expected = p.lastNames[j]
+		}
+		key, end, ok := p.nextKey(j == 0, expected)
 		if !ok {
 			return nil, false
 		}
@@ -398,7 +414,7 @@ func (p *batchParser) location() (*Location, bool) {
 	l := new(Location)
 	var seenLat, seenLon bool
 	for first := true; ; first = false {
-		key, end, ok := p.nextKey(first)
+		key, end, ok := p.nextKey(first, "")
 		if !ok {
 			return nil, false
 		}

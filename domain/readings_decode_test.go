@@ -182,6 +182,9 @@ func TestParseVehicleEventsRecorded_Cases(t *testing.T) {
 		{"infinity", ev(`"readings": {"a": Infinity}`), false},
 		{"string reading", ev(`"readings": {"a": "1"}`), false},
 		{"reading twice", ev(`"readings": {"a": 1, "a": 2}`), true},
+		{"names unlike the last event's", `{"events": [{"readings": {"ab": 1, "b": 2}}, {"readings": {"abc": 1, "a": 2, "b": 3, "c": 4}}, {"readings": {"a": 5}}]}`, true},
+		{"name escaped after the last event's", `{"events": [{"readings": {"a": 1}}, {"readings": {"a\u0062": 2}}]}`, false},
+		{"name unclosed after the last event's", `{"events": [{"readings": {"a": 1}}, {"readings": {"a`, false},
 
 		{"time with fraction", ev(`"occurred_at": "2026-06-01T10:00:00.123456789Z"`), true},
 		{"time with offset", ev(`"occurred_at": "2026-06-01T10:00:00+02:00"`), true},
