@@ -2,6 +2,7 @@ package domain
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -275,6 +276,33 @@ func TestParseVehicleEventsRecorded_TakesStoredBatches(t *testing.T) {
 				t.Errorf("not parsed by hand: %s", data)
 			}
 		})
+	}
+}
+
+// TestHasStringSpecialByte: the eight-byte test agrees with the byte
+// table for every byte at every place, and every pair of bytes side by
+// side (a borrow between bytes must not hide one).
+func TestHasStringSpecialByte(t *testing.T) {
+	for place := range 8 {
+		for c := range 256 {
+			w := []byte("aaaaaaaa")
+			w[place] = byte(c)
+			if got := hasStringSpecialByte(binary.LittleEndian.Uint64(w)); got == plainStringByte[c] {
+				t.Fatalf("byte %#x at %d: special %v", c, place, got)
+			}
+		}
+	}
+	for place := range 7 {
+		for c := range 256 {
+			for d := range 256 {
+				w := []byte("aaaaaaaa")
+				w[place], w[place+1] = byte(c), byte(d)
+				want := !plainStringByte[c] || !plainStringByte[d]
+				if got := hasStringSpecialByte(binary.LittleEndian.Uint64(w)); got != want {
+					t.Fatalf("bytes %#x %#x at %d: special %v", c, d, place, got)
+				}
+			}
+		}
 	}
 }
 
