@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -23,7 +22,7 @@ type EventData struct {
 
 // NewEventData encodes e for the log.
 func NewEventData(id string, e Event) (EventData, error) {
-	b, err := json.Marshal(e)
+	b, err := MarshalEvent(e)
 	if err != nil {
 		return EventData{}, fmt.Errorf("encode %s: %w", e.EventType(), err)
 	}

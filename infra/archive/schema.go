@@ -395,7 +395,7 @@ func eventOf(items []row) (domain.RecordedEvent, error) {
 	default:
 		return rec, fmt.Errorf("%w: event %s of type %q", ErrCorrupt, h.EventID, h.EventType)
 	}
-	data, err := json.Marshal(e)
+	data, err := domain.MarshalEvent(e)
 	if err != nil {
 		return rec, fmt.Errorf("encode event %s: %w", h.EventID, err)
 	}

@@ -1,0 +1,208 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// MarshalEvent encodes e for the log: the bytes json.Marshal writes. The
+// telemetry batches, which carry nearly every byte of the log, are written
+// without reflection (json.Marshal took about as long as decoding them:
+// every append and every event read back from the archive pays it); an
+// event with anything unusual in it (a string to escape, a time outside
+// RFC 3339's years, a value JSON cannot hold) goes to json.Marshal, so
+// the bytes and the errors are its.
+func MarshalEvent(e Event) ([]byte, error) {
+	var (
+		b  []byte
+		ok bool
+	)
+	switch e := e.(type) {
+	case MeasurementsRecorded:
+		b, ok = e.appendJSON(make([]byte, 0, 64+96*len(e.Measurements)))
+	case VehicleEventsRecorded:
+		b, ok = e.appendJSON(make([]byte, 0, 64+512*len(e.Events)))
+	}
+	if ok {
+		return b, nil
+	}
+	return json.Marshal(e)
+}
+
+func (e MeasurementsRecorded) appendJSON(b []byte) ([]byte, bool) {
+	b = append(b, `{"station_id":`...)
+	b, ok := appendPlainString(b, e.StationID)
+	if !ok {
+		return nil, false
+	}
+	b = append(b, `,"measurements":`...)
+	if e.Measurements == nil {
+		return append(b, "null}"...), true
+	}
+	b = append(b, '[')
+	for i, m := range e.Measurements {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		if m.ID != "" {
+			b = append(b, `"id":`...)
+			if b, ok = appendPlainString(b, m.ID); !ok {
+				return nil, false
+			}
+			b = append(b, ',')
+		}
+		b = append(b, `"type":`...)
+		if b, ok = appendPlainString(b, m.Type); !ok {
+			return nil, false
+		}
+		b = append(b, `,"value":`...)
+		if b, ok = appendJSONFloat(b, m.Value); !ok {
+			return nil, false
+		}
+		b = append(b, `,"measured_at":`...)
+		if b, ok = appendJSONTime(b, m.MeasuredAt); !ok {
+			return nil, false
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), true
+}
+
+func (e VehicleEventsRecorded) appendJSON(b []byte) ([]byte, bool) {
+	b = append(b, `{"vid":`...)
+	b, ok := appendPlainString(b, e.VID)
+	if !ok {
+		return nil, false
+	}
+	b = append(b, `,"events":`...)
+	if e.Events == nil {
+		return append(b, "null}"...), true
+	}
+	b = append(b, '[')
+	var names []string // a sample's reading names, sorted as json.Marshal sorts a map's keys
+	for i, v := range e.Events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		if v.EID != "" {
+			b = append(b, `"eid":`...)
+			if b, ok = appendPlainString(b, v.EID); !ok {
+				return nil, false
+			}
+			b = append(b, ',')
+		}
+		b = append(b, `"type":`...)
+		if b, ok = appendPlainString(b, v.Type); !ok {
+			return nil, false
+		}
+		b = append(b, `,"occurred_at":`...)
+		if b, ok = appendJSONTime(b, v.OccurredAt); !ok {
+			return nil, false
+		}
+		if len(v.Readings) > 0 {
+			b = append(b, `,"readings":{`...)
+			names = sortedNames(names[:0], v.Readings)
+			for j, name := range names {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				if b, ok = appendPlainString(b, name); !ok {
+					return nil, false
+				}
+				b = append(b, ':')
+				if b, ok = appendJSONFloat(b, v.Readings[name]); !ok {
+					return nil, false
+				}
+			}
+			b = append(b, '}')
+		}
+		if v.Location != nil {
+			b = append(b, `,"location":{"lat":`...)
+			if b, ok = appendJSONFloat(b, v.Location.Lat); !ok {
+				return nil, false
+			}
+			b = append(b, `,"lon":`...)
+			if b, ok = appendJSONFloat(b, v.Location.Lon); !ok {
+				return nil, false
+			}
+			b = append(b, '}')
+		}
+		if len(v.Data) > 0 {
+			// json.Marshal writes a RawMessage compacted, and refuses one
+			// that is not JSON.
+			b = append(b, `,"data":`...)
+			var c bytes.Buffer
+			if json.Compact(&c, v.Data) != nil {
+				return nil, false
+			}
+			b = append(b, c.Bytes()...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), true
+}
+
+// sortedNames appends m's keys to dst, sorted.
+func sortedNames(dst []string, m map[string]float64) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
+}
+
+// appendPlainString appends s quoted when it is printable ASCII that
+// json.Marshal writes as it is (no quote, backslash or HTML character to
+// escape); ok is false otherwise.
+func appendPlainString(b []byte, s string) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return nil, false
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), true
+}
+
+// appendJSONFloat appends f as json.Marshal writes a float64; ok is false
+// for NaN and the infinities, which it refuses.
+func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// json.Marshal writes e-7, not e-07.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
+}
+
+// appendJSONTime appends t as time.Time's MarshalJSON writes it, for the
+// times the log holds (UTC, years 0-9999); ok is false for any other,
+// which MarshalJSON writes with an offset or refuses.
+func appendJSONTime(b []byte, t time.Time) ([]byte, bool) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return nil, false
+	}
+	if _, offset := t.Zone(); offset != 0 {
+		return nil, false
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), true
+}

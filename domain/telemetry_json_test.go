@@ -1,0 +1,93 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+)
+
+// checkMarshalsAsJSON checks that MarshalEvent writes what json.Marshal
+// writes for e, byte for byte, or fails where it fails.
+func checkMarshalsAsJSON(t *testing.T, e Event) {
+	t.Helper()
+	want, wantErr := json.Marshal(e)
+	got, err := MarshalEvent(e)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("MarshalEvent error %v, json.Marshal error %v", err, wantErr)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("MarshalEvent wrote\n%s\njson.Marshal writes\n%s", got, want)
+	}
+}
+
+func TestMarshalEvent_WritesWhatJSONMarshalWrites(t *testing.T) {
+	at := time.Date(2026, 11, 29, 7, 15, 0, 123456789, time.UTC)
+	loc := &Location{Lat: 50.024656, Lon: 19.904496}
+	readings := map[string]float64{"speed_kmh": 40.3, "battery_v": 13.95, "engine_rpm": 2019, "tire_fl_kpa": 230}
+	vehicle := func(mod func(*VehicleEvent)) Event {
+		v := VehicleEvent{EID: "v-1", Type: "telemetry", OccurredAt: at, Readings: readings, Location: loc}
+		mod(&v)
+		return VehicleEventsRecorded{VID: "v-1", Events: []VehicleEvent{v, {EID: "v-2", Type: "door", OccurredAt: at.Add(time.Second)}}}
+	}
+	measurement := func(mod func(*Measurement)) Event {
+		m := Measurement{ID: "m-1", Type: "pm25", Value: 12.5, MeasuredAt: at}
+		mod(&m)
+		return MeasurementsRecorded{StationID: "st-1", Measurements: []Measurement{m}}
+	}
+	for name, e := range map[string]Event{
+		"vehicle batch":              vehicle(func(*VehicleEvent) {}),
+		"no events":                  VehicleEventsRecorded{VID: "v-1"},
+		"empty events":               VehicleEventsRecorded{VID: "v-1", Events: []VehicleEvent{}},
+		"no eid":                     vehicle(func(v *VehicleEvent) { v.EID = "" }),
+		"empty readings":             vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{} }),
+		"data":                       vehicle(func(v *VehicleEvent) { v.Data = json.RawMessage(`{ "door" : "open", "n": [1, 2] }`) }),
+		"data not json":              vehicle(func(v *VehicleEvent) { v.Data = json.RawMessage(`{"door": `) }),
+		"reading NaN":                vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{"x": math.NaN()} }),
+		"reading infinite":           vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{"x": math.Inf(-1)} }),
+		"latitude infinite":          vehicle(func(v *VehicleEvent) { v.Location = &Location{Lat: math.Inf(1)} }),
+		"reading name to escape":     vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{"a<b": 1, `q"`: 2} }),
+		"reading name not ascii":     vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{"température": 1} }),
+		"eid with ampersand":         vehicle(func(v *VehicleEvent) { v.EID = "a&b" }),
+		"type with control byte":     vehicle(func(v *VehicleEvent) { v.Type = "a\x01" }),
+		"time with an offset":        vehicle(func(v *VehicleEvent) { v.OccurredAt = at.In(time.FixedZone("x", 3600)) }),
+		"time in a zone at UTC":      vehicle(func(v *VehicleEvent) { v.OccurredAt = at.In(time.FixedZone("GMT", 0)) }),
+		"year 10000":                 vehicle(func(v *VehicleEvent) { v.OccurredAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		"year 0":                     vehicle(func(v *VehicleEvent) { v.OccurredAt = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		"zero time":                  vehicle(func(v *VehicleEvent) { v.OccurredAt = time.Time{} }),
+		"measurement batch":          measurement(func(*Measurement) {}),
+		"no measurements":            MeasurementsRecorded{StationID: "st-1"},
+		"measurement without id":     measurement(func(m *Measurement) { m.ID = "" }),
+		"value 1e21":                 measurement(func(m *Measurement) { m.Value = 1e21 }),
+		"value just below 1e21":      measurement(func(m *Measurement) { m.Value = 999999999999999999999 }),
+		"value 1e-7":                 measurement(func(m *Measurement) { m.Value = 1e-7 }),
+		"value 1e-6":                 measurement(func(m *Measurement) { m.Value = 1e-6 }),
+		"value smallest":             measurement(func(m *Measurement) { m.Value = 5e-324 }),
+		"value largest":              measurement(func(m *Measurement) { m.Value = math.MaxFloat64 }),
+		"value negative zero":        measurement(func(m *Measurement) { m.Value = math.Copysign(0, -1) }),
+		"value negative tiny":        measurement(func(m *Measurement) { m.Value = -1.5e-300 }),
+		"value NaN":                  measurement(func(m *Measurement) { m.Value = math.NaN() }),
+		"station id with a quote":    MeasurementsRecorded{StationID: `st"1`},
+		"measurement type not ascii": measurement(func(m *Measurement) { m.Type = "pm₂₅" }),
+		"another event":              StationRegistered{StationID: "st-1"},
+	} {
+		t.Run(name, func(t *testing.T) { checkMarshalsAsJSON(t, e) })
+	}
+}
+
+func FuzzMarshalEvent(f *testing.F) {
+	f.Add("v-1", "telemetry", "speed_kmh", 40.3, 50.024656, int64(1764400500123456789), true, []byte(`{"a": 1}`))
+	f.Add("st-1", "pm25", "", 1e21, -1e-7, int64(0), false, []byte(nil))
+	f.Add("a<b", "x\x00", "n\"", math.Inf(1), 5e-324, int64(-62135596800000000), true, []byte(`[`))
+	f.Fuzz(func(t *testing.T, id, typ, name string, value, coord float64, nanos int64, located bool, data []byte) {
+		at := time.Unix(0, nanos).UTC()
+		checkMarshalsAsJSON(t, MeasurementsRecorded{StationID: id, Measurements: []Measurement{
+			{ID: id, Type: typ, Value: value, MeasuredAt: at}, {Type: name, Value: coord, MeasuredAt: at.Add(time.Hour)}}})
+		v := VehicleEvent{EID: id, Type: typ, OccurredAt: at, Readings: map[string]float64{name: value, typ: coord}, Data: data}
+		if located {
+			v.Location = &Location{Lat: coord, Lon: value}
+		}
+		checkMarshalsAsJSON(t, VehicleEventsRecorded{VID: id, Events: []VehicleEvent{v, {Type: typ, OccurredAt: at}}})
+	})
+}
