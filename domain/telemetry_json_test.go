@@ -91,3 +91,29 @@ func FuzzMarshalEvent(f *testing.F) {
 		checkMarshalsAsJSON(t, VehicleEventsRecorded{VID: id, Events: []VehicleEvent{v, {Type: typ, OccurredAt: at}}})
 	})
 }
+
+// BenchmarkMarshalEvent encodes a realistic batch of 60 vehicle samples,
+// as an append does and as the archive's reader does for each batch it
+// gives back: json.Marshal against MarshalEvent.
+//
+//	go test ./domain/ -run '^$' -bench MarshalEvent -benchtime 2s
+func BenchmarkMarshalEvent(b *testing.B) {
+	batch := realisticBatch("v-0001", 60)
+	for _, tc := range []struct {
+		name    string
+		marshal func(Event) ([]byte, error)
+	}{
+		{"encoding-json", func(e Event) ([]byte, error) { return json.Marshal(e) }},
+		{"MarshalEvent", MarshalEvent},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.marshal(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Events)), "ns/sample")
+		})
+	}
+}

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sync/errgroup"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/fleetpulse/fleetpulse/domain"
@@ -332,11 +334,40 @@ func openFile(name string, data []byte) (f *parquet.File, err error) {
 }
 
 // eventsOf rebuilds the log events of rows: the rows of each log position
-// in item order make its event.
+// in item order make its event. The events are made on every core, in runs
+// of whole events (encoding each one's data is most of the work).
 func eventsOf(rows []row) ([]domain.RecordedEvent, error) {
 	slices.SortFunc(rows, func(a, b row) int {
 		return cmp.Or(cmp.Compare(a.LogCommit, b.LogCommit), cmp.Compare(a.LogPosition, b.LogPosition), cmp.Compare(a.ItemIndex, b.ItemIndex))
 	})
+	parts := min(runtime.GOMAXPROCS(0), max(1, len(rows)/minEventsRun))
+	runs := make([][]domain.RecordedEvent, parts)
+	var g errgroup.Group
+	for start, k := 0, 0; start < len(rows); k++ {
+		end := min(len(rows), start+(len(rows)+parts-1)/parts)
+		// A run ends where an event does.
+		for end < len(rows) && rows[end].LogCommit == rows[end-1].LogCommit && rows[end].LogPosition == rows[end-1].LogPosition {
+			end++
+		}
+		part := rows[start:end]
+		g.Go(func() (err error) {
+			runs[k], err = eventsOfRun(part)
+			return err
+		})
+		start = end
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return slices.Concat(runs...), nil
+}
+
+// minEventsRun is the fewest rows eventsOf gives a goroutine of its own.
+const minEventsRun = 4096
+
+// eventsOfRun rebuilds the events of rows sorted by log position, whole
+// events only.
+func eventsOfRun(rows []row) ([]domain.RecordedEvent, error) {
 	var events []domain.RecordedEvent
 	for start := 0; start < len(rows); {
 		end := start + 1
