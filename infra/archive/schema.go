@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"golang.org/x/sync/errgroup"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetpulse/fleetpulse/domain"
 )
