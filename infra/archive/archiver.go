@@ -146,9 +146,13 @@ func (a *Archiver) Run(ctx context.Context) (Report, error) {
 }
 
 // maxFileBytes bounds the event data of one file, besides
-// Config.MaxItems rows and maxFileEvents events (a vehicle sample is ~470
-// B of JSON, and its decoded row several times that).
-const maxFileBytes = 64 << 20
+// Config.MaxItems rows and maxFileEvents events: about 32,000 vehicle
+// samples (~500 B of JSON each, and its decoded row several times that),
+// 200,000 station measurements. A run writes one file while it reads the
+// next, so a history of vehicle samples in 64 MB files archived at two
+// thirds of the rate of 16 MB ones (37.5 B a sample either way), and a
+// reader holds a quarter of the memory.
+const maxFileBytes = 16 << 20
 
 func dayOf(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
