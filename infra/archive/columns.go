@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +36,19 @@ func readColumns(f *parquet.File) ([]row, error) {
 		}
 		rows := make([]row, rg.NumRows())
 		chunks := rg.ColumnChunks()
-		var g errgroup.Group
+		// A column that fails ends the read: the columns not yet started
+		// are not read (a damaged file fails as fast as it did read
+		// column after column).
+		g, failed := errgroup.WithContext(context.Background())
 		g.SetLimit(runtime.GOMAXPROCS(0))
+		columnTask := func(name string, read func() error) func() error {
+			return func() error {
+				if failed.Err() != nil {
+					return nil
+				}
+				return readColumn(name, read)
+			}
+		}
 		for i, name := range names {
 			switch name {
 			case "readings.key_value.value":
@@ -63,21 +75,19 @@ func readColumns(f *parquet.File) ([]row, error) {
 	return out, nil
 }
 
-// columnTask runs read, naming the column in its error, and turns a panic
+// readColumn runs read, naming the column in its error, and turns a panic
 // of the Parquet library on a damaged column into an error (decodeRows's
 // recover does not see a panic on another goroutine).
-func columnTask(name string, read func() error) func() error {
-	return func() (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("column %s: %w: %v", name, ErrCorrupt, p)
-			}
-		}()
-		if err := read(); err != nil {
-			return fmt.Errorf("column %s: %w", name, err)
+func readColumn(name string, read func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("column %s: %w: %v", name, ErrCorrupt, p)
 		}
-		return nil
+	}()
+	if err := read(); err != nil {
+		return fmt.Errorf("column %s: %w", name, err)
 	}
+	return nil
 }
 
 // eachValue calls fn with every value of a column chunk, in order.
