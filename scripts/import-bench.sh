@@ -10,8 +10,11 @@
 #   scripts/import-bench.sh                          # 10 stations x 100,000 rows
 #   IMPORT_ROWS=530000 scripts/import-bench.sh       # a year of minutes per station
 #   FLEETPULSE_IMPORT_BATCH=10000 scripts/import-bench.sh
+#   IMPORT_VIA=http scripts/import-bench.sh          # POST /v1/imports, a job of the command API
 #
-# Environment: IMPORT_STATIONS (10), IMPORT_ROWS per station (100000),
+# Environment: IMPORT_VIA (cli: `fleetpulse import`; http: the file uploaded
+# to the command API's import route, which runs it as a job, polled until
+# done), IMPORT_STATIONS (10), IMPORT_ROWS per station (100000),
 # IMPORT_DB (fp_import_bench, dropped first), IMPORT_PG (the server,
 # postgres://postgres@127.0.0.1:5432), IMPORT_DIR (a new temporary
 # directory for the binaries, the file and the logs).
@@ -19,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 
+via=${IMPORT_VIA:-cli}
 stations=${IMPORT_STATIONS:-10}
 rows=${IMPORT_ROWS:-100000}
 db=${IMPORT_DB:-fp_import_bench}
@@ -46,13 +50,29 @@ for ((s = 0; s < stations; s++)); do
 	curl -sf -o /dev/null -H "Authorization: Bearer $FLEETPULSE_ADMIN_TOKEN" \
 		-d "{\"id\": \"bench-$s\", \"name\": \"bench $s\", \"location\": {\"lat\": 50, \"lon\": 19}}" 127.0.0.1:18090/v1/stations
 done
-kill "$api"; wait "$api" || true
+if [ "$via" != http ]; then
+	kill "$api"; wait "$api" || true
+fi
 
 echo "load before: $(uptime)"
 "$dir/projector" 2> "$dir/projector.log" & projector=$!; pids+=("$projector")
 start=$(date +%s.%N)
-/usr/bin/time -f "fleetpulse import CPU: %U s user, %S s system" -o "$dir/import.time" \
-	"$dir/fleetpulse" import --json "$dir/history.csv" > "$dir/import.json"
+case "$via" in
+cli)
+	/usr/bin/time -f "fleetpulse import CPU: %U s user, %S s system" -o "$dir/import.time" \
+		"$dir/fleetpulse" import --json "$dir/history.csv" > "$dir/import.json"
+	;;
+http)
+	job=$(curl -sf -D - -o /dev/null -H "Authorization: Bearer $FLEETPULSE_ADMIN_TOKEN" -H "Content-Type: text/csv" \
+		--data-binary @"$dir/history.csv" 127.0.0.1:18090/v1/imports | tr -d '\r' | sed -n 's/^[Ll]ocation: *//p')
+	echo "job $job, uploaded after $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }')"
+	until curl -sf -H "Authorization: Bearer $FLEETPULSE_ADMIN_TOKEN" "127.0.0.1:18090$job" > "$dir/import.json" &&
+		grep -Eq '"state": *"(done|failed)"' "$dir/import.json"; do sleep 0.5; done
+	grep -q '"state": *"done"' "$dir/import.json" || { cat "$dir/import.json"; exit 1; }
+	awk '{ printf "command API CPU: %.1f s\n", ($14 + $15) / 100 }' "/proc/$api/stat" > "$dir/import.time"
+	;;
+*) echo "IMPORT_VIA: cli or http, not $via" >&2; exit 2 ;;
+esac
 imported=$(date +%s.%N)
 accepted=$(sed -n 's/.*"accepted": *\([0-9]*\).*/\1/p' "$dir/import.json")
 until [ "$(psql "$FLEETPULSE_PG_URL" -Atc 'SELECT coalesce(sum(count), 0) FROM rm_daily')" -ge "$accepted" ]; do sleep 0.5; done
