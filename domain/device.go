@@ -18,13 +18,9 @@ const (
 	KindVehicle DeviceKind = "vehicle"
 )
 
-// deviceIDPattern keeps ids safe in URLs, stream names and tokens (no dots:
-// a token is "<device id>.<secret>").
-var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
-
 // ValidateDeviceID reports whether id can name a device.
 func ValidateDeviceID(field, id string) error {
-	if !deviceIDPattern.MatchString(id) {
+	if !isDeviceID(id) {
 		return invalid(field, "must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 	}
 	return nil

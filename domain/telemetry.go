@@ -5,15 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"time"
 )
-
-// namePattern is the shape of measurement types and reading names.
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-
-// itemIDPattern is the shape of client-supplied measurement ids and eids.
-var itemIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 // MaxBatchItems bounds one telemetry batch.
 const MaxBatchItems = 10000
@@ -78,10 +71,10 @@ func (p TelemetryPolicy) ValidateMeasurements(ms []Measurement, now time.Time) e
 		return invalid("measurements", fmt.Sprintf("must hold at most %d measurements", MaxBatchItems))
 	}
 	for i, m := range ms {
-		if m.ID != "" && !itemIDPattern.MatchString(m.ID) {
+		if m.ID != "" && !isItemID(m.ID) {
 			return invalidItem(i, "id", "must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 		}
-		if !namePattern.MatchString(m.Type) {
+		if !isName(m.Type) {
 			return invalidItem(i, "type", "must match ^[a-z][a-z0-9_]{0,63}$")
 		}
 		if !finite(m.Value) {
@@ -116,10 +109,10 @@ func (p TelemetryPolicy) ValidateVehicleEvents(es []VehicleEvent, now time.Time)
 		return invalid("events", fmt.Sprintf("must hold at most %d events", MaxBatchItems))
 	}
 	for i, e := range es {
-		if e.EID != "" && !itemIDPattern.MatchString(e.EID) {
+		if e.EID != "" && !isItemID(e.EID) {
 			return invalidItem(i, "eid", "must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 		}
-		if !namePattern.MatchString(e.Type) {
+		if !isName(e.Type) {
 			return invalidItem(i, "type", "must match ^[a-z][a-z0-9_]{0,63}$")
 		}
 		if err := p.checkTime(i, "occurred_at", e.OccurredAt, now); err != nil {
@@ -129,7 +122,7 @@ func (p TelemetryPolicy) ValidateVehicleEvents(es []VehicleEvent, now time.Time)
 			return invalidItem(i, "readings", fmt.Sprintf("must hold at most %d readings", maxReadings))
 		}
 		for name, v := range e.Readings {
-			if !namePattern.MatchString(name) {
+			if !isName(name) {
 				return invalidItem(i, "readings", fmt.Sprintf("name %q must match ^[a-z][a-z0-9_]{0,63}$", name))
 			}
 			if !finite(v) {
@@ -221,7 +214,7 @@ func RetractMeasurement(stationID, id, reason, actor string, at time.Time) (Meas
 }
 
 func validateCorrection(id, reason, actor string) error {
-	if !itemIDPattern.MatchString(id) {
+	if !isItemID(id) {
 		return invalid("id", "must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 	}
 	if err := validateText("reason", reason, true, 500); err != nil {
