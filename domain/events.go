@@ -175,7 +175,7 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 	case TypeVehicleEventRecorded:
 		return decodeAs[VehicleEventRecorded](data)
 	case TypeMeasurementsRecorded:
-		return decodeAs[MeasurementsRecorded](data)
+		return decodeMeasurementsRecorded(data)
 	case TypeVehicleEventsRecorded:
 		return decodeVehicleEventsRecorded(data)
 	case TypeMeasurementCorrected:
