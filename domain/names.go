@@ -2,7 +2,7 @@ package domain
 
 // Telemetry names and ids are checked for every item of every batch (a
 // vehicle sample has 16 reading names): by hand, since regexp took a fifth
-// of an import's CPU. The patterns are the ones the error messages and
+// of `fleetpulse import`'s CPU. The patterns are the ones the error messages and
 // docs/api.md give; names_test.go holds each check equal to its regexp.
 
 // isName reports whether s matches ^[a-z][a-z0-9_]{0,63}$: measurement
