@@ -109,23 +109,13 @@ func (p *batchParser) measurement() (Measurement, bool) {
 			m.ID = string(id)
 		case "type":
 			field = seenType
-			var typ []byte
-			typ, ok = p.plainString()
-			if string(typ) != p.lastType {
-				p.lastType = p.name(typ)
-			}
-			m.Type = p.lastType
+			m.Type, ok = p.itemType()
 		case "value":
 			field = seenValue
 			m.Value, ok = p.number()
 		case "measured_at":
 			field = seenMeasuredAt
-			start := p.i
-			if _, ok = p.plainString(); ok {
-				// What encoding/json calls for a time.Time: the literal,
-				// quotes and all (no escapes in it to undo).
-				ok = m.MeasuredAt.UnmarshalJSON(p.data[start:p.i]) == nil
-			}
+			ok = p.time(&m.MeasuredAt)
 		default:
 			ok = false
 		}

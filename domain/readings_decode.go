@@ -330,20 +330,10 @@ func (p *batchParser) vehicleEvent() (VehicleEvent, bool) {
 			v.EID = string(eid)
 		case "type":
 			field = seenType
-			var typ []byte
-			typ, ok = p.plainString()
-			if string(typ) != p.lastType {
-				p.lastType = p.name(typ)
-			}
-			v.Type = p.lastType
+			v.Type, ok = p.itemType()
 		case "occurred_at":
 			field = seenOccurredAt
-			start := p.i
-			if _, ok = p.plainString(); ok {
-				// What encoding/json calls for a time.Time: the literal,
-				// quotes and all (no escapes in it to undo).
-				ok = v.OccurredAt.UnmarshalJSON(p.data[start:p.i]) == nil
-			}
+			ok = p.time(&v.OccurredAt)
 		case "readings":
 			field = seenReadings
 			v.Readings, ok = p.readings()
@@ -369,6 +359,27 @@ func (p *batchParser) vehicleEvent() (VehicleEvent, bool) {
 		}
 		seen |= field
 	}
+}
+
+// itemType reads an item's type (a vehicle event's or a measurement's),
+// shared by the items of the batch: they mostly repeat the last one.
+func (p *batchParser) itemType() (string, bool) {
+	typ, ok := p.plainString()
+	if ok && string(typ) != p.lastType {
+		p.lastType = p.name(typ)
+	}
+	return p.lastType, ok
+}
+
+// time reads a time as encoding/json does for a time.Time: it calls
+// UnmarshalJSON with the literal, quotes and all (a plain string has no
+// escapes to undo).
+func (p *batchParser) time(t *time.Time) bool {
+	start := p.i
+	if _, ok := p.plainString(); !ok {
+		return false
+	}
+	return t.UnmarshalJSON(p.data[start:p.i]) == nil
 }
 
 // readings reads a readings object: plain names, number values. A name

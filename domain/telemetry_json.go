@@ -61,11 +61,11 @@ func (e MeasurementsRecorded) appendJSON(b []byte) ([]byte, bool) {
 			return nil, false
 		}
 		b = append(b, `,"value":`...)
-		if b, ok = appendJSONFloat(b, m.Value); !ok {
+		if b, ok = AppendJSONFloat(b, m.Value); !ok {
 			return nil, false
 		}
 		b = append(b, `,"measured_at":`...)
-		if b, ok = appendJSONTime(b, m.MeasuredAt); !ok {
+		if b, ok = AppendJSONTime(b, m.MeasuredAt); !ok {
 			return nil, false
 		}
 		b = append(b, '}')
@@ -102,7 +102,7 @@ func (e VehicleEventsRecorded) appendJSON(b []byte) ([]byte, bool) {
 			return nil, false
 		}
 		b = append(b, `,"occurred_at":`...)
-		if b, ok = appendJSONTime(b, v.OccurredAt); !ok {
+		if b, ok = AppendJSONTime(b, v.OccurredAt); !ok {
 			return nil, false
 		}
 		if len(v.Readings) > 0 {
@@ -116,7 +116,7 @@ func (e VehicleEventsRecorded) appendJSON(b []byte) ([]byte, bool) {
 					return nil, false
 				}
 				b = append(b, ':')
-				if b, ok = appendJSONFloat(b, v.Readings[name]); !ok {
+				if b, ok = AppendJSONFloat(b, v.Readings[name]); !ok {
 					return nil, false
 				}
 			}
@@ -124,11 +124,11 @@ func (e VehicleEventsRecorded) appendJSON(b []byte) ([]byte, bool) {
 		}
 		if v.Location != nil {
 			b = append(b, `,"location":{"lat":`...)
-			if b, ok = appendJSONFloat(b, v.Location.Lat); !ok {
+			if b, ok = AppendJSONFloat(b, v.Location.Lat); !ok {
 				return nil, false
 			}
 			b = append(b, `,"lon":`...)
-			if b, ok = appendJSONFloat(b, v.Location.Lon); !ok {
+			if b, ok = AppendJSONFloat(b, v.Location.Lon); !ok {
 				return nil, false
 			}
 			b = append(b, '}')
@@ -171,9 +171,10 @@ func appendPlainString(b []byte, s string) ([]byte, bool) {
 	return append(b, '"'), true
 }
 
-// appendJSONFloat appends f as json.Marshal writes a float64; ok is false
-// for NaN and the infinities, which it refuses.
-func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
+// AppendJSONFloat appends f as json.Marshal writes a float64: the
+// shortest representation, in exponent form below 1e-6 and from 1e21; ok
+// is false for NaN and the infinities, which it refuses.
+func AppendJSONFloat(b []byte, f float64) ([]byte, bool) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, false
 	}
@@ -192,14 +193,14 @@ func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
 	return b, true
 }
 
-// appendJSONTime appends t as time.Time's MarshalJSON writes it, for the
-// times the log holds (UTC, years 0-9999); ok is false for any other,
-// which MarshalJSON writes with an offset or refuses.
-func appendJSONTime(b []byte, t time.Time) ([]byte, bool) {
+// AppendJSONTime appends t as time.Time's MarshalJSON writes it; ok is
+// false where MarshalJSON fails (a year outside 0-9999, a zone offset of a
+// day or more).
+func AppendJSONTime(b []byte, t time.Time) ([]byte, bool) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return nil, false
 	}
-	if _, offset := t.Zone(); offset != 0 {
+	if _, offset := t.Zone(); offset <= -24*3600 || offset >= 24*3600 {
 		return nil, false
 	}
 	b = append(b, '"')

@@ -53,6 +53,10 @@ func TestMarshalEvent_WritesWhatJSONMarshalWrites(t *testing.T) {
 		"type with control byte":     vehicle(func(v *VehicleEvent) { v.Type = "a\x01" }),
 		"time with an offset":        vehicle(func(v *VehicleEvent) { v.OccurredAt = at.In(time.FixedZone("x", 3600)) }),
 		"time in a zone at UTC":      vehicle(func(v *VehicleEvent) { v.OccurredAt = at.In(time.FixedZone("GMT", 0)) }),
+		"offset with seconds":        vehicle(func(v *VehicleEvent) { v.OccurredAt = at.In(time.FixedZone("x", -(3*3600 + 61))) }),
+		"offset just under a day":    vehicle(func(v *VehicleEvent) { v.OccurredAt = at.In(time.FixedZone("x", 24*3600-1)) }),
+		"offset of a day":            vehicle(func(v *VehicleEvent) { v.OccurredAt = at.In(time.FixedZone("x", -24*3600)) }),
+		"offset of 25 hours":         vehicle(func(v *VehicleEvent) { v.OccurredAt = at.In(time.FixedZone("x", 25*3600)) }),
 		"year 10000":                 vehicle(func(v *VehicleEvent) { v.OccurredAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }),
 		"year 0":                     vehicle(func(v *VehicleEvent) { v.OccurredAt = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC) }),
 		"zero time":                  vehicle(func(v *VehicleEvent) { v.OccurredAt = time.Time{} }),
@@ -77,11 +81,11 @@ func TestMarshalEvent_WritesWhatJSONMarshalWrites(t *testing.T) {
 }
 
 func FuzzMarshalEvent(f *testing.F) {
-	f.Add("v-1", "telemetry", "speed_kmh", 40.3, 50.024656, int64(1764400500123456789), true, []byte(`{"a": 1}`))
-	f.Add("st-1", "pm25", "", 1e21, -1e-7, int64(0), false, []byte(nil))
-	f.Add("a<b", "x\x00", "n\"", math.Inf(1), 5e-324, int64(-62135596800000000), true, []byte(`[`))
-	f.Fuzz(func(t *testing.T, id, typ, name string, value, coord float64, nanos int64, located bool, data []byte) {
-		at := time.Unix(0, nanos).UTC()
+	f.Add("v-1", "telemetry", "speed_kmh", 40.3, 50.024656, int64(1764400500123456789), int32(0), true, []byte(`{"a": 1}`))
+	f.Add("st-1", "pm25", "", 1e21, -1e-7, int64(0), int32(3601), false, []byte(nil))
+	f.Add("a<b", "x\x00", "n\"", math.Inf(1), 5e-324, int64(-62135596800000000), int32(-90000), true, []byte(`[`))
+	f.Fuzz(func(t *testing.T, id, typ, name string, value, coord float64, nanos int64, offset int32, located bool, data []byte) {
+		at := time.Unix(0, nanos).In(time.FixedZone("z", int(offset)))
 		checkMarshalsAsJSON(t, MeasurementsRecorded{StationID: id, Measurements: []Measurement{
 			{ID: id, Type: typ, Value: value, MeasuredAt: at}, {Type: name, Value: coord, MeasuredAt: at.Add(time.Hour)}}})
 		v := VehicleEvent{EID: id, Type: typ, OccurredAt: at, Readings: map[string]float64{name: value, typ: coord}, Data: data}

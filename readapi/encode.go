@@ -3,11 +3,11 @@ package readapi
 import (
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/fleetpulse/fleetpulse/domain"
 	"github.com/fleetpulse/fleetpulse/infra/httpx"
 )
 
@@ -144,36 +144,20 @@ func appendDays(b []byte, ds []Day) ([]byte, error) {
 	return append(b, ']'), nil
 }
 
-// appendFloat writes a float64 as encoding/json does: the shortest
-// representation, in exponent form below 1e-6 and from 1e21, with a
-// two-digit negative exponent's leading zero dropped.
+// appendFloat and appendTime write as encoding/json does, or send the
+// value the slow way (domain.AppendJSONFloat, domain.AppendJSONTime).
 func appendFloat(b []byte, f float64) ([]byte, error) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return nil, errSlowPath
+	if b, ok := domain.AppendJSONFloat(b, f); ok {
+		return b, nil
 	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, nil
+	return nil, errSlowPath
 }
 
-// appendTime writes a time as its MarshalJSON does (RFC 3339 with
-// nanoseconds as needed).
 func appendTime(b []byte, t time.Time) ([]byte, error) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return nil, errSlowPath
+	if b, ok := domain.AppendJSONTime(b, t); ok {
+		return b, nil
 	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), nil
+	return nil, errSlowPath
 }
 
 // appendStringField writes name and a string value that needs no escape
