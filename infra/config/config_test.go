@@ -33,15 +33,9 @@ func TestFromEnv_RetentionTakesDaysOrMinutes(t *testing.T) {
 			wantErr: `FLEETPULSE_DEDUP_HORIZON: want a positive duration like 90d or 36h, got "5 minutes"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := config.FromEnv(func(k string) string { return tc.env[k] })
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
-				}
+			c, ok := fromEnv(t, tc.env, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			got := config.Config{RawRetention: c.RawRetention, HourlyRetention: c.HourlyRetention,
 				DedupHorizon: c.DedupHorizon, ArchiveHorizon: c.ArchiveHorizon, ArchiveInterval: c.ArchiveInterval}
@@ -72,19 +66,31 @@ func TestFromEnv_ScheduledArchivePaceAndFileSize(t *testing.T) {
 			wantErr: `FLEETPULSE_ARCHIVE_FILE_ITEMS: want a positive integer, got "0"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := config.FromEnv(func(k string) string { return tc.env[k] })
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
-				}
+			c, ok := fromEnv(t, tc.env, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.ArchiveRate != tc.rate || c.ArchiveFileItems != tc.fileItems {
 				t.Fatalf("rate %d, file items %d; want %d, %d", c.ArchiveRate, c.ArchiveFileItems, tc.rate, tc.fileItems)
 			}
 		})
 	}
+}
+
+// fromEnv reads the configuration of env. With wantErr set it checks that
+// reading fails saying so and returns false; else it fails the test on an
+// error.
+func fromEnv(t *testing.T, env map[string]string, wantErr string) (config.Config, bool) {
+	t.Helper()
+	c, err := config.FromEnv(func(k string) string { return env[k] })
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v, want one saying %q", err, wantErr)
+		}
+		return c, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, true
 }
