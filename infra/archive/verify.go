@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -57,21 +58,23 @@ func checkColumns(f *parquet.File, rows []row, spread func([]func() error) error
 		return fmt.Errorf("columns %v, want %v", cols, fileColumns)
 	}
 	var tasks []func() error
+	names := readingNames(rows)
 	start := int64(0)
 	for _, rg := range f.RowGroups() {
 		n := rg.NumRows()
 		if n < 0 || start+n > int64(len(rows)) {
 			return fmt.Errorf("more rows than the %d written", len(rows))
 		}
-		part := rows[start : start+n]
+		part, partNames := rows[start:start+n], names[start:start+n]
 		chunks := rg.ColumnChunks()
 		for i, name := range cols {
 			switch name {
-			case "readings.key_value.value":
-				// Checked with the keys.
 			case "readings.key_value.key":
-				keys, values := chunks[i], chunks[i+1]
-				tasks = append(tasks, func() error { return checkReadings(keys, values, part) })
+				chunk := chunks[i]
+				tasks = append(tasks, func() error { return checkReadingNames(chunk, part, partNames) })
+			case "readings.key_value.value":
+				chunk := chunks[i]
+				tasks = append(tasks, func() error { return checkReadingValues(chunk, part, partNames) })
 			default:
 				chunk := chunks[i]
 				tasks = append(tasks, func() error { return checkFlat(chunk, name, part) })
@@ -156,61 +159,106 @@ func checkFlat(chunk parquet.ColumnChunk, name string, rows []row) (err error) {
 	return err
 }
 
-// checkReadings compares the readings' key and value columns with rows:
-// each row's entries, in the file's order, must be its map's, each key
-// once.
-func checkReadings(keyChunk, valueChunk parquet.ColumnChunk, rows []row) (err error) {
+// readingNames returns each row's reading names in the order a file holds
+// them (parquet-go writes a map's entries by key), nil for a row without
+// readings. Rows with the same names share one slice: a series' rows
+// mostly have the same ones, which then cost a lookup each, not a sort.
+func readingNames(rows []row) [][]string {
+	names := make([][]string, len(rows))
+	var last []string
+	for i := range rows {
+		m := rows[i].Readings
+		if len(m) == 0 {
+			continue
+		}
+		if !sameNames(last, m) {
+			last = slices.Sorted(maps.Keys(m))
+		}
+		names[i] = last
+	}
+	return names
+}
+
+// sameNames says whether names, which are distinct, are m's keys.
+func sameNames(names []string, m map[string]float64) bool {
+	if len(names) != len(m) {
+		return false
+	}
+	for _, k := range names {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// checkReadingNames compares the readings' key column with rows: each
+// row's keys, in order, must be names[i], and a row without readings must
+// have a null of its kind (no map, or an empty one).
+func checkReadingNames(chunk parquet.ColumnChunk, rows []row, names [][]string) (err error) {
+	return checkReadingColumn(chunk, "names", rows, names, func(i, j int, v parquet.Value) bool {
+		return string(v.ByteArray()) == names[i][j]
+	})
+}
+
+// checkReadingValues compares the readings' value column with rows: the
+// j-th value of row i must be its reading names[i][j].
+func checkReadingValues(chunk parquet.ColumnChunk, rows []row, names [][]string) (err error) {
+	return checkReadingColumn(chunk, "values", rows, names, func(i, j int, v parquet.Value) bool {
+		w, ok := rows[i].Readings[names[i][j]]
+		return ok && math.Float64bits(v.Double()) == math.Float64bits(w)
+	})
+}
+
+// checkReadingColumn walks one of the readings' columns: a row begins at
+// repetition level 0 and has len(names[i]) entries, each at definition
+// level 2 and same as written; a row without readings has one null, at
+// definition level 0 for no map and 1 for an empty one.
+func checkReadingColumn(chunk parquet.ColumnChunk, what string, rows []row, names [][]string, same func(i, j int, v parquet.Value) bool) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("readings: %v", p)
+			err = fmt.Errorf("readings %s: %v", what, p)
 		}
 	}()
-	keys, err := readMapKeys(keyChunk, len(rows))
-	if err != nil {
-		return fmt.Errorf("readings keys: %w", err)
-	}
-	seen := map[string]bool{}
-	for i := range rows {
-		if len(keys[i]) != len(rows[i].Readings) {
-			return fmt.Errorf("readings of row %d (item %s): %d read back, %d written", i, rows[i].ItemID, len(keys[i]), len(rows[i].Readings))
-		}
-		clear(seen)
-		for _, k := range keys[i] {
-			if seen[k] {
-				return fmt.Errorf("readings of row %d (item %s): %q twice", i, rows[i].ItemID, k)
-			}
-			seen[k] = true
-		}
-	}
 	i, j := -1, 0
-	err = eachValue(valueChunk, func(v parquet.Value) error {
+	rowEnd := func() error {
+		if i >= 0 && j != max(1, len(names[i])) {
+			return fmt.Errorf("readings %s of row %d (item %s): %d read back, %d written", what, i, rows[i].ItemID, j, len(names[i]))
+		}
+		return nil
+	}
+	err = eachValue(chunk, func(v parquet.Value) error {
 		if v.RepetitionLevel() == 0 {
-			if i >= 0 && j != len(keys[i]) {
-				return fmt.Errorf("readings of row %d: %d values for %d names", i, j, len(keys[i]))
+			if err := rowEnd(); err != nil {
+				return err
 			}
 			i, j = i+1, 0
 			if i >= len(rows) {
 				return errTooManyValues
 			}
 		}
-		if v.IsNull() && j >= len(keys[i]) {
-			return nil // no readings
+		if len(names[i]) == 0 {
+			want := 0
+			if rows[i].Readings != nil {
+				want = 1
+			}
+			if j > 0 || !v.IsNull() || v.DefinitionLevel() != want {
+				return fmt.Errorf("readings %s of row %d (item %s) read back as %v, written none", what, i, rows[i].ItemID, v)
+			}
+			j++
+			return nil
 		}
-		if j >= len(keys[i]) {
-			return fmt.Errorf("readings of row %d: more values than names", i)
-		}
-		w, ok := rows[i].Readings[keys[i][j]]
-		if !ok || v.IsNull() || math.Float64bits(v.Double()) != math.Float64bits(w) {
-			return fmt.Errorf("readings[%s] of row %d (item %s) read back as %v", keys[i][j], i, rows[i].ItemID, v)
+		if j >= len(names[i]) || v.IsNull() || v.DefinitionLevel() != 2 || !same(i, j, v) {
+			return fmt.Errorf("readings %s of row %d (item %s): entry %d read back as %v", what, i, rows[i].ItemID, j, v)
 		}
 		j++
 		return nil
 	})
-	if err == nil && i != len(rows)-1 {
-		err = fmt.Errorf("readings of %d rows for %d rows", i+1, len(rows))
+	if err == nil {
+		err = rowEnd()
 	}
-	if err == nil && i >= 0 && j != len(keys[i]) {
-		err = fmt.Errorf("readings of row %d: %d values for %d names", i, j, len(keys[i]))
+	if err == nil && i != len(rows)-1 {
+		err = fmt.Errorf("readings %s of %d rows for %d rows", what, i+1, len(rows))
 	}
 	return err
 }

@@ -67,6 +67,7 @@ func TestVerify_FindsAnyValueThatDiffersFromWhatWasWritten(t *testing.T) {
 		{"value", func(rs []row) { rs[0].Value = nil }},
 		{"readings", func(rs []row) { rs[e1].Readings = nil }},
 		{"readings", func(rs []row) { rs[e2].Readings = map[string]float64{"speed_kmh": 50.5} }},
+		{"readings", func(rs []row) { rs[e2].Readings = map[string]float64{} }},
 		{"readings", func(rs []row) { rs[e1].Readings = map[string]float64{"speed_kmh": 50.5} }},
 		{"readings", func(rs []row) { rs[e1].Readings = map[string]float64{"speed_kmh": 50.5, "rpm": 2001} }},
 		{"readings", func(rs []row) { rs[e1].Readings = map[string]float64{"speed_kmh": 50.5, "rpm": 2000, "x": 1} }},
