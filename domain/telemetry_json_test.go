@@ -37,12 +37,15 @@ func TestMarshalEvent_WritesWhatJSONMarshalWrites(t *testing.T) {
 		return MeasurementsRecorded{StationID: "st-1", Measurements: []Measurement{m}}
 	}
 	for name, e := range map[string]Event{
-		"vehicle batch":              vehicle(func(*VehicleEvent) {}),
-		"no events":                  VehicleEventsRecorded{VID: "v-1"},
-		"empty events":               VehicleEventsRecorded{VID: "v-1", Events: []VehicleEvent{}},
-		"no eid":                     vehicle(func(v *VehicleEvent) { v.EID = "" }),
-		"empty readings":             vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{} }),
-		"data":                       vehicle(func(v *VehicleEvent) { v.Data = json.RawMessage(`{ "door" : "open", "n": [1, 2] }`) }),
+		"vehicle batch":  vehicle(func(*VehicleEvent) {}),
+		"no events":      VehicleEventsRecorded{VID: "v-1"},
+		"empty events":   VehicleEventsRecorded{VID: "v-1", Events: []VehicleEvent{}},
+		"no eid":         vehicle(func(v *VehicleEvent) { v.EID = "" }),
+		"empty readings": vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{} }),
+		"data":           vehicle(func(v *VehicleEvent) { v.Data = json.RawMessage(`{ "door" : "open", "n": [1, 2] }`) }),
+		"data with characters json.Marshal escapes": vehicle(func(v *VehicleEvent) {
+			v.Data = json.RawMessage("{\"a&b\": \"<x>\", \"s\": \"\u2028\u2029\"}")
+		}),
 		"data not json":              vehicle(func(v *VehicleEvent) { v.Data = json.RawMessage(`{"door": `) }),
 		"reading NaN":                vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{"x": math.NaN()} }),
 		"reading infinite":           vehicle(func(v *VehicleEvent) { v.Readings = map[string]float64{"x": math.Inf(-1)} }),
@@ -75,6 +78,19 @@ func TestMarshalEvent_WritesWhatJSONMarshalWrites(t *testing.T) {
 		"station id with a quote":    MeasurementsRecorded{StationID: `st"1`},
 		"measurement type not ascii": measurement(func(m *Measurement) { m.Type = "pm₂₅" }),
 		"another event":              StationRegistered{StationID: "st-1"},
+		"samples whose names change": VehicleEventsRecorded{VID: "v-1", Events: []VehicleEvent{
+			{Type: "t", OccurredAt: at, Readings: map[string]float64{"a": 1, "b": 2}},
+			{Type: "t", OccurredAt: at, Readings: map[string]float64{"b": 3, "a": 4}},
+			{Type: "t", OccurredAt: at, Readings: map[string]float64{"a": 5, "c": 6}},
+			{Type: "t", OccurredAt: at, Readings: map[string]float64{"c": 7}},
+			{Type: "t", OccurredAt: at},
+			{Type: "t", OccurredAt: at, Readings: map[string]float64{"c": 8, "b": 9, "a": 10}},
+			{Type: "t", OccurredAt: at, Readings: map[string]float64{"a": 11, "c": 12}},
+		}},
+		"a later sample's name to escape": VehicleEventsRecorded{VID: "v-1", Events: []VehicleEvent{
+			{Type: "t", OccurredAt: at, Readings: map[string]float64{"a": 1, "b": 2}},
+			{Type: "t", OccurredAt: at, Readings: map[string]float64{"a": 1, "b<": 2}},
+		}},
 	} {
 		t.Run(name, func(t *testing.T) { checkMarshalsAsJSON(t, e) })
 	}
@@ -92,7 +108,11 @@ func FuzzMarshalEvent(f *testing.F) {
 		if located {
 			v.Location = &Location{Lat: coord, Lon: value}
 		}
-		checkMarshalsAsJSON(t, VehicleEventsRecorded{VID: id, Events: []VehicleEvent{v, {Type: typ, OccurredAt: at}}})
+		// Later samples with the same names, fewer, and the same number
+		// of others.
+		checkMarshalsAsJSON(t, VehicleEventsRecorded{VID: id, Events: []VehicleEvent{v, {Type: typ, OccurredAt: at},
+			{OccurredAt: at, Readings: map[string]float64{typ: value, name: coord}}, {OccurredAt: at, Readings: map[string]float64{name: value}},
+			{OccurredAt: at, Readings: map[string]float64{id: value, typ + "x": coord}}}})
 	})
 }
 
