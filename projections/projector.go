@@ -77,6 +77,20 @@ type Projector struct {
 	checkpoint domain.Position
 	zones      zones
 	specs      []BucketSpec
+	ahead      *pageAhead // the next page, read while a batch is applied
+}
+
+// pageAhead is the page of the log after a batch, read while that batch is
+// applied: reading (PostgreSQL turning events into text, or an archive
+// file's decoding) then overlaps the read models' writes instead of
+// waiting for them. It is used only if the batch committed (the checkpoint
+// is where it was read from) and it is not empty (at the log's end, the
+// log may have grown since).
+type pageAhead struct {
+	after  domain.Position
+	events []domain.RecordedEvent
+	err    error
+	done   chan struct{}
 }
 
 // Config tunes a projector.
@@ -124,6 +138,7 @@ func NewProjector(log EventLog, waiter Waiter, store ReadModelStore, logger *slo
 // is retried (Config.Retry) from the checkpoint, reloaded first: another
 // projector, or a rebuild's swap, may have moved it.
 func (p *Projector) Run(ctx context.Context) error {
+	defer p.settle()
 	if err := p.load(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: a clean shutdown, nothing was applied
@@ -143,7 +158,7 @@ func (p *Projector) Run(ctx context.Context) error {
 				}
 			}
 			var err error
-			n, err = p.step(ctx)
+			n, err = p.step(ctx, nil)
 			failed = err != nil
 			if failed && ctx.Err() == nil {
 				p.logger.Warn("projection batch failed; retrying from checkpoint", "projection", p.name, "err", err)
@@ -169,12 +184,13 @@ func (p *Projector) Run(ctx context.Context) error {
 // of transactions still running elsewhere become readable only when those
 // end, so CatchUp waits for them rather than stopping early.
 func (p *Projector) CatchUp(ctx context.Context, target domain.Position) (int, error) {
+	defer p.settle()
 	if err := p.load(ctx); err != nil {
 		return 0, err
 	}
 	total := 0
 	for p.checkpoint.Less(target) {
-		n, err := p.step(ctx)
+		n, err := p.step(ctx, &target)
 		total += n
 		if errors.Is(err, ErrCheckpointMoved) {
 			// Another projector of this name applied the batch; go on from
@@ -228,12 +244,15 @@ func (p *Projector) load(ctx context.Context) error {
 }
 
 // step applies one batch and returns how many events of the log it went
-// past (those of other shares included).
-func (p *Projector) step(ctx context.Context) (int, error) {
-	events, err := p.log.ReadAfter(ctx, p.checkpoint, p.batchSize)
+// past (those of other shares included). While it applies a full batch (a
+// backlog) it reads the next page (pageAhead), unless the batch reaches
+// target.
+func (p *Projector) step(ctx context.Context, target *domain.Position) (int, error) {
+	events, err := p.read(ctx)
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
+	full := len(events) >= p.batchSize
 	changes := newChanges(p.specs)
 	for i, r := range events {
 		// Another share's event is skipped before it is decoded; the
@@ -247,11 +266,15 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 		// A telemetry event holds a batch of items: the transaction is
 		// bounded by items too (the rest is read again next step).
 		if changes.Items() >= p.maxItems {
+			full = true
 			events = events[:i+1]
 			break
 		}
 	}
 	last := events[len(events)-1]
+	if full && (target == nil || last.Position.Less(*target)) {
+		p.readAhead(ctx, last.Position)
+	}
 	// The commit runs to its end even if ctx is cancelled meanwhile.
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -263,6 +286,40 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 		p.onBatch(changes.Events, last)
 	}
 	return len(events), nil
+}
+
+// read returns the page after the checkpoint: the one read ahead if it is
+// that page and holds events, else a page read now (which reports its own
+// error if the one read ahead failed).
+func (p *Projector) read(ctx context.Context) ([]domain.RecordedEvent, error) {
+	if a := p.ahead; a != nil {
+		p.ahead = nil
+		<-a.done
+		if a.err == nil && len(a.events) > 0 && a.after == p.checkpoint {
+			return a.events, nil
+		}
+	}
+	return p.log.ReadAfter(ctx, p.checkpoint, p.batchSize)
+}
+
+// readAhead starts reading the page after position after.
+func (p *Projector) readAhead(ctx context.Context, after domain.Position) {
+	p.settle()
+	a := &pageAhead{after: after, done: make(chan struct{})}
+	p.ahead = a
+	go func() {
+		defer close(a.done)
+		a.events, a.err = p.log.ReadAfter(ctx, after, p.batchSize)
+	}()
+}
+
+// settle waits for a page being read ahead and drops it: nothing of the
+// projector runs after Run or CatchUp return.
+func (p *Projector) settle() {
+	if a := p.ahead; a != nil {
+		p.ahead = nil
+		<-a.done
+	}
 }
 
 // Checkpoint returns the position of the last applied event.

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -439,4 +440,50 @@ func TestProjector_CrashesMidBatchThenRestartGivesIdenticalAggregates(t *testing
 	e.truncateReadModels(t)
 	e.catchUp(t)
 	sameDaily(t, e.daily(t), crashed)
+}
+
+// applyWatcher counts the pages of the log read while a batch is being
+// applied; each Apply takes a while, as a large batch's writes do.
+type applyWatcher struct {
+	projections.ReadModelStore
+	log      projections.EventLog
+	applying atomic.Bool
+	overlaps atomic.Int64
+}
+
+func (w *applyWatcher) Apply(ctx context.Context, name string, from, to domain.Position, ch *projections.Changes) error {
+	w.applying.Store(true)
+	defer w.applying.Store(false)
+	time.Sleep(20 * time.Millisecond)
+	return w.ReadModelStore.Apply(ctx, name, from, to, ch)
+}
+
+func (w *applyWatcher) ReadAfter(ctx context.Context, after domain.Position, max int) ([]domain.RecordedEvent, error) {
+	if w.applying.Load() {
+		w.overlaps.Add(1)
+	}
+	return w.log.ReadAfter(ctx, after, max)
+}
+
+func TestProjector_ReadsTheNextPageOfABacklogWhileItAppliesABatch(t *testing.T) {
+	e := newEnv(t)
+	e.registerStation(t, "st-0", "Europe/Warsaw")
+	rng := rand.New(rand.NewPCG(7, 7))
+	for range 20 {
+		e.record(t, "st-0", randomMeasurements(rng, 10)...)
+	}
+	w := &applyWatcher{ReadModelStore: e.rms, log: e.store}
+	p := projections.NewProjector(w, noWait{}, w, quiet, projections.Config{BatchSize: 16})
+	n, err := p.CatchUp(context.Background(), e.head(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 201 {
+		t.Fatalf("applied %d events, want 201", n)
+	}
+	// 13 pages: all but the first are read during the batch before them.
+	if got := w.overlaps.Load(); got < 10 {
+		t.Fatalf("%d pages read while a batch was applied, want most of the 12 after the first", got)
+	}
+	sameDaily(t, e.daily(t), e.expectedDaily(t))
 }
