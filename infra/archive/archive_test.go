@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,13 +88,11 @@ func TestFile_OfAnUnknownSchemaVersionIsRefused(t *testing.T) {
 	}
 }
 
-func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
-	t.Parallel()
+// threeFiles archives 48 station events into dir as three verified files,
+// of events 0-9, 10-29 and 30-47.
+func threeFiles(t *testing.T, dir *Dir) (*logBuilder, []domain.ArchivedRange) {
+	t.Helper()
 	ctx := context.Background()
-	dir, err := NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := newLogBuilder(t)
 	b.stationHistory(2, 1, day) // 48 events
 	var ranges []domain.ArchivedRange
@@ -118,6 +117,17 @@ func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 		}
 		ranges = append(ranges, r)
 	}
+	return b, ranges
+}
+
+func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ranges := threeFiles(t, dir)
 	reader := NewReader(dir)
 	for _, tc := range []struct {
 		after     domain.Position
@@ -156,6 +166,80 @@ func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 	reader = NewReader(dir)
 	if _, err := reader.Read(ctx, ranges, b.events[12].Position, 10); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("reading a changed file: %v, want ErrCorrupt", err)
+	}
+}
+
+// countingBucket counts each key's reads, and fails the first read of a
+// key in failOnce.
+type countingBucket struct {
+	Bucket
+	mu       sync.Mutex
+	reads    map[string]int
+	failOnce map[string]bool
+}
+
+func (c *countingBucket) ReadAll(ctx context.Context, key string) ([]byte, error) {
+	c.mu.Lock()
+	c.reads[key]++
+	fail := c.failOnce[key]
+	delete(c.failOnce, key)
+	c.mu.Unlock()
+	if fail {
+		return nil, errors.New("bucket unavailable")
+	}
+	return c.Bucket.ReadAll(ctx, key)
+}
+
+func (c *countingBucket) readsOf(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads[key]
+}
+
+func TestReader_ReadsTheNextFileAheadAndReadsOneThatFailedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ranges := threeFiles(t, dir)
+	bucket := &countingBucket{Bucket: dir, reads: map[string]int{}, failOnce: map[string]bool{ranges[2].File: true}}
+	reader := NewReader(bucket)
+	read := func(after domain.Position, max, first int) {
+		t.Helper()
+		got, err := reader.Read(ctx, ranges, after, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != max {
+			t.Fatalf("Read(after %s, %d) = %d events", after, max, len(got))
+		}
+		for i, e := range got {
+			if e.ID != b.events[first+i].ID {
+				t.Fatalf("Read(after %s)[%d] = %s, want %s", after, i, e.Position, b.events[first+i].Position)
+			}
+		}
+	}
+	waitForRead := func(key string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); bucket.readsOf(key) == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s was not read ahead", key)
+			}
+		}
+	}
+	read(domain.Start, 5, 0)
+	waitForRead(ranges[1].File)
+	read(b.events[9].Position, 20, 10) // the file read ahead: not read again
+	if n := bucket.readsOf(ranges[1].File); n != 1 {
+		t.Fatalf("the second file was read %d times, want once (ahead)", n)
+	}
+	// The third file's read ahead fails; it is read again when asked for.
+	waitForRead(ranges[2].File)
+	read(b.events[29].Position, 18, 30)
+	if n := bucket.readsOf(ranges[2].File); n != 2 {
+		t.Fatalf("the third file was read %d times, want twice (ahead, failed, then again)", n)
 	}
 }
 

@@ -10,14 +10,25 @@ import (
 )
 
 // Reader serves archived events to the event store (it is an
-// eventstore.Archive). It keeps the file it read last decoded in memory:
-// a rebuild reads files one after the other, batch by batch.
+// eventstore.Archive). It keeps the file it read last decoded in memory,
+// and reads the file after it meanwhile: a rebuild reads files one after
+// the other, batch by batch, and then finds the next one decoded (or
+// being decoded) rather than waiting for all of it.
 type Reader struct {
 	bucket Bucket
 
 	mu         sync.Mutex
 	cachedFile string
 	cached     []domain.RecordedEvent
+	next       *fileAhead
+}
+
+// fileAhead is a file being read while the one before it is served.
+type fileAhead struct {
+	file   string
+	events []domain.RecordedEvent
+	err    error
+	done   chan struct{}
 }
 
 // NewReader returns a reader of the files in bucket.
@@ -29,7 +40,7 @@ func (r *Reader) Read(ctx context.Context, ranges []domain.ArchivedRange, after 
 	i := sort.Search(len(ranges), func(i int) bool { return after.Less(ranges[i].Last) })
 	var out []domain.RecordedEvent
 	for ; i < len(ranges) && len(out) < max; i++ {
-		events, err := r.file(ctx, ranges[i])
+		events, err := r.file(ctx, ranges, i)
 		if err != nil {
 			return nil, err
 		}
@@ -40,21 +51,58 @@ func (r *Reader) Read(ctx context.Context, ranges []domain.ArchivedRange, after 
 	return out, nil
 }
 
-// file returns the events of rng's file, verified against its checksum.
-func (r *Reader) file(ctx context.Context, rng domain.ArchivedRange) ([]domain.RecordedEvent, error) {
+// file returns the events of ranges[i]'s file, verified against its
+// checksum, and starts reading the file after it.
+func (r *Reader) file(ctx context.Context, ranges []domain.ArchivedRange, i int) ([]domain.RecordedEvent, error) {
+	rng := ranges[i]
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cachedFile == rng.File {
 		return r.cached, nil
 	}
-	events, err := readVerified(ctx, r.bucket, rng)
-	if err != nil {
-		return nil, fmt.Errorf("read archive: %w", err)
+	var events []domain.RecordedEvent
+	if a := r.next; a != nil && a.file == rng.File {
+		r.next = nil
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read archive: %w", ctx.Err())
+		}
+		// A failed read ahead is read again below, which reports its own
+		// error (the first may have been the end of another caller's ctx).
+		if a.err == nil {
+			events = a.events
+		}
 	}
-	if int64(len(events)) != rng.Events {
-		return nil, fmt.Errorf("read archive: %s holds %d events, the log recorded %d: %w", rng.File, len(events), rng.Events, ErrCorrupt)
+	if events == nil {
+		var err error
+		if events, err = readEvents(ctx, r.bucket, rng); err != nil {
+			return nil, fmt.Errorf("read archive: %w", err)
+		}
 	}
 	r.cachedFile, r.cached = rng.File, events
+	if i+1 < len(ranges) && (r.next == nil || r.next.file != ranges[i+1].File) {
+		a := &fileAhead{file: ranges[i+1].File, done: make(chan struct{})}
+		r.next = a
+		// It ends with ctx (a rebuild's), or by itself one file on.
+		go func() {
+			defer close(a.done)
+			a.events, a.err = readEvents(ctx, r.bucket, ranges[i+1])
+		}()
+	}
+	return events, nil
+}
+
+// readEvents reads rng's file's events, verified against its checksum
+// and its event count in the log.
+func readEvents(ctx context.Context, b Bucket, rng domain.ArchivedRange) ([]domain.RecordedEvent, error) {
+	events, err := readVerified(ctx, b, rng)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(events)) != rng.Events {
+		return nil, fmt.Errorf("%s holds %d events, the log recorded %d: %w", rng.File, len(events), rng.Events, ErrCorrupt)
+	}
 	return events, nil
 }
 
