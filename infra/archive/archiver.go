@@ -33,8 +33,8 @@ type Log interface {
 type Config struct {
 	// Horizon: only events recorded longer ago than this are archived.
 	Horizon time.Duration
-	// MaxItems bounds the rows of one file (default 200,000): what a reader
-	// holds in memory while it serves the file.
+	// MaxItems bounds the rows of one file (default DefaultMaxItems): what
+	// a reader holds in memory while it serves the file.
 	MaxItems int
 	// Clock tells the time the horizon counts back from (default time.Now).
 	Clock func() time.Time
@@ -58,8 +58,14 @@ type Config struct {
 	Rate float64
 }
 
-// DefaultMaxItems is Config.MaxItems' default.
-const DefaultMaxItems = 200_000
+// DefaultMaxItems is Config.MaxItems' default. A reader decodes a whole
+// file before it serves the file's first event (a file is sorted by
+// series, not in log order), so a rebuild waits for the first file, and
+// reads each next one while it projects the one before: files of 200,000
+// station measurements made a rebuild from a short archive a quarter
+// slower than one from PostgreSQL, files of 50,000 as fast, at 2.6-2.7 B
+// a measurement against 2.5-2.7 (docs/benchmarks.md, "Archive").
+const DefaultMaxItems = 50_000
 
 // maxFileEvents bounds the log events of one file.
 const maxFileEvents = 20_000
@@ -147,8 +153,7 @@ func (a *Archiver) Run(ctx context.Context) (Report, error) {
 
 // maxFileBytes bounds the event data of one file, besides
 // Config.MaxItems rows and maxFileEvents events: about 32,000 vehicle
-// samples (~500 B of JSON each, and its decoded row several times that),
-// 200,000 station measurements. A run writes one file while it reads the
+// samples (~500 B of JSON each, and its decoded row several times that). A run writes one file while it reads the
 // next, so a history of vehicle samples in 64 MB files archived at two
 // thirds of the rate of 16 MB ones (37.5 B a sample either way), and a
 // reader holds a quarter of the memory.

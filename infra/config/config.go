@@ -141,7 +141,7 @@ var Vars = []struct{ Name, Default, Meaning string }{
 	{"FLEETPULSE_ARCHIVE_HORIZON", "30d", "telemetry recorded longer ago than this may be archived (at least FLEETPULSE_DEDUP_HORIZON)"},
 	{"FLEETPULSE_ARCHIVE_INTERVAL", "0", "the projector archives every this often (0: never; run `fleetpulse archive` instead)"},
 	{"FLEETPULSE_ARCHIVE_RATE", "60000", "items (measurements, samples) a second the projector's archive runs take at most, so that ingest on the same machine keeps its cores; 0: unpaced (`fleetpulse archive` is never paced)"},
-	{"FLEETPULSE_ARCHIVE_FILE_ITEMS", "50000", "items in one archive file of the projector's runs at most, which bounds the projector's memory while it archives (`fleetpulse archive` writes files of 200000)"},
+	{"FLEETPULSE_ARCHIVE_FILE_ITEMS", "50000", "items in one archive file of the projector's runs at most, which bounds the projector's memory while it archives (`fleetpulse archive` writes files of 50000 items)"},
 	{"FLEETPULSE_FEED_NATS_URL", "(none: off)", "NATS server the projector publishes the public event feed to (JetStream subjects `<prefix>.events.<type>.<device>`); unset, nothing is published"},
 	{"FLEETPULSE_FEED_NATS_PREFIX", "fleetpulse", "first token of the event feed's NATS subjects (letters, digits, '_' and '-'); its stream is the prefix in upper case with _EVENTS"},
 	{"FLEETPULSE_ALERTING", "true", "the projector also runs alerting (integration-event forwarder and alert evaluator); false turns alerts and device status off and saves the CPU they take"},

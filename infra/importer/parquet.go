@@ -16,7 +16,7 @@ type ArchiveReader func(name string, data []byte) ([]domain.RecordedEvent, error
 
 // MaxParquetBytes bounds an archive file an import reads: a Parquet file is
 // read whole (its footer, at the end, says where its columns are). An
-// archive file holds at most a day of one log stretch, 200,000 rows by
+// archive file holds at most a day of one log stretch, 50,000 rows by
 // default: a few MB.
 const MaxParquetBytes = 512 << 20
 
