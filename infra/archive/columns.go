@@ -134,13 +134,19 @@ const maxFileRows = 1 << 24
 // readFlat fills one top-level column of rows.
 func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
 	interned := map[string]string{}
+	last := ""
 	str := func(v parquet.Value) string {
 		b := v.ByteArray()
-		if s, ok := interned[string(b)]; ok {
-			return s
+		// Rows are sorted by series: a value is mostly the one before.
+		if string(b) == last {
+			return last
 		}
-		s := string(b)
-		interned[s] = s
+		s, ok := interned[string(b)]
+		if !ok {
+			s = string(b)
+			interned[s] = s
+		}
+		last = s
 		return s
 	}
 	floats := make([]float64, 0, len(rows))
@@ -151,6 +157,9 @@ func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
 		floats = append(floats, v.Double())
 		return &floats[len(floats)-1]
 	}
+	if setInt := intSetter(name); setInt != nil {
+		return readInts(chunk, name, rows, setInt)
+	}
 	var set func(r *row, v parquet.Value)
 	switch name {
 	case "kind":
@@ -159,8 +168,6 @@ func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
 		set = func(r *row, v parquet.Value) { r.DeviceID = str(v) }
 	case "type":
 		set = func(r *row, v parquet.Value) { r.Type = str(v) }
-	case "measured_at":
-		set = func(r *row, v parquet.Value) { r.At = time.Unix(0, v.Int64()).UTC() }
 	case "item_id":
 		set = func(r *row, v parquet.Value) { r.ItemID = string(v.ByteArray()) }
 	case "value":
@@ -182,16 +189,6 @@ func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
 		set = func(r *row, v parquet.Value) { r.EventType = str(v) }
 	case "stream_id":
 		set = func(r *row, v parquet.Value) { r.StreamID = str(v) }
-	case "stream_version":
-		set = func(r *row, v parquet.Value) { r.StreamVersion = v.Int64() }
-	case "log_commit":
-		set = func(r *row, v parquet.Value) { r.LogCommit = v.Int64() }
-	case "log_position":
-		set = func(r *row, v parquet.Value) { r.LogPosition = v.Int64() }
-	case "item_index":
-		set = func(r *row, v parquet.Value) { r.ItemIndex = v.Int32() }
-	case "recorded_at":
-		set = func(r *row, v parquet.Value) { r.RecordedAt = time.UnixMicro(v.Int64()).UTC() }
 	default:
 		return fmt.Errorf("%w: unknown column", ErrCorrupt)
 	}
@@ -208,6 +205,110 @@ func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
 		err = fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, i, len(rows))
 	}
 	return err
+}
+
+// intSetter returns the setter of integer column name's field, nil for
+// another column.
+func intSetter(name string) func(r *row, v int64) {
+	switch name {
+	case "measured_at":
+		return func(r *row, v int64) { r.At = time.Unix(0, v).UTC() }
+	case "stream_version":
+		return func(r *row, v int64) { r.StreamVersion = v }
+	case "log_commit":
+		return func(r *row, v int64) { r.LogCommit = v }
+	case "log_position":
+		return func(r *row, v int64) { r.LogPosition = v }
+	case "item_index":
+		return func(r *row, v int64) { r.ItemIndex = int32(v) }
+	case "recorded_at":
+		return func(r *row, v int64) { r.RecordedAt = time.UnixMicro(v).UTC() }
+	}
+	return nil
+}
+
+// readInts reads a required integer column into rows: a page's values
+// are read as integers where its reader can (no Value for each), and
+// value by value otherwise; a null is corrupt.
+func readInts(chunk parquet.ColumnChunk, name string, rows []row, set func(r *row, v int64)) error {
+	pages := chunk.Pages()
+	defer pages.Close()
+	var ints64 []int64
+	var ints32 []int32
+	values := make([]parquet.Value, 1024)
+	i := 0
+	put := func(v int64) error {
+		if i >= len(rows) {
+			return errTooManyValues
+		}
+		set(&rows[i], v)
+		i++
+		return nil
+	}
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer parquet.Release(p)
+			if p.NumNulls() > 0 {
+				return fmt.Errorf("%w: %d nulls in column %s", ErrCorrupt, p.NumNulls(), name)
+			}
+			for vr := p.Values(); ; {
+				var n int
+				var err error
+				switch r := vr.(type) {
+				case parquet.Int64Reader:
+					ints64 = slices.Grow(ints64[:0], 1024)[:1024]
+					n, err = r.ReadInt64s(ints64)
+					for _, v := range ints64[:n] {
+						if perr := put(v); perr != nil {
+							return perr
+						}
+					}
+				case parquet.Int32Reader:
+					ints32 = slices.Grow(ints32[:0], 1024)[:1024]
+					n, err = r.ReadInt32s(ints32)
+					for _, v := range ints32[:n] {
+						if perr := put(int64(v)); perr != nil {
+							return perr
+						}
+					}
+				default:
+					n, err = vr.ReadValues(values)
+					for _, v := range values[:n] {
+						if v.IsNull() {
+							return fmt.Errorf("%w: a null in column %s", ErrCorrupt, name)
+						}
+						x := v.Int64()
+						if v.Kind() == parquet.Int32 {
+							x = int64(v.Int32())
+						}
+						if perr := put(x); perr != nil {
+							return perr
+						}
+					}
+				}
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	if i != len(rows) {
+		return fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, i, len(rows))
+	}
+	return nil
 }
 
 // readMapKeys returns the readings' keys of each row: a value of
