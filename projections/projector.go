@@ -88,6 +88,7 @@ type Projector struct {
 // log may have grown since).
 type pageAhead struct {
 	after  domain.Position
+	asked  int
 	events []domain.RecordedEvent
 	err    error
 	done   chan struct{}
@@ -248,11 +249,11 @@ func (p *Projector) load(ctx context.Context) error {
 // backlog) it reads the next page (pageAhead), unless the batch reaches
 // target.
 func (p *Projector) step(ctx context.Context, target *domain.Position) (int, error) {
-	events, err := p.read(ctx)
+	events, asked, err := p.read(ctx)
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
-	full := len(events) >= p.batchSize
+	full := len(events) >= asked
 	changes := newChanges(p.specs)
 	for i, r := range events {
 		// Another share's event is skipped before it is decoded; the
@@ -273,7 +274,10 @@ func (p *Projector) step(ctx context.Context, target *domain.Position) (int, err
 	}
 	last := events[len(events)-1]
 	if full && (target == nil || last.Position.Less(*target)) {
-		p.readAhead(ctx, last.Position)
+		// As many events as this batch took: a page of 2,000 vehicle
+		// batches is 56 MB of JSON, of which a batch takes the first 50,000
+		// items; two whole ones at once would double the projector's peak.
+		p.readAhead(ctx, last.Position, len(events))
 	}
 	// The commit runs to its end even if ctx is cancelled meanwhile.
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -288,28 +292,30 @@ func (p *Projector) step(ctx context.Context, target *domain.Position) (int, err
 	return len(events), nil
 }
 
-// read returns the page after the checkpoint: the one read ahead if it is
-// that page and holds events, else a page read now (which reports its own
-// error if the one read ahead failed).
-func (p *Projector) read(ctx context.Context) ([]domain.RecordedEvent, error) {
+// read returns the page after the checkpoint, and how many events were
+// asked for: the one read ahead if it is that page and holds events, else
+// a page read now (which reports its own error if the one read ahead
+// failed).
+func (p *Projector) read(ctx context.Context) ([]domain.RecordedEvent, int, error) {
 	if a := p.ahead; a != nil {
 		p.ahead = nil
 		<-a.done
 		if a.err == nil && len(a.events) > 0 && a.after == p.checkpoint {
-			return a.events, nil
+			return a.events, a.asked, nil
 		}
 	}
-	return p.log.ReadAfter(ctx, p.checkpoint, p.batchSize)
+	events, err := p.log.ReadAfter(ctx, p.checkpoint, p.batchSize)
+	return events, p.batchSize, err
 }
 
-// readAhead starts reading the page after position after.
-func (p *Projector) readAhead(ctx context.Context, after domain.Position) {
+// readAhead starts reading the page of n events after position after.
+func (p *Projector) readAhead(ctx context.Context, after domain.Position, n int) {
 	p.settle()
-	a := &pageAhead{after: after, done: make(chan struct{})}
+	a := &pageAhead{after: after, asked: n, done: make(chan struct{})}
 	p.ahead = a
 	go func() {
 		defer close(a.done)
-		a.events, a.err = p.log.ReadAfter(ctx, after, p.batchSize)
+		a.events, a.err = p.log.ReadAfter(ctx, after, n)
 	}()
 }
 

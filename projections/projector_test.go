@@ -449,6 +449,8 @@ type applyWatcher struct {
 	log      projections.EventLog
 	applying atomic.Bool
 	overlaps atomic.Int64
+	mu       sync.Mutex
+	asked    []int // the sizes of the pages read while a batch was applied
 }
 
 func (w *applyWatcher) Apply(ctx context.Context, name string, from, to domain.Position, ch *projections.Changes) error {
@@ -461,6 +463,9 @@ func (w *applyWatcher) Apply(ctx context.Context, name string, from, to domain.P
 func (w *applyWatcher) ReadAfter(ctx context.Context, after domain.Position, max int) ([]domain.RecordedEvent, error) {
 	if w.applying.Load() {
 		w.overlaps.Add(1)
+		w.mu.Lock()
+		w.asked = append(w.asked, max)
+		w.mu.Unlock()
 	}
 	return w.log.ReadAfter(ctx, after, max)
 }
@@ -473,7 +478,9 @@ func TestProjector_ReadsTheNextPageOfABacklogWhileItAppliesABatch(t *testing.T) 
 		e.record(t, "st-0", randomMeasurements(rng, 10)...)
 	}
 	w := &applyWatcher{ReadModelStore: e.rms, log: e.store}
-	p := projections.NewProjector(w, noWait{}, w, quiet, projections.Config{BatchSize: 16})
+	// Pages of 16 events, batches of 8 items (a measurement is an event
+	// here): the page read ahead is of the events a batch took, not 16.
+	p := projections.NewProjector(w, noWait{}, w, quiet, projections.Config{BatchSize: 16, MaxItems: 8})
 	n, err := p.CatchUp(context.Background(), e.head(t))
 	if err != nil {
 		t.Fatal(err)
@@ -481,9 +488,15 @@ func TestProjector_ReadsTheNextPageOfABacklogWhileItAppliesABatch(t *testing.T) 
 	if n != 201 {
 		t.Fatalf("applied %d events, want 201", n)
 	}
-	// 13 pages: all but the first are read during the batch before them.
-	if got := w.overlaps.Load(); got < 10 {
-		t.Fatalf("%d pages read while a batch was applied, want most of the 12 after the first", got)
+	// 26 batches: all but the first are read during the batch before them.
+	if got := w.overlaps.Load(); got < 20 {
+		t.Fatalf("%d pages read while a batch was applied, want most of the 25 after the first", got)
+	}
+	// (9 after the first batch: it took the station's registration too.)
+	for _, asked := range w.asked {
+		if asked != 8 && asked != 9 {
+			t.Fatalf("a page of %d events read ahead, want the 8 or 9 a batch took", asked)
+		}
 	}
 	sameDaily(t, e.daily(t), e.expectedDaily(t))
 }
