@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -133,41 +134,25 @@ const maxFileRows = 1 << 24
 
 // readFlat fills one top-level column of rows.
 func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
-	interned := map[string]string{}
-	last := ""
-	str := func(v parquet.Value) string {
-		b := v.ByteArray()
-		// Rows are sorted by series: a value is mostly the one before.
-		if string(b) == last {
-			return last
-		}
-		s, ok := interned[string(b)]
-		if !ok {
-			s = string(b)
-			interned[s] = s
-		}
-		last = s
-		return s
+	if setInt := intSetter(name); setInt != nil {
+		return readInts(chunk, name, rows, setInt)
 	}
-	floats := make([]float64, 0, len(rows))
+	if setString := dictionarySetter(name); setString != nil {
+		return readDictionaryStrings(chunk, name, rows, setString)
+	}
+	var floats []float64
 	float := func(v parquet.Value) *float64 {
 		if v.IsNull() {
 			return nil
 		}
+		if floats == nil {
+			floats = make([]float64, 0, len(rows))
+		}
 		floats = append(floats, v.Double())
 		return &floats[len(floats)-1]
 	}
-	if setInt := intSetter(name); setInt != nil {
-		return readInts(chunk, name, rows, setInt)
-	}
 	var set func(r *row, v parquet.Value)
 	switch name {
-	case "kind":
-		set = func(r *row, v parquet.Value) { r.Kind = str(v) }
-	case "device_id":
-		set = func(r *row, v parquet.Value) { r.DeviceID = str(v) }
-	case "type":
-		set = func(r *row, v parquet.Value) { r.Type = str(v) }
 	case "item_id":
 		set = func(r *row, v parquet.Value) { r.ItemID = string(v.ByteArray()) }
 	case "value":
@@ -183,12 +168,6 @@ func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
 				r.Data = &s
 			}
 		}
-	case "event_id":
-		set = func(r *row, v parquet.Value) { r.EventID = str(v) }
-	case "event_type":
-		set = func(r *row, v parquet.Value) { r.EventType = str(v) }
-	case "stream_id":
-		set = func(r *row, v parquet.Value) { r.StreamID = str(v) }
 	default:
 		return fmt.Errorf("%w: unknown column", ErrCorrupt)
 	}
@@ -291,6 +270,108 @@ func readInts(chunk parquet.ColumnChunk, name string, rows []row, set func(r *ro
 						if perr := put(x); perr != nil {
 							return perr
 						}
+					}
+				}
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	if i != len(rows) {
+		return fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, i, len(rows))
+	}
+	return nil
+}
+
+// dictionarySetter returns the setter of dictionary-encoded string column
+// name's field, nil for another column.
+func dictionarySetter(name string) func(r *row, v string) {
+	switch name {
+	case "kind":
+		return func(r *row, v string) { r.Kind = v }
+	case "device_id":
+		return func(r *row, v string) { r.DeviceID = v }
+	case "type":
+		return func(r *row, v string) { r.Type = v }
+	case "event_id":
+		return func(r *row, v string) { r.EventID = v }
+	case "event_type":
+		return func(r *row, v string) { r.EventType = v }
+	case "stream_id":
+		return func(r *row, v string) { r.StreamID = v }
+	}
+	return nil
+}
+
+// readDictionaryStrings reads a required string column into rows. A
+// dictionary-encoded page (all of them, as this code writes files) is read
+// as its dictionary's entries, each made a string once, and the page's
+// indexes into them; another page value by value. A null, or an index
+// outside the dictionary, is corrupt.
+func readDictionaryStrings(chunk parquet.ColumnChunk, name string, rows []row, set func(r *row, v string)) error {
+	pages := chunk.Pages()
+	defer pages.Close()
+	var (
+		dict    parquet.Dictionary
+		entries []string
+		values  = make([]parquet.Value, 1024)
+		i       int
+	)
+	put := func(v string) error {
+		if i >= len(rows) {
+			return errTooManyValues
+		}
+		set(&rows[i], v)
+		i++
+		return nil
+	}
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer parquet.Release(p)
+			if p.NumNulls() > 0 {
+				return fmt.Errorf("%w: %d nulls in column %s", ErrCorrupt, p.NumNulls(), name)
+			}
+			if d := p.Dictionary(); d != nil {
+				if data := p.Data(); data.Kind() == encoding.Int32 {
+					if d != dict {
+						dict, entries = d, make([]string, d.Len())
+						for j := range entries {
+							entries[j] = string(d.Index(int32(j)).ByteArray())
+						}
+					}
+					for _, x := range data.Int32() {
+						if x < 0 || int(x) >= len(entries) {
+							return fmt.Errorf("%w: index %d outside the dictionary of %d in column %s", ErrCorrupt, x, len(entries), name)
+						}
+						if err := put(entries[x]); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+			}
+			for vr := p.Values(); ; {
+				n, err := vr.ReadValues(values)
+				for _, v := range values[:n] {
+					if v.IsNull() {
+						return fmt.Errorf("%w: a null in column %s", ErrCorrupt, name)
+					}
+					if perr := put(string(v.ByteArray())); perr != nil {
+						return perr
 					}
 				}
 				if errors.Is(err, io.EOF) {
