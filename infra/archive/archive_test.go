@@ -88,11 +88,15 @@ func TestFile_OfAnUnknownSchemaVersionIsRefused(t *testing.T) {
 	}
 }
 
-// threeFiles archives 48 station events into dir as three verified files,
-// of events 0-9, 10-29 and 30-47.
-func threeFiles(t *testing.T, dir *Dir) (*logBuilder, []domain.ArchivedRange) {
+// threeFiles archives 48 station events into a new directory as three
+// verified files, of events 0-9, 10-29 and 30-47.
+func threeFiles(t *testing.T) (*Dir, *logBuilder, []domain.ArchivedRange) {
 	t.Helper()
 	ctx := context.Background()
+	dir, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := newLogBuilder(t)
 	b.stationHistory(2, 1, day) // 48 events
 	var ranges []domain.ArchivedRange
@@ -117,17 +121,31 @@ func threeFiles(t *testing.T, dir *Dir) (*logBuilder, []domain.ArchivedRange) {
 		}
 		ranges = append(ranges, r)
 	}
-	return b, ranges
+	return dir, b, ranges
+}
+
+// checkRead reads up to max events after a position and checks that they
+// are the want events of b from index first on.
+func checkRead(t *testing.T, reader *Reader, ranges []domain.ArchivedRange, b *logBuilder, after domain.Position, max, want, first int) {
+	t.Helper()
+	got, err := reader.Read(context.Background(), ranges, after, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != want {
+		t.Fatalf("Read(after %s, %d) = %d events, want %d", after, max, len(got), want)
+	}
+	for i, e := range got {
+		if e.ID != b.events[first+i].ID {
+			t.Fatalf("Read(after %s)[%d] = %s, want %s", after, i, e.Position, b.events[first+i].Position)
+		}
+	}
 }
 
 func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir, err := NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, ranges := threeFiles(t, dir)
+	dir, b, ranges := threeFiles(t)
 	reader := NewReader(dir)
 	for _, tc := range []struct {
 		after     domain.Position
@@ -140,18 +158,7 @@ func TestReader_ReadsAcrossFilesAfterAnyPosition(t *testing.T) {
 		{b.events[9].Position, 100, 38, 10},
 		{b.events[47].Position, 10, 0, 0},
 	} {
-		got, err := reader.Read(ctx, ranges, tc.after, tc.max)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != tc.want {
-			t.Fatalf("Read(after %s, %d) = %d events, want %d", tc.after, tc.max, len(got), tc.want)
-		}
-		for i, e := range got {
-			if e.ID != b.events[tc.first+i].ID {
-				t.Fatalf("Read(after %s)[%d] = %s, want %s", tc.after, i, e.Position, b.events[tc.first+i].Position)
-			}
-		}
+		checkRead(t, reader, ranges, b, tc.after, tc.max, tc.want, tc.first)
 	}
 	// A file the log records as of a newer schema version is refused.
 	newer := append([]domain.ArchivedRange(nil), ranges...)
@@ -198,29 +205,9 @@ func (c *countingBucket) readsOf(key string) int {
 
 func TestReader_ReadsTheNextFileAheadAndReadsOneThatFailedAgain(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	dir, err := NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, ranges := threeFiles(t, dir)
+	dir, b, ranges := threeFiles(t)
 	bucket := &countingBucket{Bucket: dir, reads: map[string]int{}, failOnce: map[string]bool{ranges[2].File: true}}
 	reader := NewReader(bucket)
-	read := func(after domain.Position, max, first int) {
-		t.Helper()
-		got, err := reader.Read(ctx, ranges, after, max)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != max {
-			t.Fatalf("Read(after %s, %d) = %d events", after, max, len(got))
-		}
-		for i, e := range got {
-			if e.ID != b.events[first+i].ID {
-				t.Fatalf("Read(after %s)[%d] = %s, want %s", after, i, e.Position, b.events[first+i].Position)
-			}
-		}
-	}
 	waitForRead := func(key string) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); bucket.readsOf(key) == 0; time.Sleep(time.Millisecond) {
@@ -229,15 +216,15 @@ func TestReader_ReadsTheNextFileAheadAndReadsOneThatFailedAgain(t *testing.T) {
 			}
 		}
 	}
-	read(domain.Start, 5, 0)
+	checkRead(t, reader, ranges, b, domain.Start, 5, 5, 0)
 	waitForRead(ranges[1].File)
-	read(b.events[9].Position, 20, 10) // the file read ahead: not read again
+	checkRead(t, reader, ranges, b, b.events[9].Position, 20, 20, 10) // the file read ahead: not read again
 	if n := bucket.readsOf(ranges[1].File); n != 1 {
 		t.Fatalf("the second file was read %d times, want once (ahead)", n)
 	}
 	// The third file's read ahead fails; it is read again when asked for.
 	waitForRead(ranges[2].File)
-	read(b.events[29].Position, 18, 30)
+	checkRead(t, reader, ranges, b, b.events[29].Position, 18, 18, 30)
 	if n := bucket.readsOf(ranges[2].File); n != 2 {
 		t.Fatalf("the third file was read %d times, want twice (ahead, failed, then again)", n)
 	}

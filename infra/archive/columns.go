@@ -93,9 +93,15 @@ func readColumn(name string, read func() error) (err error) {
 
 // eachValue calls fn with every value of a column chunk, in order.
 func eachValue(chunk parquet.ColumnChunk, fn func(v parquet.Value) error) error {
+	buf := make([]parquet.Value, 1024)
+	return eachPage(chunk, func(p parquet.Page) error { return readEach(p.Values().ReadValues, buf, fn) })
+}
+
+// eachPage calls fn with each page of a column chunk, in order, and
+// releases the page after.
+func eachPage(chunk parquet.ColumnChunk, fn func(p parquet.Page) error) error {
 	pages := chunk.Pages()
 	defer pages.Close()
-	buf := make([]parquet.Value, 1024)
 	for {
 		p, err := pages.ReadPage()
 		if errors.Is(err, io.EOF) {
@@ -104,25 +110,63 @@ func eachValue(chunk parquet.ColumnChunk, fn func(v parquet.Value) error) error 
 		if err != nil {
 			return err
 		}
-		vr := p.Values()
-		for {
-			n, err := vr.ReadValues(buf)
-			for _, v := range buf[:n] {
-				if ferr := fn(v); ferr != nil {
-					parquet.Release(p)
-					return ferr
-				}
-			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				parquet.Release(p)
-				return err
+		err = fn(p)
+		parquet.Release(p)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readEach calls fn with each value read, buf at a time, until read says
+// io.EOF.
+func readEach[T any](read func([]T) (int, error), buf []T, fn func(T) error) error {
+	for {
+		n, err := read(buf)
+		for _, v := range buf[:n] {
+			if ferr := fn(v); ferr != nil {
+				return ferr
 			}
 		}
-		parquet.Release(p)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// rowFiller sets one field of rows, row after row.
+type rowFiller[T any] struct {
+	rows []row
+	set  func(r *row, v T)
+	n    int
+}
+
+func (f *rowFiller[T]) put(v T) error {
+	if f.n >= len(f.rows) {
+		return errTooManyValues
+	}
+	f.set(&f.rows[f.n], v)
+	f.n++
+	return nil
+}
+
+// end checks that every row was set.
+func (f *rowFiller[T]) end() error {
+	if f.n != len(f.rows) {
+		return fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, f.n, len(f.rows))
+	}
+	return nil
+}
+
+// requiredPage checks that a page of a required column has no nulls.
+func requiredPage(p parquet.Page, name string) error {
+	if p.NumNulls() > 0 {
+		return fmt.Errorf("%w: %d nulls in column %s", ErrCorrupt, p.NumNulls(), name)
+	}
+	return nil
 }
 
 var errTooManyValues = errors.New("more values than rows")
@@ -171,19 +215,11 @@ func readFlat(chunk parquet.ColumnChunk, name string, rows []row) error {
 	default:
 		return fmt.Errorf("%w: unknown column", ErrCorrupt)
 	}
-	i := 0
-	err := eachValue(chunk, func(v parquet.Value) error {
-		if i >= len(rows) {
-			return errTooManyValues
-		}
-		set(&rows[i], v)
-		i++
-		return nil
-	})
-	if err == nil && i != len(rows) {
-		err = fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, i, len(rows))
+	f := &rowFiller[parquet.Value]{rows: rows, set: set}
+	if err := eachValue(chunk, f.put); err != nil {
+		return err
 	}
-	return err
+	return f.end()
 }
 
 // intSetter returns the setter of integer column name's field, nil for
@@ -208,86 +244,32 @@ func intSetter(name string) func(r *row, v int64) {
 
 // readInts reads a required integer column into rows: a page's values
 // are read as integers where its reader can (no Value for each), and
-// value by value otherwise; a null is corrupt.
+// value by value otherwise.
 func readInts(chunk parquet.ColumnChunk, name string, rows []row, set func(r *row, v int64)) error {
-	pages := chunk.Pages()
-	defer pages.Close()
-	var ints64 []int64
-	var ints32 []int32
-	values := make([]parquet.Value, 1024)
-	i := 0
-	put := func(v int64) error {
-		if i >= len(rows) {
-			return errTooManyValues
-		}
-		set(&rows[i], v)
-		i++
-		return nil
-	}
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
+	f := &rowFiller[int64]{rows: rows, set: set}
+	ints64, ints32, values := make([]int64, 1024), make([]int32, 1024), make([]parquet.Value, 1024)
+	err := eachPage(chunk, func(p parquet.Page) error {
+		if err := requiredPage(p, name); err != nil {
 			return err
 		}
-		err = func() error {
-			defer parquet.Release(p)
-			if p.NumNulls() > 0 {
-				return fmt.Errorf("%w: %d nulls in column %s", ErrCorrupt, p.NumNulls(), name)
-			}
-			for vr := p.Values(); ; {
-				var n int
-				var err error
-				switch r := vr.(type) {
-				case parquet.Int64Reader:
-					ints64 = slices.Grow(ints64[:0], 1024)[:1024]
-					n, err = r.ReadInt64s(ints64)
-					for _, v := range ints64[:n] {
-						if perr := put(v); perr != nil {
-							return perr
-						}
-					}
-				case parquet.Int32Reader:
-					ints32 = slices.Grow(ints32[:0], 1024)[:1024]
-					n, err = r.ReadInt32s(ints32)
-					for _, v := range ints32[:n] {
-						if perr := put(int64(v)); perr != nil {
-							return perr
-						}
-					}
-				default:
-					n, err = vr.ReadValues(values)
-					for _, v := range values[:n] {
-						if v.IsNull() {
-							return fmt.Errorf("%w: a null in column %s", ErrCorrupt, name)
-						}
-						x := v.Int64()
-						if v.Kind() == parquet.Int32 {
-							x = int64(v.Int32())
-						}
-						if perr := put(x); perr != nil {
-							return perr
-						}
-					}
+		switch r := p.Values().(type) {
+		case parquet.Int64Reader:
+			return readEach(r.ReadInt64s, ints64, f.put)
+		case parquet.Int32Reader:
+			return readEach(r.ReadInt32s, ints32, func(v int32) error { return f.put(int64(v)) })
+		default:
+			return readEach(r.ReadValues, values, func(v parquet.Value) error {
+				if v.Kind() == parquet.Int32 {
+					return f.put(int64(v.Int32()))
 				}
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-			}
-		}()
-		if err != nil {
-			return err
+				return f.put(v.Int64())
+			})
 		}
+	})
+	if err != nil {
+		return err
 	}
-	if i != len(rows) {
-		return fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, i, len(rows))
-	}
-	return nil
+	return f.end()
 }
 
 // dictionarySetter returns the setter of dictionary-encoded string column
@@ -313,83 +295,44 @@ func dictionarySetter(name string) func(r *row, v string) {
 // readDictionaryStrings reads a required string column into rows. A
 // dictionary-encoded page (all of them, as this code writes files) is read
 // as its dictionary's entries, each made a string once, and the page's
-// indexes into them; another page value by value. A null, or an index
-// outside the dictionary, is corrupt.
+// indexes into them; another page value by value. An index outside the
+// dictionary is corrupt.
 func readDictionaryStrings(chunk parquet.ColumnChunk, name string, rows []row, set func(r *row, v string)) error {
-	pages := chunk.Pages()
-	defer pages.Close()
+	f := &rowFiller[string]{rows: rows, set: set}
 	var (
 		dict    parquet.Dictionary
 		entries []string
 		values  = make([]parquet.Value, 1024)
-		i       int
 	)
-	put := func(v string) error {
-		if i >= len(rows) {
-			return errTooManyValues
+	err := eachPage(chunk, func(p parquet.Page) error {
+		if err := requiredPage(p, name); err != nil {
+			return err
 		}
-		set(&rows[i], v)
-		i++
+		d := p.Dictionary()
+		data := p.Data()
+		if d == nil || data.Kind() != encoding.Int32 {
+			return readEach(p.Values().ReadValues, values, func(v parquet.Value) error { return f.put(string(v.ByteArray())) })
+		}
+		if d != dict {
+			dict, entries = d, make([]string, d.Len())
+			for j := range entries {
+				entries[j] = string(d.Index(int32(j)).ByteArray())
+			}
+		}
+		for _, x := range data.Int32() {
+			if x < 0 || int(x) >= len(entries) {
+				return fmt.Errorf("%w: index %d outside the dictionary of %d in column %s", ErrCorrupt, x, len(entries), name)
+			}
+			if err := f.put(entries[x]); err != nil {
+				return err
+			}
+		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer parquet.Release(p)
-			if p.NumNulls() > 0 {
-				return fmt.Errorf("%w: %d nulls in column %s", ErrCorrupt, p.NumNulls(), name)
-			}
-			if d := p.Dictionary(); d != nil {
-				if data := p.Data(); data.Kind() == encoding.Int32 {
-					if d != dict {
-						dict, entries = d, make([]string, d.Len())
-						for j := range entries {
-							entries[j] = string(d.Index(int32(j)).ByteArray())
-						}
-					}
-					for _, x := range data.Int32() {
-						if x < 0 || int(x) >= len(entries) {
-							return fmt.Errorf("%w: index %d outside the dictionary of %d in column %s", ErrCorrupt, x, len(entries), name)
-						}
-						if err := put(entries[x]); err != nil {
-							return err
-						}
-					}
-					return nil
-				}
-			}
-			for vr := p.Values(); ; {
-				n, err := vr.ReadValues(values)
-				for _, v := range values[:n] {
-					if v.IsNull() {
-						return fmt.Errorf("%w: a null in column %s", ErrCorrupt, name)
-					}
-					if perr := put(string(v.ByteArray())); perr != nil {
-						return perr
-					}
-				}
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-			}
-		}()
-		if err != nil {
-			return err
-		}
-	}
-	if i != len(rows) {
-		return fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, i, len(rows))
-	}
-	return nil
+	return f.end()
 }
 
 // readMapKeys returns the readings' keys of each row: a value of
